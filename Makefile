@@ -1,0 +1,56 @@
+# Kairos: every target installs what it needs, so a fresh machine needs only `make demo` / `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KAFKA_PORT ?= 9092
+REDIS_PORT ?= 6379
+PYTEST_ARGS ?=
+export KAFKA_PORT REDIS_PORT
+
+.PHONY: setup demo test unit lint kafka-up kafka-down redis-up redis-down bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(VENV)/bin/kairos demo
+
+kafka-up: setup
+	deploy/kafka/kafka.sh up
+
+kafka-down:
+	deploy/kafka/kafka.sh down
+
+redis-up:
+	deploy/redis/redis.sh up
+
+redis-down:
+	deploy/redis/redis.sh down
+
+# The whole suite against the real broker and server; both are stopped even when tests fail.
+test: setup
+	@status=0; \
+	$(MAKE) --no-print-directory kafka-up redis-up || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  KAIROS_TEST_KAFKA=127.0.0.1:$(KAFKA_PORT) KAIROS_TEST_REDIS=redis://127.0.0.1:$(REDIS_PORT)/0 \
+	  KAIROS_REQUIRE_SERVICES=1 $(PY) -m pytest $(PYTEST_ARGS) || status=$$?; \
+	fi; \
+	$(MAKE) --no-print-directory kafka-down redis-down; \
+	exit $$status
+
+# Pure-core tests only: no broker, no server.
+unit: setup
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check engine connectors rules tests load_tests
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf .kairos .pytest_cache .mypy_cache .ruff_cache

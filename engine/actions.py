@@ -1,0 +1,45 @@
+"""The next-best-action message: what the engine decided, for whom, on which channel, and why."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import msgspec
+
+CHANNELS = ("email", "sms", "push", "web", "crm", "print")
+
+
+class Action(msgspec.Struct, kw_only=True):
+    action_id: str
+    contact_id: str
+    channel: str
+    action: str
+    rule_id: str
+    rule_version: int
+    score: float
+    reason: str
+    trigger_event_id: str
+    event_time: str
+    decided_at: str
+    expires_at: str
+    payload: dict[str, Any] = {}
+    control_group: bool = False
+
+
+def action_id(trigger_event_id: str, rule_id: str, action: str) -> str:
+    """Same trigger and rule give the same id, so retries and replays never double-send."""
+    digest = hashlib.blake2b(f"{trigger_event_id}|{rule_id}|{action}".encode(), digest_size=12)
+    return "a" + digest.hexdigest()
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Action)
+
+
+def encode(action: Action) -> bytes:
+    return _encoder.encode(action)
+
+
+def decode(raw: bytes) -> Action:
+    return _decoder.decode(raw)

@@ -1,0 +1,59 @@
+"""One typed settings object, read from `KAIROS_*` environment variables (documented in README)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+from engine.ruleset import DEFAULT_RULES_DIR
+
+
+class Settings(msgspec.Struct, kw_only=True, frozen=True):
+    broker: str = "kafka://127.0.0.1:9092"
+    app_id: str = "kairos"
+    data_dir: Path = Path(".kairos")
+    rules_dir: Path = DEFAULT_RULES_DIR
+    topic_clickstream: str = "clickstream"
+    topic_email: str = "email-events"
+    topic_social: str = "social-interactions"
+    topic_actions: str = "next-best-actions"
+    topic_dead_letters: str = "kairos-dead-letters"
+    partitions: int = 4
+    replication_factor: int = 1
+    processing_guarantee: str = "at_least_once"
+    metrics_port: int = 9464
+    web_port: int = 6066
+    timer_interval: float = 0.25
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Each field from `KAIROS_<FIELD>` when set, converted to the field's type."""
+        env = dict(os.environ) if env is None else env
+        given = {
+            f: env[f"KAIROS_{f.upper()}"]
+            for f in cls.__struct_fields__
+            if f"KAIROS_{f.upper()}" in env
+        }
+        return msgspec.convert(given, cls, strict=False, dec_hook=_to_path)
+
+    @property
+    def bootstrap(self) -> str:
+        """`host:port[,host:port]` for plain Kafka clients (the URL without its scheme)."""
+        return self.broker.split("://", 1)[-1]
+
+    @property
+    def input_topics(self) -> dict[str, str]:
+        """Topic name -> source shape."""
+        return {
+            self.topic_clickstream: "clickstream",
+            self.topic_email: "email",
+            self.topic_social: "social",
+        }
+
+
+def _to_path(kind: type, value: object) -> object:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(kind)

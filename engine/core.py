@@ -1,0 +1,139 @@
+"""The pure core: `decide(state, key, message, now, rules, policy)` -> new state, actions, emits.
+
+Read this module first. Everything the engine does for a contact happens here, in this order:
+
+1. A contact that was merged away forwards what it receives to the contact it became.
+2. Duplicate events (an event id already decided) change nothing.
+3. `observe` learns from the event (consent revocations first), pending timers whose exit
+   events just happened are cancelled, and the rules indexed on the event propose candidates.
+4. `arbitrate` turns candidates into the next best action(s) under the contact policy.
+
+No clock reads, no I/O: `now` is passed in (processing time live, event time in replays), so the
+same inputs give the same outputs in tests, replays and both runtimes. `decide` takes ownership
+of the `state` it is given and returns it (or a replacement) in the `Decision`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from engine import state as state_codec
+from engine.actions import Action
+from engine.arbitration import Candidate, arbitrate
+from engine.events import Event
+from engine.identity import Emit, relink
+from engine.messages import ContactMessage, Deliver, FireTimer, MergeIn, Unite
+from engine.observe import observe
+from engine.policy import Policy
+from engine.rules import Context
+from engine.ruleset import RuleSet
+from engine.state import ContactState, Timer, merge
+
+MAX_HOPS = 16
+
+
+@dataclass
+class Decision:
+    state: ContactState | None
+    actions: list[Action] = field(default_factory=list)
+    emits: list[Emit] = field(default_factory=list)
+    changed: bool = False
+    duplicate: bool = False
+
+
+def decide(
+    state: ContactState | None,
+    key: str,
+    msg: ContactMessage,
+    now: float,
+    rules: RuleSet,
+    policy: Policy,
+) -> Decision:
+    if state is not None and state.merged_into is not None:
+        return _forward(state, state.merged_into, msg)
+    if isinstance(msg, Deliver):
+        return _on_event(state or ContactState(contact_id=key), msg.event, now, rules, policy)
+    if isinstance(msg, FireTimer):
+        return _on_timer(state, msg, now, rules, policy)
+    if isinstance(msg, Unite):
+        return _unite(state or ContactState(contact_id=key), msg)
+    incoming = state_codec.decode(msg.state)
+    return Decision(merge(state or ContactState(contact_id=key), incoming), changed=True)
+
+
+def _on_event(
+    state: ContactState, event: Event, now: float, rules: RuleSet, policy: Policy
+) -> Decision:
+    if not state.mark_seen(event.event_id):
+        return Decision(state, duplicate=True)
+    observe(state, event)
+    _cancel_on_exit_events(state, event)
+    candidates = []
+    for r in rules.for_event(event):
+        ctx = Context(event, state, now, r.id, None)
+        candidates.extend(Candidate(r, p, event) for p in r.run(ctx))
+    return Decision(state, arbitrate(state, candidates, now, policy), changed=True)
+
+
+def _cancel_on_exit_events(state: ContactState, event: Event) -> None:
+    keys = (event.kind, f"{event.kind}:{event.name}")
+    if any(k in t.cancel_on for t in state.timers for k in keys):
+        state.timers = [t for t in state.timers if not any(k in t.cancel_on for k in keys)]
+
+
+def _on_timer(
+    state: ContactState | None, msg: FireTimer, now: float, rules: RuleSet, policy: Policy
+) -> Decision:
+    timer = next((t for t in state.timers if t.timer_id == msg.timer_id), None) if state else None
+    if state is None or timer is None:
+        return Decision(state)  # cancelled, or already fired before a restart
+    state.timers = [t for t in state.timers if t.timer_id != timer.timer_id]
+    r = rules.rules.get(timer.rule_id)
+    if r is None:
+        return Decision(state, changed=True)  # rule removed since the timer was set
+    event = timer_event(timer)
+    ctx = Context(event, state, now, r.id, timer)
+    candidates = [Candidate(r, p, event) for p in r.run(ctx)]
+    return Decision(state, arbitrate(state, candidates, now, policy), changed=True)
+
+
+def timer_event(timer: Timer) -> Event:
+    """A timer fires as an event of its own, so rules and action ids treat both alike."""
+    return Event(
+        event_id=f"timer:{timer.timer_id}",
+        source="clickstream",
+        kind="timer",
+        name=timer.name,
+        time=timer.due,
+        properties=timer.payload,
+    )
+
+
+def _unite(state: ContactState, msg: Unite) -> Decision:
+    me, other = state.contact_id, msg.other
+    if me == other:
+        return Decision(state)
+    if me < other:  # the larger id always moves into the smaller: merges can never form a cycle
+        return Decision(state, emits=[("contacts", other, Unite(contact_id=other, other=me))])
+    moved = MergeIn(source=me, state=state_codec.encode(state))
+    gone = ContactState(contact_id=me, merged_into=other)
+    return Decision(gone, emits=[("contacts", other, moved)], changed=True)
+
+
+def _forward(state: ContactState, target: str, msg: ContactMessage) -> Decision:
+    if isinstance(msg, FireTimer):
+        return Decision(state)  # its timers moved with the state and fire there
+    hops = msg.hops + 1 if isinstance(msg, Deliver | Unite | MergeIn) else 0
+    if hops > MAX_HOPS:
+        raise RuntimeError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}")
+    emits: list[Emit] = []
+    if isinstance(msg, Unite):
+        fwd: ContactMessage = msgspec.structs.replace(msg, contact_id=target, hops=hops)
+    else:
+        fwd = msgspec.structs.replace(msg, hops=hops)
+    if isinstance(msg, Deliver):
+        emits.append(relink(msg.via, state.contact_id, target))
+    emits.insert(0, ("contacts", target, fwd))
+    return Decision(state, emits=emits)

@@ -1,0 +1,91 @@
+"""The keyed steps both runtimes drive: decode, resolve identity, decide.
+
+A runtime hands each message to the step for its topic together with the store for that step's
+table, and moves what comes back (emits to other keyed steps, actions, dead letters). This keeps
+runtimes to I/O and ordering while the business logic lives once, here and in the core.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from engine import identity
+from engine import state as state_codec
+from engine.actions import Action
+from engine.core import decide
+from engine.deadletter import DeadLetter
+from engine.events import DecodeError, Event, Source, decode
+from engine.identity import Emit
+from engine.messages import ContactMessage, IdentityMessage
+from engine.metrics import Metrics
+from engine.policy import DEFAULT_POLICY, Policy
+from engine.ruleset import RuleSet
+from engine.state import ContactState
+
+
+class Store(Protocol):
+    """What a step needs of its table: a RocksDB dict embedded, a Faust Table on Kafka."""
+
+    def get(self, key: str) -> bytes | None: ...
+    def __setitem__(self, key: str, value: bytes) -> None: ...
+
+
+@dataclass
+class ContactOutcome:
+    state: ContactState | None
+    actions: list[Action] = field(default_factory=list)
+    emits: list[Emit] = field(default_factory=list)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        rules: RuleSet,
+        policy: Policy = DEFAULT_POLICY,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.rules = rules
+        self.policy = policy
+        self.metrics = metrics or Metrics()
+
+    def ingest(self, source: Source, raw: bytes, topic: str, **where: object) -> Emit | DeadLetter:
+        """Bytes from an input topic: the first identity hop, or a dead letter saying why not."""
+        self.metrics.events.labels(topic).inc()
+        try:
+            event = decode(source, raw)
+        except DecodeError as exc:
+            return self.dead_letter(str(exc), source, raw, topic=topic, **where)
+        return identity.route(event)
+
+    def route(self, event: Event) -> Emit:
+        return identity.route(event)
+
+    def dead_letter(self, reason: str, source: str, raw: bytes, **where: object) -> DeadLetter:
+        letter = DeadLetter.of(reason, source, raw, **where)
+        self.metrics.dead_letters.labels(letter.category()).inc()
+        return letter
+
+    def on_identity(self, store: Store, key: str, msg: IdentityMessage) -> list[Emit]:
+        record = store.get(key)
+        result = identity.step(record.decode() if record is not None else None, key, msg)
+        if result.changed and result.record is not None:
+            store[key] = result.record.encode()
+        return result.emits
+
+    def on_contact(self, store: Store, key: str, msg: ContactMessage, now: float) -> ContactOutcome:
+        started = time.perf_counter()
+        raw = store.get(key)
+        current = state_codec.decode(raw) if raw is not None else None
+        decision = decide(current, key, msg, now, self.rules, self.policy)
+        if decision.changed and decision.state is not None:
+            encoded = state_codec.encode(decision.state)
+            store[key] = encoded
+            self.metrics.state_bytes.observe(len(encoded))
+        if decision.duplicate:
+            self.metrics.duplicates.inc()
+        for a in decision.actions:
+            self.metrics.actions.labels(a.rule_id, a.channel).inc()
+        self.metrics.decision_latency.observe(time.perf_counter() - started)
+        return ContactOutcome(decision.state, decision.actions, decision.emits)

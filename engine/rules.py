@@ -1,0 +1,157 @@
+"""The rules SDK: what a data team imports to write a rule module.
+
+A rule is a plain function decorated with `@rule`: it receives a `Context` (the event, the
+contact's state, the time, and the rule's own memory and timers) and returns the candidate
+actions it proposes. Rules do no I/O; they run inside the pure core, so a rule behaves the same
+in tests, replays and production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.actions import CHANNELS
+from engine.events import Event
+from engine.state import ContactState, RuleMemory, Timer
+
+__all__ = ["CHANNELS", "Context", "Proposal", "Rule", "Trigger", "on", "on_timer", "rule"]
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """What wakes a rule: an event kind, optionally narrowed to one name (`track`, `Order Completed`)."""
+
+    kind: str
+    name: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}" if self.name else self.kind
+
+
+def on(kind: str, name: str | None = None) -> Trigger:
+    return Trigger(kind, name)
+
+
+def on_timer(name: str) -> Trigger:
+    return Trigger("timer", name)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A candidate action. Channels are in the rule's order of preference."""
+
+    action: str
+    channels: tuple[str, ...]
+    priority: float = 50.0
+    value: float = 1.0
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    ttl: float = DAY
+    cooldown: float = 0.0
+
+
+class Context:
+    """What a rule sees and may change: the event, the state, the time, its memory and timers."""
+
+    __slots__ = ("event", "now", "rule_id", "state", "timer")
+
+    def __init__(
+        self, event: Event, state: ContactState, now: float, rule_id: str, timer: Timer | None
+    ) -> None:
+        self.event = event
+        self.state = state
+        self.now = now
+        self.rule_id = rule_id
+        self.timer = timer
+
+    @property
+    def memory(self) -> RuleMemory:
+        """This rule's memory for this contact (created on first use)."""
+        mem = self.state.memory.get(self.rule_id)
+        if mem is None:
+            mem = self.state.memory[self.rule_id] = RuleMemory()
+        return mem
+
+    def schedule(
+        self,
+        name: str,
+        after: float,
+        payload: Mapping[str, Any] | None = None,
+        cancel_on: Iterable[Trigger] = (),
+    ) -> Timer:
+        """Wake this rule `after` seconds from now, unless an event in `cancel_on` comes first."""
+        cause = self.event.event_id
+        tid = hashlib.blake2b(f"{cause}|{self.rule_id}|{name}".encode(), digest_size=10).hexdigest()
+        timer = Timer(
+            timer_id=tid,
+            name=name,
+            rule_id=self.rule_id,
+            due=self.now + after,
+            set_at=self.now,
+            cause_event_id=cause,
+            cancel_on=tuple(t.key for t in cancel_on),
+            payload=dict(payload or {}),
+        )
+        self.cancel(name)
+        self.state.add_timer(timer)
+        return timer
+
+    def cancel(self, name: str) -> None:
+        """Drop this rule's pending timer called `name`, if any."""
+        self.state.timers = [
+            t for t in self.state.timers if not (t.rule_id == self.rule_id and t.name == name)
+        ]
+
+    def pending(self, name: str) -> Timer | None:
+        for t in self.state.timers:
+            if t.rule_id == self.rule_id and t.name == name:
+                return t
+        return None
+
+
+RuleBody = Callable[[Context], "Iterable[Proposal] | Proposal | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    version: int
+    description: str
+    triggers: tuple[Trigger, ...]
+    body: RuleBody
+    module: str = ""
+
+    def run(self, ctx: Context) -> list[Proposal]:
+        out = self.body(ctx)
+        if out is None:
+            return []
+        if isinstance(out, Proposal):
+            return [out]
+        return list(out)
+
+
+def rule(
+    id: str,
+    *,
+    triggers: Iterable[Trigger],
+    version: int = 1,
+    description: str = "",
+) -> Callable[[RuleBody], Rule]:
+    """Declare a rule: `@rule("cart-abandoned", triggers=[on("track", "Product Added")])`."""
+
+    def wrap(fn: RuleBody) -> Rule:
+        return Rule(
+            id=id,
+            version=version,
+            description=description or (fn.__doc__ or "").strip().split("\n")[0],
+            triggers=tuple(triggers),
+            body=fn,
+            module=fn.__module__,
+        )
+
+    return wrap

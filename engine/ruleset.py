@@ -1,0 +1,96 @@
+"""Loading rule modules and indexing their rules by trigger.
+
+An event only meets the rules that can fire on it: the index maps `kind:name` and `kind` to
+rules, so the cost of an event does not grow with the number of unrelated rules.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from engine.actions import CHANNELS
+from engine.events import Event
+from engine.rules import Rule
+
+DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+
+class RuleError(ValueError):
+    """A rule module that cannot be loaded; the message names module and rule."""
+
+
+class RuleSet:
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self.rules: dict[str, Rule] = {}
+        for r in rules:
+            if r.id in self.rules:
+                raise RuleError(
+                    f"{r.module}: duplicate rule id {r.id!r} (also in {self.rules[r.id].module})"
+                )
+            self.rules[r.id] = r
+        self._index: dict[str, list[Rule]] = {}
+        for r in self.rules.values():
+            for t in r.triggers:
+                self._index.setdefault(t.key, []).append(r)
+
+    def for_event(self, event: Event) -> list[Rule]:
+        exact = self._index.get(f"{event.kind}:{event.name}", [])
+        broad = self._index.get(event.kind, [])
+        if not broad:
+            return exact
+        return exact + [r for r in broad if r not in exact]
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    @classmethod
+    def load(cls, directory: Path | str = DEFAULT_RULES_DIR) -> RuleSet:
+        return cls(load_rules(Path(directory)))
+
+
+def load_rules(directory: Path) -> list[Rule]:
+    """Import every `*.py` module in `directory` (not starting with `_`) and collect its rules."""
+    if not directory.is_dir():
+        raise RuleError(f"{directory}: rules directory not found")
+    found: list[Rule] = []
+    for path in sorted(directory.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        name = f"kairos_rules_{directory.name}_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise RuleError(f"{path.name}: cannot be imported")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise RuleError(f"{path.name}: import failed: {exc!r}") from exc
+        for value in vars(module).values():
+            if isinstance(value, Rule) and value.module == name:
+                _validate(path.name, value)
+                found.append(value)
+    return found
+
+
+def _validate(module: str, r: Rule) -> None:
+    if not r.id or not isinstance(r.version, int) or r.version < 1:
+        raise RuleError(f"{module}: rule {r.id!r}: needs an id and a version >= 1")
+    if not r.triggers:
+        raise RuleError(f"{module}: rule {r.id!r}: has no trigger")
+    known = {"page", "track", "identify", "email", "social", "timer"}
+    for t in r.triggers:
+        if t.kind not in known:
+            raise RuleError(
+                f"{module}: rule {r.id!r}: unknown event kind {t.kind!r} "
+                f"(expected one of {sorted(known)})"
+            )
+
+
+def check_channels(rule_id: str, channels: Iterable[str]) -> None:
+    for ch in channels:
+        if ch not in CHANNELS:
+            raise RuleError(f"rule {rule_id!r}: unknown channel {ch!r} (one of {CHANNELS})")

@@ -1,0 +1,45 @@
+"""`kairos run`: the embedded runtime over recorded or piped events, actions as JSON lines."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Literal
+
+from engine import actions as action_codec
+from engine import deadletter
+from engine.inputs import read_lines
+from engine.pipeline import Pipeline
+from engine.ruleset import RuleSet
+from engine.runtime.embedded import EmbeddedRuntime
+
+
+def run_file(
+    events: str,
+    *,
+    out: str,
+    dead_letters: str | None,
+    data_dir: Path,
+    rules_dir: Path,
+    clock: Literal["event", "wall"],
+) -> int:
+    sink = sys.stdout.buffer if out == "-" else open(out, "wb")  # noqa: SIM115
+    data_dir.mkdir(parents=True, exist_ok=True)
+    dl_path = Path(dead_letters) if dead_letters else data_dir / "dead-letters.jsonl"
+    with dl_path.open("ab") as dl:
+        runtime = EmbeddedRuntime(
+            Pipeline(RuleSet.load(rules_dir)),
+            data_dir=data_dir,
+            on_action=lambda a: sink.write(action_codec.encode(a) + b"\n"),
+            on_dead_letter=lambda d: dl.write(deadletter.encode(d) + b"\n"),
+            clock=clock,
+        )
+        try:
+            for line_no, raw in read_lines(events):
+                runtime.submit(raw, offset=line_no, topic=events)
+            sink.flush()
+        finally:
+            runtime.close()
+            if sink is not sys.stdout.buffer:
+                sink.close()
+    return 0

@@ -1,0 +1,247 @@
+"""Per-contact state: the single view of a customer that rules read.
+
+Stored as msgspec msgpack in RocksDB (both runtimes). Every collection is bounded so a very
+active contact cannot grow without limit; the bounds are constants here, in one place.
+Schema changes add fields with defaults at the end so old records still decode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from engine.events import Event, Location
+
+MAX_IDENTIFIERS = 32
+MAX_TRAITS = 100
+MAX_TALLIES = 256
+MAX_RECENT = 50
+MAX_SEEN = 128
+MAX_PURCHASES = 20
+MAX_HISTORY = 100
+MAX_TIMERS = 32
+MAX_DECISIONS = 20
+
+STAGES = ("awareness", "consideration", "decision", "post-purchase")
+LIFECYCLES = ("prospect", "lead", "customer", "repeat", "lapsed")
+
+
+class Consent(msgspec.Struct, array_like=True, frozen=True):
+    granted: bool
+    at: float
+    source: str
+
+
+class Tally(msgspec.Struct, array_like=True):
+    """First and last time, and how often, something was seen."""
+
+    first: float
+    last: float
+    count: int = 1
+
+
+class Purchase(msgspec.Struct, array_like=True, frozen=True):
+    at: float
+    order_id: str | None
+    categories: tuple[str, ...]
+    revenue: float | None
+
+
+class RecentEvent(msgspec.Struct, array_like=True, frozen=True):
+    event_id: str
+    kind: str
+    name: str
+    time: float
+
+
+class Contacted(msgspec.Struct, array_like=True, frozen=True):
+    """One action sent to the contact: what caps, cool-downs and fatigue look at."""
+
+    at: float
+    channel: str
+    action: str
+    rule_id: str
+    action_id: str
+
+
+class Timer(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A pending wake-up owned by one rule; `cancel_on` lists `kind:name` keys that void it."""
+
+    timer_id: str
+    name: str
+    rule_id: str
+    due: float
+    set_at: float
+    cause_event_id: str
+    cancel_on: tuple[str, ...] = ()
+    payload: dict[str, Any] = {}
+
+
+class RuleMemory(msgspec.Struct, omit_defaults=True):
+    """What a rule remembers about one contact between events (step, last fire, free data)."""
+
+    fires: int = 0
+    last_fired: float | None = None
+    step: int = 0
+    data: dict[str, Any] = {}
+
+
+class DecisionRecord(msgspec.Struct, omit_defaults=True, frozen=True):
+    """One candidate's fate, kept for `kairos explain`."""
+
+    at: float
+    trigger_event_id: str
+    rule_id: str
+    action: str
+    outcome: str
+    reason: str
+    channel: str | None = None
+    action_id: str | None = None
+
+
+class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
+    contact_id: str
+    schema: int = 1
+    merged_into: str | None = None
+    identifiers: list[str] = []
+    traits: dict[str, Any] = {}
+    consent: dict[str, Consent] = {}
+    timezone: str | None = None
+    location: Location | None = None
+    preferred_channel: str | None = None
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+    tallies: dict[str, Tally] = {}
+    purchases: list[Purchase] = []
+    stage: str = "awareness"
+    lifecycle: str = "prospect"
+    recent: list[RecentEvent] = []
+    seen: list[str] = []
+    memory: dict[str, RuleMemory] = {}
+    history: list[Contacted] = []
+    timers: list[Timer] = []
+    decisions: list[DecisionRecord] = []
+
+    # --- reads rules use ----------------------------------------------------------------
+
+    def tally(self, key: str) -> Tally | None:
+        return self.tallies.get(key)
+
+    def count(self, key: str) -> int:
+        t = self.tallies.get(key)
+        return t.count if t else 0
+
+    def consents(self, channel: str) -> bool | None:
+        c = self.consent.get(channel)
+        return c.granted if c else None
+
+    def next_due(self) -> float | None:
+        return min((t.due for t in self.timers), default=None)
+
+    # --- writes the core makes ------------------------------------------------------------
+
+    def bump(self, key: str, at: float) -> Tally:
+        t = self.tallies.get(key)
+        if t is None:
+            if len(self.tallies) >= MAX_TALLIES:
+                oldest = min(self.tallies, key=lambda k: self.tallies[k].last)
+                del self.tallies[oldest]
+            t = self.tallies[key] = Tally(first=at, last=at, count=1)
+        else:
+            t.count += 1
+            t.first = min(t.first, at)
+            t.last = max(t.last, at)
+        return t
+
+    def add_identifier(self, identifier: str) -> None:
+        if identifier not in self.identifiers:
+            self.identifiers.append(identifier)
+            del self.identifiers[:-MAX_IDENTIFIERS]
+
+    def set_traits(self, traits: dict[str, Any]) -> None:
+        for k, v in traits.items():
+            if k in self.traits or len(self.traits) < MAX_TRAITS:
+                self.traits[k] = v
+
+    def remember(self, event: Event) -> None:
+        self.recent.append(RecentEvent(event.event_id, event.kind, event.name, event.time))
+        del self.recent[:-MAX_RECENT]
+
+    def mark_seen(self, event_id: str) -> bool:
+        """False when the event was already decided (a duplicate delivery)."""
+        if event_id in self.seen:
+            return False
+        self.seen.append(event_id)
+        del self.seen[:-MAX_SEEN]
+        return True
+
+    def add_timer(self, timer: Timer) -> None:
+        self.timers = [t for t in self.timers if t.timer_id != timer.timer_id]
+        self.timers.append(timer)
+        if len(self.timers) > MAX_TIMERS:
+            self.timers.sort(key=lambda t: t.due)
+            del self.timers[MAX_TIMERS:]
+
+    def record_decision(self, record: DecisionRecord) -> None:
+        self.decisions.append(record)
+        del self.decisions[:-MAX_DECISIONS]
+
+    def record_contact(self, contacted: Contacted) -> None:
+        self.history.append(contacted)
+        del self.history[:-MAX_HISTORY]
+
+
+def merge(into: ContactState, other: ContactState) -> ContactState:
+    """Fold a merged contact's state into the surviving one; nothing learned is lost.
+
+    Where both know a thing, the surviving contact's value wins, except counts and times,
+    which combine. Pending timers move over (their ids are unique per cause and rule).
+    """
+    for ident in other.identifiers:
+        into.add_identifier(ident)
+    into.set_traits({k: v for k, v in other.traits.items() if k not in into.traits})
+    for ch, c in other.consent.items():
+        mine = into.consent.get(ch)
+        if mine is None or c.at > mine.at:
+            into.consent[ch] = c
+    into.timezone = into.timezone or other.timezone
+    into.location = into.location or other.location
+    into.preferred_channel = into.preferred_channel or other.preferred_channel
+    firsts = [t for t in (into.first_seen, other.first_seen) if t]
+    into.first_seen = min(firsts) if firsts else 0.0
+    into.last_seen = max(into.last_seen, other.last_seen)
+    for key, t in other.tallies.items():
+        mine_t = into.tallies.get(key)
+        if mine_t is None:
+            into.bump(key, t.first).count = t.count
+            into.tallies[key].last = t.last
+        else:
+            mine_t.count += t.count
+            mine_t.first, mine_t.last = min(mine_t.first, t.first), max(mine_t.last, t.last)
+    into.purchases = sorted(into.purchases + other.purchases, key=lambda p: p.at)[-MAX_PURCHASES:]
+    into.recent = sorted(into.recent + other.recent, key=lambda r: r.time)[-MAX_RECENT:]
+    into.seen = (other.seen + [s for s in into.seen if s not in other.seen])[-MAX_SEEN:]
+    for rule_id, m in other.memory.items():
+        into.memory.setdefault(rule_id, m)
+    into.history = sorted(into.history + other.history, key=lambda h: h.at)[-MAX_HISTORY:]
+    for timer in other.timers:
+        into.add_timer(timer)
+    into.decisions = sorted(into.decisions + other.decisions, key=lambda d: d.at)[-MAX_DECISIONS:]
+    if other.stage in STAGES and into.stage in STAGES:
+        into.stage = max(into.stage, other.stage, key=STAGES.index)
+    if into.lifecycle == "prospect":
+        into.lifecycle = other.lifecycle
+    return into
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(ContactState)
+
+
+def encode(state: ContactState) -> bytes:
+    return _encoder.encode(state)
+
+
+def decode(raw: bytes) -> ContactState:
+    return _decoder.decode(raw)
