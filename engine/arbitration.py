@@ -69,7 +69,7 @@ def _act(state: ContactState, cand: Candidate, channel: str, now: float) -> Acti
     mem.fires += 1
     mem.last_fired = now
     _record(state, cand, now, "chosen", "best score", channel, aid)
-    return Action(
+    action = Action(
         action_id=aid,
         contact_id=state.contact_id,
         channel=channel,
@@ -84,6 +84,8 @@ def _act(state: ContactState, cand: Candidate, channel: str, now: float) -> Acti
         expires_at=iso(now + p.ttl),
         payload=dict(p.payload),
     )
+    state.record_outbox(action)
+    return action
 
 
 def _record(

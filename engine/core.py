@@ -67,10 +67,12 @@ def _on_event(
     state: ContactState, event: Event, now: float, rules: RuleSet, policy: Policy
 ) -> Decision:
     if not state.mark_seen(event.event_id):
-        return Decision(state, duplicate=True)
+        # Decided before (a redelivery after a crash, or a sender's retry): the same actions
+        # again, never new ones; connectors drop the ids they already sent.
+        return Decision(state, state.decided_for(event.event_id), duplicate=True)
     observe(state, event)
     _cancel_on_exit_events(state, event)
-    candidates = []
+    candidates: list[Candidate] = []
     for r in rules.for_event(event):
         ctx = Context(event, state, now, r.id, None)
         candidates.extend(Candidate(r, p, event) for p in r.run(ctx))
@@ -87,8 +89,8 @@ def _on_timer(
     state: ContactState | None, msg: FireTimer, now: float, rules: RuleSet, policy: Policy
 ) -> Decision:
     timer = next((t for t in state.timers if t.timer_id == msg.timer_id), None) if state else None
-    if state is None or timer is None:
-        return Decision(state)  # cancelled, or already fired before a restart
+    if state is None or timer is None:  # cancelled, or fired already (re-emit what it decided)
+        return Decision(state, state.decided_for(f"timer:{msg.timer_id}") if state else [])
     state.timers = [t for t in state.timers if t.timer_id != timer.timer_id]
     r = rules.rules.get(timer.rule_id)
     if r is None:

@@ -1,4 +1,4 @@
-"""`kairos demo`: journeys for a few hundred contacts through the embedded runtime, live on screen."""
+"""`kairos demo`: a few hundred contacts' journeys through the embedded runtime, live on screen."""
 
 from __future__ import annotations
 

@@ -98,4 +98,5 @@ def _resolve(out: IdentityStep, key: str, msg: Resolve) -> None:
 
 
 def relink(identifier: str, stale: str, contact_id: str) -> Emit:
-    return ("identity", identifier, Relink(identifier=identifier, stale=stale, contact_id=contact_id))
+    msg = Relink(identifier=identifier, stale=stale, contact_id=contact_id)
+    return ("identity", identifier, msg)

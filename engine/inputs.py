@@ -1,4 +1,4 @@
-"""Reading recorded events: JSON lines of any of the three input shapes, mixed, optionally gzipped."""
+"""Reading recorded events: JSON lines of the three input shapes, mixed, optionally gzipped."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ def open_events(path: str | Path) -> IO[bytes]:
 
         return sys.stdin.buffer
     p = Path(path)
-    return gzip.open(p, "rb") if p.suffix == ".gz" else p.open("rb")
+    if p.suffix == ".gz":
+        return gzip.open(p, "rb")  # type: ignore[return-value]
+    return p.open("rb")
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, bytes]]:

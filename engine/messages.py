@@ -53,7 +53,7 @@ class FireTimer(msgspec.Struct, tag="timer", frozen=True):
 
 
 class Unite(msgspec.Struct, tag="unite", frozen=True):
-    """Merge the contacts `contact_id` (the key) and `other`; the larger id moves into the smaller."""
+    """Merge contacts `contact_id` (the key) and `other`: the larger id moves into the smaller."""
 
     contact_id: str
     other: str
@@ -81,8 +81,10 @@ def encode(msg: Any) -> bytes:
 
 
 def decode_identity(raw: bytes) -> IdentityMessage:
-    return _identity_decoder.decode(raw)
+    msg: IdentityMessage = _identity_decoder.decode(raw)
+    return msg
 
 
 def decode_contact(raw: bytes) -> ContactMessage:
-    return _contact_decoder.decode(raw)
+    msg: ContactMessage = _contact_decoder.decode(raw)
+    return msg

@@ -24,7 +24,7 @@ DAY = 86_400.0
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """What wakes a rule: an event kind, optionally narrowed to one name (`track`, `Order Completed`)."""
+    """What wakes a rule: an event kind, optionally narrowed to one name (`Order Completed`)."""
 
     kind: str
     name: str | None = None

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from engine.actions import Action
 from engine.events import Event, Location
 
 MAX_IDENTIFIERS = 32
@@ -22,6 +23,7 @@ MAX_PURCHASES = 20
 MAX_HISTORY = 100
 MAX_TIMERS = 32
 MAX_DECISIONS = 20
+MAX_OUTBOX = 16
 
 STAGES = ("awareness", "consideration", "decision", "post-purchase")
 LIFECYCLES = ("prospect", "lead", "customer", "repeat", "lapsed")
@@ -122,6 +124,7 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
     history: list[Contacted] = []
     timers: list[Timer] = []
     decisions: list[DecisionRecord] = []
+    outbox: list[Action] = []
 
     # --- reads rules use ----------------------------------------------------------------
 
@@ -187,6 +190,14 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
         self.decisions.append(record)
         del self.decisions[:-MAX_DECISIONS]
 
+    def record_outbox(self, action: Action) -> None:
+        """Keep the last actions whole, so a re-delivered trigger re-emits them unchanged."""
+        self.outbox.append(action)
+        del self.outbox[:-MAX_OUTBOX]
+
+    def decided_for(self, trigger_event_id: str) -> list[Action]:
+        return [a for a in self.outbox if a.trigger_event_id == trigger_event_id]
+
     def record_contact(self, contacted: Contacted) -> None:
         self.history.append(contacted)
         del self.history[:-MAX_HISTORY]
@@ -228,6 +239,7 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
     for timer in other.timers:
         into.add_timer(timer)
     into.decisions = sorted(into.decisions + other.decisions, key=lambda d: d.at)[-MAX_DECISIONS:]
+    into.outbox = (other.outbox + into.outbox)[-MAX_OUTBOX:]
     if other.stage in STAGES and into.stage in STAGES:
         into.stage = max(into.stage, other.stage, key=STAGES.index)
     if into.lifecycle == "prospect":

@@ -27,8 +27,8 @@ class RocksStore:
         del self._db[key.encode()]
 
     def items(self) -> Iterator[tuple[str, bytes]]:
-        for k, v in self._db.items():
-            yield k.decode(), v
+        for k, v in self._db.items():  # raw mode: keys and values are bytes
+            yield k.decode(), v  # type: ignore[union-attr]
 
     def close(self) -> None:
         self._db.close()

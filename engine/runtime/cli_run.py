@@ -8,6 +8,8 @@ from typing import Literal
 
 from engine import actions as action_codec
 from engine import deadletter
+from engine.actions import Action
+from engine.deadletter import DeadLetter
 from engine.inputs import read_lines
 from engine.pipeline import Pipeline
 from engine.ruleset import RuleSet
@@ -27,11 +29,18 @@ def run_file(
     data_dir.mkdir(parents=True, exist_ok=True)
     dl_path = Path(dead_letters) if dead_letters else data_dir / "dead-letters.jsonl"
     with dl_path.open("ab") as dl:
+
+        def write_action(action: Action) -> None:
+            sink.write(action_codec.encode(action) + b"\n")
+
+        def write_dead_letter(letter: DeadLetter) -> None:
+            dl.write(deadletter.encode(letter) + b"\n")
+
         runtime = EmbeddedRuntime(
             Pipeline(RuleSet.load(rules_dir)),
             data_dir=data_dir,
-            on_action=lambda a: sink.write(action_codec.encode(a) + b"\n"),
-            on_dead_letter=lambda d: dl.write(deadletter.encode(d) + b"\n"),
+            on_action=write_action,
+            on_dead_letter=write_dead_letter,
             clock=clock,
         )
         try:
