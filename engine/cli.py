@@ -28,6 +28,23 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("worker", help="Kafka runtime worker (settings from KAIROS_* env)")
 
+    rep = sub.add_parser("replay", help="backtest rules over recorded events, in event time")
+    rep.add_argument("--events", required=True, help="JSON lines of any input shape (.gz ok)")
+    rep.add_argument("--rules", type=Path, default=None, help="rules directory")
+    rep.add_argument("--out", type=Path, default=None, help="actions as JSON lines")
+    rep.add_argument("--dead-letters", type=Path, default=None, help="dead letters as JSON lines")
+    rep.add_argument("--chart", type=Path, default=None, help="PNG of actions over time per rule")
+
+    gen = sub.add_parser("generate", help="write generated journeys as JSON lines (a history)")
+    gen.add_argument("--contacts", type=int, default=1000)
+    gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--bad-ratio", type=float, default=0.0)
+    gen.add_argument("--out", default="-")
+
+    rules_cmd = sub.add_parser("rules", help="check or list rule modules")
+    rules_cmd.add_argument("action", choices=["check", "list"])
+    rules_cmd.add_argument("directory", nargs="?", type=Path, default=None)
+
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "demo":
@@ -45,9 +62,65 @@ def main(argv: list[str] | None = None) -> int:
             rules_dir=args.rules or settings.rules_dir,
             clock=args.clock,
         )
+    if args.command == "replay":
+        return _replay(args, settings)
+    if args.command == "generate":
+        return _generate(args)
+    if args.command == "rules":
+        return _rules(args.action, args.directory or settings.rules_dir)
     from engine.runtime.kafka import run_worker
 
     return run_worker(settings)
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from contextlib import ExitStack
+
+    from engine.replay import chart, replay
+    from engine.ruleset import RuleSet
+
+    rules = RuleSet.load(args.rules or settings.rules_dir)
+    with ExitStack() as files:
+        out = files.enter_context(args.out.open("wb")) if args.out else None
+        dead = files.enter_context(args.dead_letters.open("wb")) if args.dead_letters else None
+        report = replay(args.events, rules, out, dead)
+    print(report.render())
+    if args.chart:
+        chart(report, args.chart)
+        print(f"chart: {args.chart}")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from engine.generator import JourneyGenerator
+
+    sink = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+    try:
+        for g in JourneyGenerator(args.contacts, seed=args.seed, bad_ratio=args.bad_ratio):
+            sink.write(g.value + b"\n")
+    finally:
+        if sink is not sys.stdout.buffer:
+            sink.close()
+    return 0
+
+
+def _rules(action: str, directory: Path) -> int:
+    from engine.ruleset import RuleError, RuleSet
+
+    try:
+        rules = RuleSet.load(directory)
+    except RuleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if action == "check":
+        print(f"ok: {len(rules)} rules in {directory}")
+        return 0
+    for r in rules.rules.values():
+        triggers = ", ".join(t.key for t in r.triggers)
+        print(f"{r.id:<36} v{r.version:<3} {r.module.rsplit('.', 1)[-1]:<20} [{triggers}]")
+        if r.description:
+            print(f"{'':41}{r.description}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     replication_factor: int = 1
     processing_guarantee: str = "at_least_once"
     metrics_port: int = 9464
+    metrics_addr: str = "127.0.0.1"
     web_port: int = 6066
     timer_interval: float = 0.25
 

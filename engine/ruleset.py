@@ -59,7 +59,7 @@ def load_rules(directory: Path) -> list[Rule]:
     for path in sorted(directory.glob("*.py")):
         if path.name.startswith("_"):
             continue
-        name = f"kairos_rules_{directory.name}_{path.stem}"
+        name = f"kairos_rules.{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise RuleError(f"{path.name}: cannot be imported")

@@ -61,10 +61,16 @@ class EmbeddedRuntime:
     def now(self) -> float:
         return self.watermark if self.clock == "event" else time.time()
 
-    def submit(self, raw: bytes, source: Source | None = None, **where: object) -> None:
-        """One input message as bytes; bad input becomes a dead letter, never an exception."""
+    def submit(
+        self, raw: bytes, source: Source | None = None, topic: str | None = None, **where: object
+    ) -> None:
+        """One input message as bytes; bad input becomes a dead letter, never an exception.
+
+        `topic` and `where` (offset, partition) name the origin in dead letters: a file's name
+        and line number when replaying a file.
+        """
         src = source or detect_source(raw)
-        first = self.pipeline.ingest(src, raw, SOURCE_TOPICS[src], **where)
+        first = self.pipeline.ingest(src, raw, topic or SOURCE_TOPICS[src], **where)
         if isinstance(first, DeadLetter):
             self.on_dead_letter(first)
             return

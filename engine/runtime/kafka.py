@@ -203,7 +203,7 @@ def run_worker(settings: Settings) -> int:
     asyncio.set_event_loop(asyncio.new_event_loop())
     metrics = Metrics()
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, settings.metrics_addr)
     pipeline = Pipeline(RuleSet.load(settings.rules_dir), metrics=metrics)
     app = build_app(settings, pipeline)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
