@@ -97,6 +97,7 @@ def chart(report: ReplayReport, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
     by_rule: dict[str, Counter[float]] = {}
@@ -105,8 +106,9 @@ def chart(report: ReplayReport, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(10, 5))
     for rule_id, hours in sorted(by_rule.items()):
         xs = sorted(hours)
-        ax.plot([datetime.fromtimestamp(x, UTC) for x in xs], [hours[x] for x in xs],
-                label=rule_id, marker=".")
+        when = mdates.date2num([datetime.fromtimestamp(x, UTC) for x in xs])
+        ax.plot(when, [hours[x] for x in xs], label=rule_id, marker=".")
+    ax.xaxis_date()
     ax.set_title("Actions per hour of event time, per rule")
     ax.set_ylabel("actions")
     ax.legend(fontsize="small")
