@@ -106,7 +106,7 @@ def chart(report: ReplayReport, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(10, 5))
     for rule_id, hours in sorted(by_rule.items()):
         xs = sorted(hours)
-        when = mdates.date2num([datetime.fromtimestamp(x, UTC) for x in xs])
+        when = mdates.date2num([datetime.fromtimestamp(x, UTC) for x in xs])  # type: ignore[no-untyped-call]
         ax.plot(when, [hours[x] for x in xs], label=rule_id, marker=".")
     ax.xaxis_date()
     ax.set_title("Actions per hour of event time, per rule")
