@@ -1,43 +1,96 @@
-"""Prometheus metrics, the same names in both runtimes (Prometheus naming conventions)."""
+"""Prometheus metrics, the same names in both runtimes (Prometheus naming conventions).
+
+The hot path only bumps plain dict counters and bucket arrays; a custom collector turns them
+into Prometheus families when scraped. prometheus-client's own `labels().inc()` and
+`Histogram.observe()` take a lock and cost more than deciding a simple event does.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+STATE_BUCKETS = (256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0)
+
+
+class Histogram:
+    """Fixed buckets, no lock: observations come from one thread (the event loop)."""
+
+    def __init__(self, buckets: tuple[float, ...]) -> None:
+        self.buckets = buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.buckets, value)] += 1
+        self.sum += value
+
+    def family(self, name: str, doc: str) -> HistogramMetricFamily:
+        cumulative, running = [], 0
+        for bound, n in zip((*map(str, self.buckets), "+Inf"), self.counts, strict=True):
+            running += n
+            cumulative.append((bound, running))
+        return HistogramMetricFamily(name, doc, buckets=cumulative, sum_value=self.sum)
 
 
 class Metrics:
-    """One registry per engine, so several engines in one process (tests) do not collide."""
+    """One set per engine, so several engines in one process (tests) do not collide."""
 
     def __init__(self) -> None:
+        self.events: Counter[str] = Counter()  # per input topic
+        self.actions: Counter[tuple[str, str]] = Counter()  # per (rule, channel)
+        self.dead_letters: Counter[str] = Counter()  # per reason class
+        self.duplicates = 0
+        self.decision_latency = Histogram(LATENCY_BUCKETS)
+        self.state_bytes = Histogram(STATE_BUCKETS)
+        self.timers_pending = 0
         self.registry = CollectorRegistry()
-        r = self.registry
-        self.events = Counter(
-            "kairos_events_consumed", "Input events consumed, per source topic.", ["topic"],
-            registry=r,
+        self.registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "kairos_events_consumed", "Input events consumed, per source topic.", labels=["topic"]
         )
-        self.actions = Counter(
+        for topic, n in self.events.items():
+            events.add_metric([topic], n)
+        yield events
+        actions = CounterMetricFamily(
             "kairos_actions", "Next best actions decided, per rule and channel.",
-            ["rule", "channel"], registry=r,
+            labels=["rule", "channel"],
         )
-        self.dead_letters = Counter(
-            "kairos_dead_letters", "Inputs sent to the dead-letter sink, per reason.", ["reason"],
-            registry=r,
+        for (rule, channel), n in self.actions.items():
+            actions.add_metric([rule, channel], n)
+        yield actions
+        dead = CounterMetricFamily(
+            "kairos_dead_letters", "Inputs sent to the dead-letter sink, per reason.",
+            labels=["reason"],
         )
-        self.duplicates = Counter(
-            "kairos_duplicate_events", "Events already decided once, ignored.", registry=r
+        for reason, n in self.dead_letters.items():
+            dead.add_metric([reason], n)
+        yield dead
+        yield CounterMetricFamily(
+            "kairos_duplicate_events", "Events already decided once, not decided again.",
+            value=self.duplicates,
         )
-        self.decision_latency = Histogram(
+        yield self.decision_latency.family(
             "kairos_decision_latency_seconds",
-            "Time to decide one message for one contact (core + state read/write).",
-            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
-            registry=r,
+            "Time to decide one message for one contact (state read, core, state write).",
         )
-        self.state_bytes = Histogram(
-            "kairos_contact_state_bytes", "Encoded size of a contact's state when written.",
-            buckets=(256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536), registry=r,
+        yield self.state_bytes.family(
+            "kairos_contact_state_bytes", "Encoded size of a contact's state when written."
         )
-        self.timers_pending = Gauge(
-            "kairos_timers_pending", "Timers indexed by this process.", registry=r
+        yield GaugeMetricFamily(
+            "kairos_timers_pending", "Timers indexed by this process.", value=self.timers_pending
         )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:

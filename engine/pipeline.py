@@ -52,7 +52,7 @@ class Pipeline:
 
     def ingest(self, source: Source, raw: bytes, topic: str, **where: object) -> Emit | DeadLetter:
         """Bytes from an input topic: the first identity hop, or a dead letter saying why not."""
-        self.metrics.events.labels(topic).inc()
+        self.metrics.events[topic] += 1
         try:
             event = decode(source, raw)
         except DecodeError as exc:
@@ -64,7 +64,7 @@ class Pipeline:
 
     def dead_letter(self, reason: str, source: str, raw: bytes, **where: object) -> DeadLetter:
         letter = DeadLetter.of(reason, source, raw, **where)
-        self.metrics.dead_letters.labels(letter.category()).inc()
+        self.metrics.dead_letters[letter.category()] += 1
         return letter
 
     def on_identity(self, store: Store, key: str, msg: IdentityMessage) -> list[Emit]:
@@ -84,8 +84,8 @@ class Pipeline:
             store[key] = encoded
             self.metrics.state_bytes.observe(len(encoded))
         if decision.duplicate:
-            self.metrics.duplicates.inc()
+            self.metrics.duplicates += 1
         for a in decision.actions:
-            self.metrics.actions.labels(a.rule_id, a.channel).inc()
+            self.metrics.actions[(a.rule_id, a.channel)] += 1
         self.metrics.decision_latency.observe(time.perf_counter() - started)
         return ContactOutcome(decision.state, decision.actions, decision.emits)

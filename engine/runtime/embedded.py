@@ -93,7 +93,10 @@ class EmbeddedRuntime:
 
     def _advance_to(self, t: float) -> None:
         if self.clock == "event" and t > self.watermark:
-            self.tick(t)
+            due = self.timers.next_due()
+            if due is not None and due <= t:
+                self.tick(t)
+            self.watermark = t
 
     def _run(self, first: Emit, at: float | None = None) -> None:
         queue: deque[Emit] = deque([first])

@@ -156,7 +156,7 @@ def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
     async def fire_due_timers() -> None:
         for key, msg, _ in timers.pop_due(time.time()):
             await contacts_topic.send(key=key.encode(), value=encode(msg))
-        pipeline.metrics.timers_pending.set(len(timers))
+        pipeline.metrics.timers_pending = len(timers)
 
     return app
 
