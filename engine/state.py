@@ -7,6 +7,7 @@ Schema changes add fields with defaults at the end so old records still decode.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -24,6 +25,8 @@ MAX_HISTORY = 100
 MAX_TIMERS = 32
 MAX_DECISIONS = 20
 MAX_OUTBOX = 16
+MAX_SCORES = 32
+WINDOW_TIMES = 10
 
 STAGES = ("awareness", "consideration", "decision", "post-purchase")
 LIFECYCLES = ("prospect", "lead", "customer", "repeat", "lapsed")
@@ -36,11 +39,33 @@ class Consent(msgspec.Struct, array_like=True, frozen=True):
 
 
 class Tally(msgspec.Struct, array_like=True):
-    """First and last time, and how often, something was seen."""
+    """First and last time, how often, and the latest times something was seen.
+
+    `times` keeps the last `WINDOW_TIMES` occurrences, so "N times within T" is answered
+    exactly for N up to that bound without scanning any stored events.
+    """
 
     first: float
     last: float
     count: int = 1
+    times: list[float] = []
+
+    def within(self, seconds: float, now: float) -> int:
+        """Occurrences in (now - seconds, now]; saturates at `WINDOW_TIMES`."""
+        since = now - seconds
+        return sum(1 for t in self.times if since < t <= now)
+
+
+class Score(msgspec.Struct, array_like=True):
+    """An interest score that halves every `half_life` seconds without new points."""
+
+    value: float
+    at: float
+
+    def at_time(self, now: float, half_life: float) -> float:
+        if now <= self.at:
+            return self.value
+        return self.value * math.exp2((self.at - now) / half_life)
 
 
 class Purchase(msgspec.Struct, array_like=True, frozen=True):
@@ -125,6 +150,7 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
     timers: list[Timer] = []
     decisions: list[DecisionRecord] = []
     outbox: list[Action] = []
+    scores: dict[str, Score] = {}
 
     # --- reads rules use ----------------------------------------------------------------
 
@@ -150,12 +176,37 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
             if len(self.tallies) >= MAX_TALLIES:
                 oldest = min(self.tallies, key=lambda k: self.tallies[k].last)
                 del self.tallies[oldest]
-            t = self.tallies[key] = Tally(first=at, last=at, count=1)
+            t = self.tallies[key] = Tally(first=at, last=at, count=1, times=[at])
         else:
             t.count += 1
             t.first = min(t.first, at)
             t.last = max(t.last, at)
+            times = t.times
+            if not times or at >= times[-1]:
+                times.append(at)
+            else:  # late event: keep the list in time order
+                times.insert(next(i for i, x in enumerate(times) if x > at), at)
+            del times[:-WINDOW_TIMES]
         return t
+
+    def count_within(self, key: str, seconds: float, now: float) -> int:
+        """How often `key` happened in the last `seconds` (exact up to `WINDOW_TIMES`)."""
+        t = self.tallies.get(key)
+        return t.within(seconds, now) if t else 0
+
+    def score(self, domain: str, now: float, half_life: float) -> float:
+        s = self.scores.get(domain)
+        return s.at_time(now, half_life) if s else 0.0
+
+    def add_score(self, domain: str, points: float, now: float, half_life: float) -> float:
+        """Decay the domain's score to `now`, add `points`, and return the new value."""
+        prev = self.scores.get(domain)
+        value = (prev.at_time(now, half_life) if prev else 0.0) + points
+        if prev is None and len(self.scores) >= MAX_SCORES:
+            weakest = min(self.scores, key=lambda d: self.scores[d].at_time(now, half_life))
+            del self.scores[weakest]
+        self.scores[domain] = Score(value, max(now, prev.at) if prev else now)
+        return value
 
     def add_identifier(self, identifier: str) -> None:
         if identifier not in self.identifiers:
@@ -225,11 +276,12 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
     for key, t in other.tallies.items():
         mine_t = into.tallies.get(key)
         if mine_t is None:
-            into.bump(key, t.first).count = t.count
-            into.tallies[key].last = t.last
+            copied = into.bump(key, t.first)
+            copied.count, copied.last, copied.times = t.count, t.last, list(t.times)
         else:
             mine_t.count += t.count
             mine_t.first, mine_t.last = min(mine_t.first, t.first), max(mine_t.last, t.last)
+            mine_t.times = sorted(mine_t.times + t.times)[-WINDOW_TIMES:]
     into.purchases = sorted(into.purchases + other.purchases, key=lambda p: p.at)[-MAX_PURCHASES:]
     into.recent = sorted(into.recent + other.recent, key=lambda r: r.time)[-MAX_RECENT:]
     into.seen = (other.seen + [s for s in into.seen if s not in other.seen])[-MAX_SEEN:]
@@ -240,6 +292,8 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
         into.add_timer(timer)
     into.decisions = sorted(into.decisions + other.decisions, key=lambda d: d.at)[-MAX_DECISIONS:]
     into.outbox = (other.outbox + into.outbox)[-MAX_OUTBOX:]
+    for domain, score in other.scores.items():
+        into.scores.setdefault(domain, score)
     if other.stage in STAGES and into.stage in STAGES:
         into.stage = max(into.stage, other.stage, key=STAGES.index)
     if into.lifecycle == "prospect":
