@@ -32,6 +32,7 @@ from engine.ruleset import RuleSet
 from engine.state import ContactState, Timer, merge
 
 MAX_HOPS = 16
+MAX_TRANSITIONS = 3
 
 
 @dataclass
@@ -70,13 +71,41 @@ def _on_event(
         # Decided before (a redelivery after a crash, or a sender's retry): the same actions
         # again, never new ones; connectors drop the ids they already sent.
         return Decision(state, state.decided_for(event.event_id), duplicate=True)
+    before = (state.stage, state.lifecycle)
     observe(state, event)
     _cancel_on_exit_events(state, event)
     candidates: list[Candidate] = []
     for r in rules.for_event(event):
         ctx = Context(event, state, now, r.id, None)
         candidates.extend(Candidate(r, p, event) for p in r.run(ctx))
+    candidates += _transitions(state, event, before, now, rules)
     return Decision(state, arbitrate(state, candidates, now, policy), changed=True)
+
+
+def _transitions(
+    state: ContactState, cause: Event, before: tuple[str, str], now: float, rules: RuleSet
+) -> list[Candidate]:
+    """Stage and lifecycle changes are events too: rules on `on("stage", "decision")` run now.
+
+    Followed up to `MAX_TRANSITIONS` deep, so rules moving each other's stages cannot loop.
+    """
+    found: list[Candidate] = []
+    for _ in range(MAX_TRANSITIONS):
+        after = (state.stage, state.lifecycle)
+        moves = [(k, v) for k, old, v in zip(("stage", "lifecycle"), before, after, strict=True)
+                 if old != v]
+        if not moves:
+            break
+        before = after
+        for kind, value in moves:
+            event = Event(
+                event_id=f"{cause.event_id}:{kind}:{value}", source=cause.source, kind=kind,
+                name=value, time=cause.time,
+            )
+            for r in rules.for_event(event):
+                ctx = Context(event, state, now, r.id, None)
+                found.extend(Candidate(r, p, event) for p in r.run(ctx))
+    return found
 
 
 def _cancel_on_exit_events(state: ContactState, event: Event) -> None:
@@ -96,8 +125,10 @@ def _on_timer(
     if r is None:
         return Decision(state, changed=True)  # rule removed since the timer was set
     event = timer_event(timer)
+    before = (state.stage, state.lifecycle)
     ctx = Context(event, state, now, r.id, timer)
     candidates = [Candidate(r, p, event) for p in r.run(ctx)]
+    candidates += _transitions(state, event, before, now, rules)
     return Decision(state, arbitrate(state, candidates, now, policy), changed=True)
 
 

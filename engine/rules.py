@@ -15,7 +15,7 @@ from typing import Any
 
 from engine.actions import CHANNELS
 from engine.events import Event
-from engine.state import ContactState, RuleMemory, Timer
+from engine.state import LIFECYCLES, STAGES, ContactState, RuleMemory, Timer
 
 __all__ = ["CHANNELS", "Context", "Proposal", "Rule", "Trigger", "on", "on_timer", "rule"]
 
@@ -58,7 +58,7 @@ class Proposal:
 class Context:
     """What a rule sees and may change: the event, the state, the time, its memory and timers."""
 
-    __slots__ = ("event", "now", "rule_id", "state", "timer")
+    __slots__ = ("acted", "event", "now", "rule_id", "state", "timer")
 
     def __init__(
         self, event: Event, state: ContactState, now: float, rule_id: str, timer: Timer | None
@@ -68,6 +68,48 @@ class Context:
         self.now = now
         self.rule_id = rule_id
         self.timer = timer
+        self.acted = False
+
+    # --- reading the contact -------------------------------------------------------------
+
+    def count(self, key: str) -> int:
+        """How often `key` (`kind`, `kind:name`, `kind:name@category`, `category@c`) happened."""
+        return self.state.count(key)
+
+    def count_within(self, key: str, seconds: float) -> int:
+        """How often `key` happened in the last `seconds` (exact up to 10, then saturates)."""
+        return self.state.count_within(key, seconds, self.now)
+
+    def first_time(self, key: str) -> bool:
+        """True when the event being decided is the first ever `key` for this contact."""
+        return self.state.count(key) == 1
+
+    def score(self, domain: str, half_life: float) -> float:
+        """The domain's interest score decayed to now (use one half-life per domain)."""
+        return self.state.score(domain, self.now, half_life)
+
+    def add_score(self, domain: str, points: float, half_life: float) -> float:
+        return self.state.add_score(domain, points, self.now, half_life)
+
+    # --- journey stage and lifecycle -----------------------------------------------------
+
+    def set_stage(self, stage: str) -> bool:
+        """Move the journey stage; rules on `on("stage", stage)` run in the same decision."""
+        if stage not in STAGES:
+            raise ValueError(f"rule {self.rule_id!r}: unknown stage {stage!r} (one of {STAGES})")
+        changed = self.state.stage != stage
+        self.state.stage = stage
+        return changed
+
+    def set_lifecycle(self, lifecycle: str) -> bool:
+        """Move the lifecycle; rules on `on("lifecycle", lifecycle)` run in the same decision."""
+        if lifecycle not in LIFECYCLES:
+            raise ValueError(
+                f"rule {self.rule_id!r}: unknown lifecycle {lifecycle!r} (one of {LIFECYCLES})"
+            )
+        changed = self.state.lifecycle != lifecycle
+        self.state.lifecycle = lifecycle
+        return changed
 
     @property
     def memory(self) -> RuleMemory:
@@ -99,6 +141,7 @@ class Context:
         )
         self.cancel(name)
         self.state.add_timer(timer)
+        self.acted = True
         return timer
 
     def cancel(self, name: str) -> None:
@@ -125,14 +168,25 @@ class Rule:
     triggers: tuple[Trigger, ...]
     body: RuleBody
     module: str = ""
+    reentry: float = 0.0
 
     def run(self, ctx: Context) -> list[Proposal]:
+        """The rule's proposals, or none while the contact may not re-enter its flow.
+
+        A rule "enters" a contact when, woken by an event, it proposes or schedules something;
+        with `reentry` set it then ignores that contact's events for that long (its own timers
+        still fire, so a multi-step flow runs to its end).
+        """
+        mem = ctx.state.memory.get(self.id)
+        entering = ctx.timer is None
+        if entering and self.reentry and mem is not None and mem.entered is not None:
+            if ctx.now - mem.entered < self.reentry:
+                return []
         out = self.body(ctx)
-        if out is None:
-            return []
-        if isinstance(out, Proposal):
-            return [out]
-        return list(out)
+        proposals = [] if out is None else [out] if isinstance(out, Proposal) else list(out)
+        if entering and (proposals or ctx.acted):
+            ctx.memory.entered = ctx.now
+        return proposals
 
 
 def rule(
@@ -141,6 +195,7 @@ def rule(
     triggers: Iterable[Trigger],
     version: int = 1,
     description: str = "",
+    reentry: float = 0.0,
 ) -> Callable[[RuleBody], Rule]:
     """Declare a rule: `@rule("cart-abandoned", triggers=[on("track", "Product Added")])`."""
 
@@ -152,6 +207,7 @@ def rule(
             triggers=tuple(triggers),
             body=fn,
             module=fn.__module__,
+            reentry=reentry,
         )
 
     return wrap

@@ -81,7 +81,7 @@ def _validate(module: str, r: Rule) -> None:
         raise RuleError(f"{module}: rule {r.id!r}: needs an id and a version >= 1")
     if not r.triggers:
         raise RuleError(f"{module}: rule {r.id!r}: has no trigger")
-    known = {"page", "track", "identify", "email", "social", "timer"}
+    known = {"page", "track", "identify", "email", "social", "timer", "stage", "lifecycle"}
     for t in r.triggers:
         if t.kind not in known:
             raise RuleError(

@@ -112,6 +112,7 @@ class RuleMemory(msgspec.Struct, omit_defaults=True):
     last_fired: float | None = None
     step: int = 0
     data: dict[str, Any] = {}
+    entered: float | None = None
 
 
 class DecisionRecord(msgspec.Struct, omit_defaults=True, frozen=True):
