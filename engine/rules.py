@@ -179,9 +179,9 @@ class Rule:
         """
         mem = ctx.state.memory.get(self.id)
         entering = ctx.timer is None
-        if entering and self.reentry and mem is not None and mem.entered is not None:
-            if ctx.now - mem.entered < self.reentry:
-                return []
+        entered = mem.entered if mem is not None else None
+        if entering and entered is not None and ctx.now - entered < self.reentry:
+            return []
         out = self.body(ctx)
         proposals = [] if out is None else [out] if isinstance(out, Proposal) else list(out)
         if entering and (proposals or ctx.acted):
