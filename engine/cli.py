@@ -105,15 +105,15 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _rules(action: str, directory: Path) -> int:
-    from engine.ruleset import RuleError, RuleSet
+    from engine.rule_check import check
 
-    try:
-        rules = RuleSet.load(directory)
-    except RuleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    rules, problems = check(directory)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if rules is None or problems:
         return 1
     if action == "check":
-        print(f"ok: {len(rules)} rules in {directory}")
+        print(f"ok: {len(rules)} rules in {directory}: {rules.describe()}")
         return 0
     for r in rules.rules.values():
         triggers = ", ".join(t.key for t in r.triggers)

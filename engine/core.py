@@ -27,9 +27,9 @@ from engine.identity import Emit, relink
 from engine.messages import ContactMessage, Deliver, FireTimer, MergeIn, Unite
 from engine.observe import observe
 from engine.policy import Policy
-from engine.rules import Context
+from engine.rules import Context, Rule
 from engine.ruleset import RuleSet
-from engine.state import ContactState, Timer, merge
+from engine.state import ContactState, DecisionRecord, Timer, merge
 
 MAX_HOPS = 16
 MAX_TRANSITIONS = 3
@@ -42,6 +42,7 @@ class Decision:
     emits: list[Emit] = field(default_factory=list)
     changed: bool = False
     duplicate: bool = False
+    rule_errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
 
 
 def decide(
@@ -74,16 +75,38 @@ def _on_event(
     before = (state.stage, state.lifecycle)
     observe(state, event)
     _cancel_on_exit_events(state, event)
+    errors: list[tuple[str, str]] = []
     candidates: list[Candidate] = []
     for r in rules.for_event(event):
-        ctx = Context(event, state, now, r.id, None)
-        candidates.extend(Candidate(r, p, event) for p in r.run(ctx))
-    candidates += _transitions(state, event, before, now, rules)
-    return Decision(state, arbitrate(state, candidates, now, policy), changed=True)
+        candidates += _propose(r, Context(event, state, now, r.id, None), errors)
+    candidates += _transitions(state, event, before, now, rules, errors)
+    actions = arbitrate(state, candidates, now, policy)
+    return Decision(state, actions, changed=True, rule_errors=errors)
+
+
+def _propose(r: Rule, ctx: Context, errors: list[tuple[str, str]]) -> list[Candidate]:
+    """One rule's candidates; a rule that raises loses its say, not the whole decision."""
+    try:
+        return [Candidate(r, p, ctx.event) for p in r.run(ctx)]
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        errors.append((r.id, reason))
+        ctx.state.record_decision(
+            DecisionRecord(
+                at=ctx.now, trigger_event_id=ctx.event.event_id, rule_id=r.id, action="",
+                outcome="error", reason=reason,
+            )
+        )
+        return []
 
 
 def _transitions(
-    state: ContactState, cause: Event, before: tuple[str, str], now: float, rules: RuleSet
+    state: ContactState,
+    cause: Event,
+    before: tuple[str, str],
+    now: float,
+    rules: RuleSet,
+    errors: list[tuple[str, str]],
 ) -> list[Candidate]:
     """Stage and lifecycle changes are events too: rules on `on("stage", "decision")` run now.
 
@@ -103,8 +126,7 @@ def _transitions(
                 name=value, time=cause.time,
             )
             for r in rules.for_event(event):
-                ctx = Context(event, state, now, r.id, None)
-                found.extend(Candidate(r, p, event) for p in r.run(ctx))
+                found += _propose(r, Context(event, state, now, r.id, None), errors)
     return found
 
 
@@ -121,15 +143,16 @@ def _on_timer(
     if state is None or timer is None:  # cancelled, or fired already (re-emit what it decided)
         return Decision(state, state.decided_for(f"timer:{msg.timer_id}") if state else [])
     state.timers = [t for t in state.timers if t.timer_id != timer.timer_id]
-    r = rules.rules.get(timer.rule_id)
+    r = rules.active(timer.rule_id)
     if r is None:
-        return Decision(state, changed=True)  # rule removed since the timer was set
+        return Decision(state, changed=True)  # rule removed or disabled since it was set
     event = timer_event(timer)
     before = (state.stage, state.lifecycle)
-    ctx = Context(event, state, now, r.id, timer)
-    candidates = [Candidate(r, p, event) for p in r.run(ctx)]
-    candidates += _transitions(state, event, before, now, rules)
-    return Decision(state, arbitrate(state, candidates, now, policy), changed=True)
+    errors: list[tuple[str, str]] = []
+    candidates = _propose(r, Context(event, state, now, r.id, timer), errors)
+    candidates += _transitions(state, event, before, now, rules, errors)
+    actions = arbitrate(state, candidates, now, policy)
+    return Decision(state, actions, changed=True, rule_errors=errors)
 
 
 def timer_event(timer: Timer) -> Event:

@@ -50,6 +50,7 @@ class Metrics:
         self.events: Counter[str] = Counter()  # per input topic
         self.actions: Counter[tuple[str, str]] = Counter()  # per (rule, channel)
         self.dead_letters: Counter[str] = Counter()  # per reason class
+        self.rule_errors: Counter[str] = Counter()  # per rule that raised
         self.duplicates = 0
         self.decision_latency = Histogram(LATENCY_BUCKETS)
         self.state_bytes = Histogram(STATE_BUCKETS)
@@ -78,6 +79,13 @@ class Metrics:
         for reason, n in self.dead_letters.items():
             dead.add_metric([reason], n)
         yield dead
+        errors = CounterMetricFamily(
+            "kairos_rule_errors", "Rules that raised while deciding (skipped), per rule.",
+            labels=["rule"],
+        )
+        for rule, n in self.rule_errors.items():
+            errors.add_metric([rule], n)
+        yield errors
         yield CounterMetricFamily(
             "kairos_duplicate_events", "Events already decided once, not decided again.",
             value=self.duplicates,

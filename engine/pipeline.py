@@ -7,6 +7,7 @@ runtimes to I/O and ordering while the business logic lives once, here and in th
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,6 +24,8 @@ from engine.metrics import Metrics
 from engine.policy import DEFAULT_POLICY, Policy
 from engine.ruleset import RuleSet
 from engine.state import ContactState
+
+log = logging.getLogger("kairos.pipeline")
 
 
 class Store(Protocol):
@@ -49,6 +52,7 @@ class Pipeline:
         self.rules = rules
         self.policy = policy
         self.metrics = metrics or Metrics()
+        self.rule_failures: dict[str, str] = {}  # rule id -> latest reason it raised
 
     def ingest(self, source: Source, raw: bytes, topic: str, **where: object) -> Emit | DeadLetter:
         """Bytes from an input topic: the first identity hop, or a dead letter saying why not."""
@@ -83,6 +87,11 @@ class Pipeline:
             encoded = state_codec.encode(decision.state)
             store[key] = encoded
             self.metrics.state_bytes.observe(len(encoded))
+        for rule_id, reason in decision.rule_errors:
+            self.metrics.rule_errors[rule_id] += 1
+            if rule_id not in self.rule_failures:
+                log.warning("rule %s raised (skipped; logged once): %s", rule_id, reason)
+            self.rule_failures[rule_id] = reason
         if decision.duplicate:
             self.metrics.duplicates += 1
         for a in decision.actions:

@@ -54,6 +54,17 @@ class Proposal:
     ttl: float = DAY
     cooldown: float = 0.0
 
+    def __post_init__(self) -> None:
+        if not self.channels:
+            raise ValueError(f"proposal {self.action!r}: needs at least one channel")
+        for ch in self.channels:
+            if ch not in CHANNELS:
+                raise ValueError(
+                    f"proposal {self.action!r}: unknown channel {ch!r} (one of {CHANNELS})"
+                )
+        if self.ttl <= 0:
+            raise ValueError(f"proposal {self.action!r}: ttl must be positive, got {self.ttl}")
+
 
 class Context:
     """What a rule sees and may change: the event, the state, the time, its memory and timers."""

@@ -11,11 +11,11 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.actions import CHANNELS
 from engine.events import Event
 from engine.rules import Rule
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+DISABLED_FILE = "disabled.txt"
 
 
 class RuleError(ValueError):
@@ -23,7 +23,10 @@ class RuleError(ValueError):
 
 
 class RuleSet:
-    def __init__(self, rules: Iterable[Rule]) -> None:
+    """The loaded rules, indexed by trigger; disabled rules are listed but never run."""
+
+    def __init__(self, rules: Iterable[Rule], disabled: Iterable[str] = ()) -> None:
+        self.disabled = frozenset(disabled)
         self.rules: dict[str, Rule] = {}
         for r in rules:
             if r.id in self.rules:
@@ -33,6 +36,8 @@ class RuleSet:
             self.rules[r.id] = r
         self._index: dict[str, list[Rule]] = {}
         for r in self.rules.values():
+            if r.id in self.disabled:
+                continue
             for t in r.triggers:
                 self._index.setdefault(t.key, []).append(r)
 
@@ -43,12 +48,32 @@ class RuleSet:
             return exact
         return exact + [r for r in broad if r not in exact]
 
+    def active(self, rule_id: str) -> Rule | None:
+        """The rule by id, unless it is unknown or disabled (its pending timers then no-op)."""
+        return None if rule_id in self.disabled else self.rules.get(rule_id)
+
+    def describe(self) -> str:
+        return ", ".join(
+            f"{r.id}@v{r.version}" + (" (disabled)" if r.id in self.disabled else "")
+            for r in self.rules.values()
+        )
+
     def __len__(self) -> int:
         return len(self.rules)
 
     @classmethod
     def load(cls, directory: Path | str = DEFAULT_RULES_DIR) -> RuleSet:
-        return cls(load_rules(Path(directory)))
+        """The rules of every module in `directory`, minus those listed in `disabled.txt`."""
+        directory = Path(directory)
+        return cls(load_rules(directory), read_disabled(directory))
+
+
+def read_disabled(directory: Path) -> list[str]:
+    path = directory / DISABLED_FILE
+    if not path.exists():
+        return []
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
 
 
 def load_rules(directory: Path) -> list[Rule]:
@@ -88,9 +113,3 @@ def _validate(module: str, r: Rule) -> None:
                 f"{module}: rule {r.id!r}: unknown event kind {t.kind!r} "
                 f"(expected one of {sorted(known)})"
             )
-
-
-def check_channels(rule_id: str, channels: Iterable[str]) -> None:
-    for ch in channels:
-        if ch not in CHANNELS:
-            raise RuleError(f"rule {rule_id!r}: unknown channel {ch!r} (one of {CHANNELS})")
