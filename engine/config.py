@@ -27,6 +27,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     metrics_addr: str = "127.0.0.1"
     web_port: int = 6066
     timer_interval: float = 0.25
+    # A worker that dies without leaving the group holds its partitions this long.
+    session_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

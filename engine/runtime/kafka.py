@@ -73,6 +73,8 @@ def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
         producer_acks=-1,
         broker_commit_interval=1.0,
         table_standby_replicas=0,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=max(settings.session_timeout / 4, 0.5),
     )
     partitions = settings.partitions
     sources: dict[str, Source] = settings.input_topics  # type: ignore[assignment]
