@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--data-dir", type=Path, default=None, help="RocksDB state directory")
     run.add_argument("--rules", type=Path, default=None, help="rules directory")
     run.add_argument("--clock", choices=["event", "wall"], default="event")
+    run.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
 
     sub.add_parser("worker", help="Kafka runtime worker (settings from KAIROS_* env)")
 
@@ -61,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir or settings.data_dir / "embedded",
             rules_dir=args.rules or settings.rules_dir,
             clock=args.clock,
+            metrics_port=args.metrics_port,
         )
     if args.command == "replay":
         return _replay(args, settings)

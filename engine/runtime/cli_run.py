@@ -24,6 +24,7 @@ def run_file(
     data_dir: Path,
     rules_dir: Path,
     clock: Literal["event", "wall"],
+    metrics_port: int = 0,
 ) -> int:
     sink = sys.stdout.buffer if out == "-" else open(out, "wb")  # noqa: SIM115
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -36,8 +37,11 @@ def run_file(
         def write_dead_letter(letter: DeadLetter) -> None:
             dl.write(deadletter.encode(letter) + b"\n")
 
+        pipeline = Pipeline(RuleSet.load(rules_dir))
+        if metrics_port:
+            pipeline.metrics.serve(metrics_port)
         runtime = EmbeddedRuntime(
-            Pipeline(RuleSet.load(rules_dir)),
+            pipeline,
             data_dir=data_dir,
             on_action=write_action,
             on_dead_letter=write_dead_letter,

@@ -87,9 +87,13 @@ def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
     )
     actions_topic = app.topic(settings.topic_actions)
     dead_topic = app.topic(settings.topic_dead_letters)
-    raw = {"key_type": bytes, "value_type": bytes}  # Faust picks its "raw" codec from bytes
-    identity_table = app.Table("identity", partitions=partitions, default=None, **raw)
-    contacts_table = app.Table("contacts", partitions=partitions, default=None, **raw)
+    # key_type/value_type bytes make Faust use its "raw" codec: it never re-encodes our msgpack.
+    identity_table = app.Table(
+        "identity", partitions=partitions, default=None, key_type=bytes, value_type=bytes
+    )
+    contacts_table = app.Table(
+        "contacts", partitions=partitions, default=None, key_type=bytes, value_type=bytes
+    )
     identity_store, contacts_store = TableStore(identity_table), TableStore(contacts_table)
     timers = TimerIndex()
     topics = {"identity": identity_topic, "contacts": contacts_topic}

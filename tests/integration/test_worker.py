@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -91,6 +92,11 @@ def test_bad_input_is_dead_lettered_and_good_input_around_it_still_decided(
     assert any("`$.timestamp`" in r for r in reasons[worker.topics["social"]])
     originals = {ltr.original() for ltr in letters}
     assert {b for _, _, b in bad} == originals
+    metrics = urllib.request.urlopen(worker.metrics_url(), timeout=5).read().decode()
+    assert 'kairos_dead_letters_total{reason="invalid JSON"} 2.0' in metrics
+    assert 'kairos_dead_letters_total{reason="schema violation"} 2.0' in metrics
+    assert "kairos_decision_latency_seconds_count" in metrics
+    assert 'kairos_actions_total{channel="email",rule="first-purchase-in-category"}' in metrics
 
 
 def test_state_survives_kill_minus_nine_and_no_event_is_skipped(
