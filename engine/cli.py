@@ -42,9 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--bad-ratio", type=float, default=0.0)
     gen.add_argument("--out", default="-")
 
-    rules_cmd = sub.add_parser("rules", help="check or list rule modules")
-    rules_cmd.add_argument("action", choices=["check", "list"])
-    rules_cmd.add_argument("directory", nargs="?", type=Path, default=None)
+    rules_cmd = sub.add_parser("rules", help="check, list, deploy, enable or disable rules")
+    rules_sub = rules_cmd.add_subparsers(dest="action", required=True)
+    for name, text in (("check", "validate and dry-run a rules directory"),
+                       ("list", "show the rules loaded from a directory"),
+                       ("deploy", "publish a rules directory to every worker (Kafka)")):
+        p = rules_sub.add_parser(name, help=text)
+        p.add_argument("directory", nargs="?", type=Path, default=None)
+    for name in ("enable", "disable"):
+        p = rules_sub.add_parser(name, help=f"{name} a rule (edits disabled.txt)")
+        p.add_argument("rule_id")
+        p.add_argument("--dir", type=Path, default=None, dest="directory")
+        p.add_argument("--deploy", action="store_true", help="then publish to the workers")
 
     args = parser.parse_args(argv)
     settings = Settings.from_env()
@@ -69,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "generate":
         return _generate(args)
     if args.command == "rules":
-        return _rules(args.action, args.directory or settings.rules_dir)
+        return _rules(args, settings)
     from engine.runtime.kafka import run_worker
 
     return run_worker(settings)
@@ -106,9 +115,22 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rules(action: str, directory: Path) -> int:
+def _rules(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from engine import rule_deploy
     from engine.rule_check import check
 
+    action, directory = args.action, args.directory or settings.rules_dir
+    if action in ("enable", "disable"):
+        known = _set_disabled(directory, args.rule_id, action == "disable")
+        if not known:
+            print(f"error: no rule {args.rule_id!r} in {directory}", file=sys.stderr)
+            return 1
+        print(f"{args.rule_id}: {action}d in {directory / 'disabled.txt'}")
+        if not args.deploy:
+            return 0
+        action = "deploy"
     rules, problems = check(directory)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
@@ -117,12 +139,32 @@ def _rules(action: str, directory: Path) -> int:
     if action == "check":
         print(f"ok: {len(rules)} rules in {directory}: {rules.describe()}")
         return 0
+    if action == "deploy":
+        bundle = rule_deploy.make_bundle(directory)
+        asyncio.run(rule_deploy.ensure_rules_topic(
+            settings.bootstrap, settings.topic_rules, settings.replication_factor))
+        asyncio.run(rule_deploy.publish(settings.bootstrap, settings.topic_rules, bundle))
+        print(f"deployed bundle {bundle.digest} to {settings.topic_rules}: {rules.describe()}")
+        return 0
     for r in rules.rules.values():
         triggers = ", ".join(t.key for t in r.triggers)
-        print(f"{r.id:<36} v{r.version:<3} {r.module.rsplit('.', 1)[-1]:<20} [{triggers}]")
+        state = "disabled" if r.id in rules.disabled else "enabled"
+        print(f"{r.id:<36} v{r.version:<3} {state:<9} {r.module.rsplit('.', 1)[-1]:<20} "
+              f"[{triggers}]")
         if r.description:
-            print(f"{'':41}{r.description}")
+            print(f"{'':51}{r.description}")
     return 0
+
+
+
+def _set_disabled(directory: Path, rule_id: str, disabled: bool) -> bool:
+    from engine.ruleset import DISABLED_FILE, load_rules, read_disabled
+
+    if rule_id not in {r.id for r in load_rules(directory)}:
+        return False
+    ids = [i for i in read_disabled(directory) if i != rule_id] + ([rule_id] if disabled else [])
+    (directory / DISABLED_FILE).write_text("".join(f"{i}\n" for i in ids))
+    return True
 
 
 if __name__ == "__main__":

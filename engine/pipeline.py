@@ -54,6 +54,10 @@ class Pipeline:
         self.metrics = metrics or Metrics()
         self.rule_failures: dict[str, str] = {}  # rule id -> latest reason it raised
 
+    def use_rules(self, rules: RuleSet) -> None:
+        """Swap the rule set between two messages: every action names the version it used."""
+        self.rules = rules
+
     def ingest(self, source: Source, raw: bytes, topic: str, **where: object) -> Emit | DeadLetter:
         """Bytes from an input topic: the first identity hop, or a dead letter saying why not."""
         self.metrics.events[topic] += 1

@@ -13,6 +13,7 @@ Loading a bundle runs its Python code: only operators should be able to write to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -109,3 +110,89 @@ class DirectoryWatcher:
         while True:
             await asyncio.sleep(interval)
             self.poll()
+
+
+# --- the rules topic (Kafka runtime) -----------------------------------------------------------
+
+
+async def ensure_rules_topic(bootstrap: str, topic: str, replication: int) -> None:
+    """One partition (a total order of rule changes), compacted (only the last bundle counts)."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(topic, 1, replication, topic_configs={"cleanup.policy": "compact"})]
+                )
+    finally:
+        await admin.close()
+
+
+async def publish(bootstrap: str, topic: str, bundle: Bundle) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, encode(bundle), key=BUNDLE_KEY)
+    finally:
+        await producer.stop()
+
+
+async def latest(bootstrap: str, topic: str) -> Bundle | None:
+    """The last bundle on the rules topic, read to its end; None when nothing was deployed."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_beginning(tp)
+        end = (await consumer.end_offsets([tp]))[tp]
+        found: Bundle | None = None
+        while await consumer.position(tp) < end:
+            for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                for r in records:
+                    if r.key == BUNDLE_KEY and r.value:
+                        found = decode(r.value)
+        return found
+    finally:
+        await consumer.stop()
+
+
+async def follow(
+    bootstrap: str, topic: str, root: Path, on_change: Callable[[RuleSet], None]
+) -> None:
+    """Apply every bundle published after start-up, for as long as the worker runs."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        consumer.assign([tp])
+        await consumer.seek_to_end(tp)
+        while True:
+            for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
+                for r in records:
+                    if r.key == BUNDLE_KEY and r.value:
+                        apply(decode(r.value), root, on_change)
+    finally:
+        await consumer.stop()
+
+
+def apply(bundle: Bundle, root: Path, on_change: Callable[[RuleSet], None]) -> bool:
+    """Load a bundle and hand it over; one that fails to load leaves the current rules in place."""
+    try:
+        rules = RuleSet.load(materialize(bundle, root))
+    except (RuleError, OSError) as exc:
+        log.error("rules bundle %s rejected, keeping the current rules: %s", bundle.digest, exc)
+        return False
+    log.info("rules bundle %s applied: %s", bundle.digest, rules.describe())
+    on_change(rules)
+    return True

@@ -26,7 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from engine import actions as action_codec
-from engine import deadletter
+from engine import deadletter, rule_deploy
 from engine import state as state_codec
 from engine.config import Settings
 from engine.deadletter import DeadLetter
@@ -159,6 +159,14 @@ def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
                 n += 1
         log.info("timer index rebuilt from %d contacts: %d pending", n, len(timers))
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_rules() -> None:
+        """Rule changes published with `kairos rules deploy` reach this worker in seconds."""
+        await rule_deploy.follow(
+            settings.bootstrap, settings.topic_rules, settings.data_dir / "rules",
+            pipeline.use_rules,
+        )
+
     @app.timer(interval=settings.timer_interval)  # type: ignore[untyped-decorator]
     async def fire_due_timers() -> None:
         for key, msg, _ in timers.pop_due(time.time()):
@@ -199,6 +207,9 @@ async def ensure_topics(settings: Settings) -> None:
                 await admin.create_topics(wanted)
     finally:
         await admin.close()
+    await rule_deploy.ensure_rules_topic(
+        settings.bootstrap, settings.topic_rules, settings.replication_factor
+    )
 
 
 def run_worker(settings: Settings) -> int:
@@ -207,11 +218,15 @@ def run_worker(settings: Settings) -> int:
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     asyncio.run(ensure_topics(settings))
+    deployed = asyncio.run(rule_deploy.latest(settings.bootstrap, settings.topic_rules))
     asyncio.set_event_loop(asyncio.new_event_loop())
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_addr)
     pipeline = Pipeline(RuleSet.load(settings.rules_dir), metrics=metrics)
+    if deployed is not None:  # the last deployed rules win over the local directory
+        rule_deploy.apply(deployed, settings.data_dir / "rules", pipeline.use_rules)
+    log.info("deciding with rules: %s", pipeline.rules.describe())
     app = build_app(settings, pipeline)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()

@@ -35,6 +35,7 @@ class Worker:
             "social": f"{self.prefix}.social-interactions",
             "actions": f"{self.prefix}.next-best-actions",
             "dead": f"{self.prefix}.dead-letters",
+            "rules": f"{self.prefix}.rules",
         }
         self.bootstrap = bootstrap
         self.data_dir = data_dir
@@ -48,6 +49,7 @@ class Worker:
             "KAIROS_TOPIC_SOCIAL": self.topics["social"],
             "KAIROS_TOPIC_ACTIONS": self.topics["actions"],
             "KAIROS_TOPIC_DEAD_LETTERS": self.topics["dead"],
+            "KAIROS_TOPIC_RULES": self.topics["rules"],
             "KAIROS_PARTITIONS": "4",
             "KAIROS_METRICS_PORT": str(free_port()),
             **env,
