@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +13,7 @@ from engine.actions import Action
 from engine.deadletter import DeadLetter
 from engine.inputs import read_lines
 from engine.pipeline import Pipeline
+from engine.rule_deploy import DirectoryWatcher
 from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
 
@@ -47,9 +49,14 @@ def run_file(
             on_dead_letter=write_dead_letter,
             clock=clock,
         )
+        watcher = DirectoryWatcher(rules_dir, pipeline.use_rules)
+        polled = time.monotonic()
         try:
             for line_no, raw in read_lines(events):
                 runtime.submit(raw, offset=line_no, topic=events)
+                if time.monotonic() - polled > 1.0:  # live input: rule edits apply in a second
+                    watcher.poll()
+                    polled = time.monotonic()
             sink.flush()
         finally:
             runtime.close()
