@@ -149,7 +149,7 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
     for r in rules.rules.values():
         triggers = ", ".join(t.key for t in r.triggers)
         state = "disabled" if r.id in rules.disabled else "enabled"
-        print(f"{r.id:<36} v{r.version:<3} {state:<9} {r.module.rsplit('.', 1)[-1]:<20} "
+        print(f"{r.id:<36} v{r.version:<3} {state:<9} {r.source:<22} "
               f"[{triggers}]")
         if r.description:
             print(f"{'':51}{r.description}")

@@ -28,7 +28,7 @@ def check(directory: Path) -> tuple[RuleSet | None, list[str]]:
     except RuleError as exc:
         return None, [str(exc)]
     problems = [
-        f"{r.module}: rule {r.id!r}: unknown {t.kind} event {t.name!r} "
+        f"{r.source}: rule {r.id!r}: unknown {t.kind} event {t.name!r} "
         f"(one of {', '.join(KNOWN_NAMES[t.kind])})"
         for r in rules.rules.values()
         for t in r.triggers
@@ -46,7 +46,7 @@ def dry_run(rules: RuleSet) -> list[str]:
     runtime.close()
     counts = pipeline.metrics.rule_errors
     return [
-        f"{rules.rules[rule_id].module}: rule {rule_id!r}: raised {counts[rule_id]} times "
+        f"{rules.rules[rule_id].source}: rule {rule_id!r}: raised {counts[rule_id]} times "
         f"in a dry run over generated journeys: {reason}"
         for rule_id, reason in sorted(pipeline.rule_failures.items())
     ]

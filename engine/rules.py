@@ -181,6 +181,12 @@ class Rule:
     module: str = ""
     reentry: float = 0.0
 
+    @property
+    def source(self) -> str:
+        """The file the rule came from, as its author names it (`nurture.py`, `vip.toml`)."""
+        prefix = "kairos_rules."
+        return f"{self.module[len(prefix):]}.py" if self.module.startswith(prefix) else self.module
+
     def run(self, ctx: Context) -> list[Proposal]:
         """The rule's proposals, or none while the contact may not re-enter its flow.
 

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from engine import declarative
 from engine.events import Event
 from engine.rules import Rule
 
@@ -31,7 +32,7 @@ class RuleSet:
         for r in rules:
             if r.id in self.rules:
                 raise RuleError(
-                    f"{r.module}: duplicate rule id {r.id!r} (also in {self.rules[r.id].module})"
+                    f"{r.source}: duplicate rule id {r.id!r} (also in {self.rules[r.id].source})"
                 )
             self.rules[r.id] = r
         self._index: dict[str, list[Rule]] = {}
@@ -77,7 +78,7 @@ def read_disabled(directory: Path) -> list[str]:
 
 
 def load_rules(directory: Path) -> list[Rule]:
-    """Import every `*.py` module in `directory` (not starting with `_`) and collect its rules."""
+    """Every rule of the `*.py` modules (not starting with `_`) and `*.toml`/`*.yaml` files."""
     if not directory.is_dir():
         raise RuleError(f"{directory}: rules directory not found")
     found: list[Rule] = []
@@ -98,6 +99,14 @@ def load_rules(directory: Path) -> list[Rule]:
             if isinstance(value, Rule) and value.module == name:
                 _validate(path.name, value)
                 found.append(value)
+    for path in sorted(p for p in directory.iterdir() if p.suffix in declarative.SUFFIXES):
+        try:
+            rules = declarative.load_file(path)
+        except declarative.DeclarativeError as exc:
+            raise RuleError(str(exc)) from None
+        for r in rules:
+            _validate(path.name, r)
+            found.append(r)
     return found
 
 
