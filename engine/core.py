@@ -112,6 +112,8 @@ def _transitions(
 
     Followed up to `MAX_TRANSITIONS` deep, so rules moving each other's stages cannot loop.
     """
+    if before == (state.stage, state.lifecycle):
+        return []
     found: list[Candidate] = []
     for _ in range(MAX_TRANSITIONS):
         after = (state.stage, state.lifecycle)
