@@ -106,6 +106,16 @@ def test_state_stays_bounded_for_a_very_active_contact() -> None:
     assert state_codec.decode(state_codec.encode(state)) == state
 
 
+def message(step: str, event_id: str, t: float) -> Deliver | None:
+    if step == "buy":
+        return buy(event_id, t, f"c{int(event_id[1:]) % 3}")
+    if step == "add":
+        return track(event_id, "Product Added", t, product_id="p")
+    if step in ("unsub", "open"):
+        return email(event_id, "unsubscribe" if step == "unsub" else "open", t)
+    return None
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.sampled_from(["buy", "add", "unsub", "open", "wait"]), max_size=30))
 def test_same_inputs_same_decisions_and_never_email_after_an_unsubscribe(steps: list[str]) -> None:
@@ -114,17 +124,14 @@ def test_same_inputs_same_decisions_and_never_email_after_an_unsubscribe(steps: 
         t, out, revoked = T, [], False
         for i, step in enumerate(steps):
             t += 60
-            msg = {"buy": lambda: buy(f"e{i}", t, f"c{i % 3}"),
-                   "add": lambda: track(f"e{i}", "Product Added", t, product_id="p"),
-                   "unsub": lambda: email(f"e{i}", "unsubscribe", t),
-                   "open": lambda: email(f"e{i}", "open", t)}.get(step)
+            msg = message(step, f"e{i}", t)
             if msg is None:
                 t += 3600
                 due = [tm for tm in (state.timers if state else []) if tm.due <= t]
                 results = [decide(state, "c1", FireTimer(tm.timer_id, tm.due), t, RULES,
                                   DEFAULT_POLICY) for tm in due[:1]]
             else:
-                results = [decide(state, "c1", msg(), t, RULES, DEFAULT_POLICY)]
+                results = [decide(state, "c1", msg, t, RULES, DEFAULT_POLICY)]
             for r in results:
                 state = r.state
                 for a in r.actions:
