@@ -8,13 +8,13 @@ wrong types are rejected with the JSON path of the field at fault.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
 Source = Literal["clickstream", "email", "social"]
 
-EMAIL_EVENTS = (
+EmailEventName = Literal[
     "processed",
     "delivered",
     "open",
@@ -25,8 +25,10 @@ EMAIL_EVENTS = (
     "spamreport",
     "unsubscribe",
     "group_unsubscribe",
-)
-SOCIAL_ACTIONS = ("like", "comment", "share", "mention", "follow", "message")
+]
+SocialAction = Literal["like", "comment", "share", "mention", "follow", "message"]
+EMAIL_EVENTS: tuple[str, ...] = get_args(EmailEventName)
+SOCIAL_ACTIONS: tuple[str, ...] = get_args(SocialAction)
 MAX_ID_LENGTH = 256
 
 
@@ -83,18 +85,7 @@ class SegmentCall(msgspec.Struct, kw_only=True):
 
 
 class EmailWebhookEvent(msgspec.Struct, kw_only=True):
-    event: Literal[
-        "processed",
-        "delivered",
-        "open",
-        "click",
-        "bounce",
-        "dropped",
-        "deferred",
-        "spamreport",
-        "unsubscribe",
-        "group_unsubscribe",
-    ]
+    event: EmailEventName
     email: str
     timestamp: int | float
     sg_event_id: str
@@ -118,7 +109,7 @@ class EmailWebhookEvent(msgspec.Struct, kw_only=True):
 class SocialInteraction(msgspec.Struct, kw_only=True):
     event_id: str
     network: str
-    action: Literal["like", "comment", "share", "mention", "follow", "message"]
+    action: SocialAction
     handle: str
     timestamp: datetime | int | float
     user_id: str | None = None

@@ -17,7 +17,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import msgspec
@@ -145,30 +145,24 @@ async def publish(bootstrap: str, topic: str, bundle: Bundle) -> None:
 
 async def latest(bootstrap: str, topic: str) -> Bundle | None:
     """The last bundle on the rules topic, read to its end; None when nothing was deployed."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, 0)
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
-        end = (await consumer.end_offsets([tp]))[tp]
-        found: Bundle | None = None
-        while await consumer.position(tp) < end:
-            for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
-                for r in records:
-                    if r.key == BUNDLE_KEY and r.value:
-                        found = decode(r.value)
-        return found
-    finally:
-        await consumer.stop()
+    found: Bundle | None = None
+    async for bundle in _bundles(bootstrap, topic, from_start=True, forever=False):
+        found = bundle
+    return found
 
 
 async def follow(
     bootstrap: str, topic: str, root: Path, on_change: Callable[[RuleSet], None]
 ) -> None:
     """Apply every bundle published after start-up, for as long as the worker runs."""
+    async for bundle in _bundles(bootstrap, topic, from_start=False, forever=True):
+        apply(bundle, root, on_change)
+
+
+async def _bundles(
+    bootstrap: str, topic: str, *, from_start: bool, forever: bool
+) -> AsyncIterator[Bundle]:
+    """Bundles on the rules topic: from its start to its end, or from now on, forever."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
@@ -176,12 +170,13 @@ async def follow(
     try:
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
-        await consumer.seek_to_end(tp)
-        while True:
+        await (consumer.seek_to_beginning(tp) if from_start else consumer.seek_to_end(tp))
+        end = (await consumer.end_offsets([tp]))[tp]
+        while forever or await consumer.position(tp) < end:
             for records in (await consumer.getmany(tp, timeout_ms=1000)).values():
                 for r in records:
                     if r.key == BUNDLE_KEY and r.value:
-                        apply(decode(r.value), root, on_change)
+                        yield decode(r.value)
     finally:
         await consumer.stop()
 
