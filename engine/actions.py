@@ -25,6 +25,7 @@ class Action(msgspec.Struct, kw_only=True):
     expires_at: str
     payload: dict[str, Any] = {}
     control_group: bool = False
+    action_class: str = "marketing"
 
 
 def action_id(trigger_event_id: str, rule_id: str, action: str) -> str:

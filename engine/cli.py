@@ -72,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             rules_dir=args.rules or settings.rules_dir,
             clock=args.clock,
             metrics_port=args.metrics_port,
+            policy=settings.load_policy(),
         )
     if args.command == "replay":
         return _replay(args, settings)
@@ -94,7 +95,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     with ExitStack() as files:
         out = files.enter_context(args.out.open("wb")) if args.out else None
         dead = files.enter_context(args.dead_letters.open("wb")) if args.dead_letters else None
-        report = replay(args.events, rules, out, dead)
+        report = replay(args.events, rules, out, dead, settings.load_policy())
     print(report.render())
     if args.chart:
         chart(report, args.chart)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import msgspec
 
+from engine.policy import DEFAULT_POLICY, Policy
 from engine.ruleset import DEFAULT_RULES_DIR
 
 
@@ -15,6 +16,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     app_id: str = "kairos"
     data_dir: Path = Path(".kairos")
     rules_dir: Path = DEFAULT_RULES_DIR
+    policy: Path | None = None  # a TOML contact policy (docs/policy.md); built-in defaults if unset
     topic_clickstream: str = "clickstream"
     topic_email: str = "email-events"
     topic_social: str = "social-interactions"
@@ -42,6 +44,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         }
         return msgspec.convert(given, cls, strict=False, dec_hook=_to_path)
 
+    def load_policy(self) -> Policy:
+        return Policy.load(self.policy) if self.policy else DEFAULT_POLICY
+
     @property
     def bootstrap(self) -> str:
         """`host:port[,host:port]` for plain Kafka clients (the URL without its scheme)."""
@@ -59,5 +64,5 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
 
 def _to_path(kind: type, value: object) -> object:
     if kind is Path and isinstance(value, str):
-        return Path(value)
+        return Path(value) if value else None
     raise NotImplementedError(kind)

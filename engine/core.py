@@ -21,7 +21,7 @@ import msgspec
 
 from engine import state as state_codec
 from engine.actions import Action
-from engine.arbitration import Candidate, arbitrate
+from engine.arbitration import DEFER_TIMER, Candidate, arbitrate, resumed
 from engine.events import Event
 from engine.identity import Emit, relink
 from engine.messages import ContactMessage, Deliver, FireTimer, MergeIn, Unite
@@ -43,6 +43,7 @@ class Decision:
     changed: bool = False
     duplicate: bool = False
     rule_errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
+    records: list[DecisionRecord] = field(default_factory=list)  # every candidate's fate
 
 
 def decide(
@@ -73,15 +74,16 @@ def _on_event(
         # again, never new ones; connectors drop the ids they already sent.
         return Decision(state, state.decided_for(event.event_id), duplicate=True)
     before = (state.stage, state.lifecycle)
-    observe(state, event)
+    observe(state, event, policy)
     _cancel_on_exit_events(state, event)
     errors: list[tuple[str, str]] = []
     candidates: list[Candidate] = []
     for r in rules.for_event(event):
         candidates += _propose(r, Context(event, state, now, r.id, None), errors)
     candidates += _transitions(state, event, before, now, rules, errors)
-    actions = arbitrate(state, candidates, now, policy)
-    return Decision(state, actions, changed=True, rule_errors=errors)
+    result = arbitrate(state, candidates, now, policy)
+    return Decision(state, result.actions, changed=True, rule_errors=errors,
+                    records=result.records)
 
 
 def _propose(r: Rule, ctx: Context, errors: list[tuple[str, str]]) -> list[Candidate]:
@@ -148,13 +150,17 @@ def _on_timer(
     r = rules.active(timer.rule_id)
     if r is None:
         return Decision(state, changed=True)  # rule removed or disabled since it was set
+    if timer.name == DEFER_TIMER:  # an action held back by quiet hours: decide it again now
+        result = arbitrate(state, [resumed(timer, r)], now, policy, deferred=True)
+        return Decision(state, result.actions, changed=True, records=result.records)
     event = timer_event(timer)
     before = (state.stage, state.lifecycle)
     errors: list[tuple[str, str]] = []
     candidates = _propose(r, Context(event, state, now, r.id, timer), errors)
     candidates += _transitions(state, event, before, now, rules, errors)
-    actions = arbitrate(state, candidates, now, policy)
-    return Decision(state, actions, changed=True, rule_errors=errors)
+    result = arbitrate(state, candidates, now, policy)
+    return Decision(state, result.actions, changed=True, rule_errors=errors,
+                    records=result.records)
 
 
 def timer_event(timer: Timer) -> Event:

@@ -95,6 +95,7 @@ class EmailWebhookEvent(msgspec.Struct, kw_only=True):
     reason: str | None = None
     type: str | None = None
     asm_group_id: int | None = None
+    kairos_action_id: str | None = None  # the custom arg our email connector sets
 
     def __post_init__(self) -> None:
         if "@" not in self.email:
@@ -235,9 +236,12 @@ def from_email(ev: EmailWebhookEvent) -> Event:
         time=_check_time(float(ev.timestamp), "$.timestamp"),
         email=ev.email.strip().lower(),
         categories=_categories(ev.category),
-        properties={"sg_message_id": ev.sg_message_id, "type": ev.type}
-        if ev.sg_message_id or ev.type
-        else {},
+        properties={
+            k: v
+            for k, v in (("sg_message_id", ev.sg_message_id), ("type", ev.type),
+                         ("action_id", ev.kairos_action_id))
+            if v is not None
+        },
         url=ev.url,
         reason=ev.reason,
     )

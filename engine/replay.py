@@ -21,6 +21,7 @@ from engine.actions import Action
 from engine.deadletter import DeadLetter
 from engine.inputs import read_lines
 from engine.pipeline import Pipeline
+from engine.policy import DEFAULT_POLICY, Policy
 from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
 
@@ -60,6 +61,7 @@ def replay(
     rules: RuleSet,
     out: IO[bytes] | None = None,
     dead_letters: IO[bytes] | None = None,
+    policy: Policy = DEFAULT_POLICY,
 ) -> ReplayReport:
     report = ReplayReport()
 
@@ -77,7 +79,8 @@ def replay(
             dead_letters.write(deadletter.encode(d) + b"\n")
 
     runtime = EmbeddedRuntime(
-        Pipeline(rules), on_action=on_action, on_dead_letter=on_dead_letter, clock="event"
+        Pipeline(rules, policy), on_action=on_action, on_dead_letter=on_dead_letter,
+        clock="event",
     )
     started = time.perf_counter()
     for line_no, raw in read_lines(events):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from engine.actions import CHANNELS
 from engine.events import Event
@@ -20,6 +20,8 @@ from engine.state import LIFECYCLES, STAGES, ContactState, RuleMemory, Timer
 __all__ = ["CHANNELS", "Context", "Proposal", "Rule", "Trigger", "on", "on_timer", "rule"]
 
 DAY = 86_400.0
+ActionClass = Literal["marketing", "transactional", "mandatory"]
+ACTION_CLASSES: tuple[str, ...] = get_args(ActionClass)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,8 +55,16 @@ class Proposal:
     payload: Mapping[str, Any] = field(default_factory=dict)
     ttl: float = DAY
     cooldown: float = 0.0
+    # marketing: every policy applies; transactional: no caps or quiet hours (still consent and
+    # hard suppressions); mandatory: also wins arbitration, still obeys consent.
+    action_class: ActionClass = "marketing"
 
     def __post_init__(self) -> None:
+        if self.action_class not in ACTION_CLASSES:
+            raise ValueError(
+                f"proposal {self.action!r}: unknown action_class {self.action_class!r} "
+                f"(one of {ACTION_CLASSES})"
+            )
         if not self.channels:
             raise ValueError(f"proposal {self.action!r}: needs at least one channel")
         for ch in self.channels:

@@ -26,6 +26,7 @@ MAX_TIMERS = 32
 MAX_DECISIONS = 20
 MAX_OUTBOX = 16
 MAX_SCORES = 32
+MAX_OUTCOMES = 64
 WINDOW_TIMES = 10
 
 STAGES = ("awareness", "consideration", "decision", "post-purchase")
@@ -90,6 +91,8 @@ class Contacted(msgspec.Struct, array_like=True, frozen=True):
     action: str
     rule_id: str
     action_id: str
+    marketing: bool = True  # transactional and mandatory actions do not count toward caps
+    control: bool = False  # held out: decided but not delivered, so not counted either
 
 
 class Timer(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -113,6 +116,15 @@ class RuleMemory(msgspec.Struct, omit_defaults=True):
     step: int = 0
     data: dict[str, Any] = {}
     entered: float | None = None
+
+
+class Outcomes(msgspec.Struct, array_like=True):
+    """What happened to one action on one channel for this contact: the propensity evidence."""
+
+    sent: int = 0
+    positive: int = 0  # opened, clicked, converted
+    negative_streak: int = 0  # bounced, failed, ignored, since the last positive
+    suppressed_until: float = 0.0
 
 
 class DecisionRecord(msgspec.Struct, omit_defaults=True, frozen=True):
@@ -152,6 +164,8 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
     decisions: list[DecisionRecord] = []
     outbox: list[Action] = []
     scores: dict[str, Score] = {}
+    suppressed: dict[str, str] = {}  # channel -> why it is hard-suppressed (nothing overrides)
+    outcomes: dict[str, Outcomes] = {}  # "action|channel" -> evidence
 
     # --- reads rules use ----------------------------------------------------------------
 
@@ -250,6 +264,18 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
     def decided_for(self, trigger_event_id: str) -> list[Action]:
         return [a for a in self.outbox if a.trigger_event_id == trigger_event_id]
 
+    def outcome(self, action: str, channel: str) -> Outcomes:
+        key = f"{action}|{channel}"
+        o = self.outcomes.get(key)
+        if o is None:
+            if len(self.outcomes) >= MAX_OUTCOMES:
+                del self.outcomes[min(self.outcomes, key=lambda k: self.outcomes[k].sent)]
+            o = self.outcomes[key] = Outcomes()
+        return o
+
+    def find_action(self, action_id: str) -> Contacted | None:
+        return next((h for h in reversed(self.history) if h.action_id == action_id), None)
+
     def record_contact(self, contacted: Contacted) -> None:
         self.history.append(contacted)
         del self.history[:-MAX_HISTORY]
@@ -295,6 +321,10 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
     into.outbox = (other.outbox + into.outbox)[-MAX_OUTBOX:]
     for domain, score in other.scores.items():
         into.scores.setdefault(domain, score)
+    for channel, why in other.suppressed.items():
+        into.suppressed.setdefault(channel, why)
+    for key, o in other.outcomes.items():
+        into.outcomes.setdefault(key, o)
     if other.stage in STAGES and into.stage in STAGES:
         into.stage = max(into.stage, other.stage, key=STAGES.index)
     if into.lifecycle == "prospect":

@@ -13,6 +13,7 @@ from engine.actions import Action
 from engine.deadletter import DeadLetter
 from engine.inputs import read_lines
 from engine.pipeline import Pipeline
+from engine.policy import DEFAULT_POLICY, Policy
 from engine.rule_deploy import DirectoryWatcher
 from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
@@ -27,6 +28,7 @@ def run_file(
     rules_dir: Path,
     clock: Literal["event", "wall"],
     metrics_port: int = 0,
+    policy: Policy = DEFAULT_POLICY,
 ) -> int:
     sink = sys.stdout.buffer if out == "-" else open(out, "wb")  # noqa: SIM115
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -39,7 +41,7 @@ def run_file(
         def write_dead_letter(letter: DeadLetter) -> None:
             dl.write(deadletter.encode(letter) + b"\n")
 
-        pipeline = Pipeline(RuleSet.load(rules_dir))
+        pipeline = Pipeline(RuleSet.load(rules_dir), policy)
         if metrics_port:
             pipeline.metrics.serve(metrics_port)
         runtime = EmbeddedRuntime(

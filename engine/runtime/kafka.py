@@ -223,7 +223,7 @@ def run_worker(settings: Settings) -> int:
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_addr)
-    pipeline = Pipeline(RuleSet.load(settings.rules_dir), metrics=metrics)
+    pipeline = Pipeline(RuleSet.load(settings.rules_dir), settings.load_policy(), metrics=metrics)
     if deployed is not None:  # the last deployed rules win over the local directory
         rule_deploy.apply(deployed, settings.data_dir / "rules", pipeline.use_rules)
     log.info("deciding with rules: %s", pipeline.rules.describe())

@@ -16,6 +16,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 ROOT = Path(__file__).resolve().parents[2]
+UNLIMITED_POLICY = ROOT / "tests" / "policies" / "unlimited.toml"
 
 
 def free_port() -> int:
@@ -52,6 +53,7 @@ class Worker:
             "KAIROS_TOPIC_RULES": self.topics["rules"],
             "KAIROS_PARTITIONS": "4",
             "KAIROS_METRICS_PORT": str(free_port()),
+            "KAIROS_POLICY": str(UNLIMITED_POLICY),
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None

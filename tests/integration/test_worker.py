@@ -15,10 +15,11 @@ from engine import actions as action_codec
 from engine import deadletter
 from engine.generator import JourneyGenerator
 from engine.pipeline import Pipeline
+from engine.policy import Policy
 from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
 from tests.integration.journey import EXPECTED, T0, phase_one, phase_two, segment
-from tests.integration.kafka_helpers import Worker, consume, produce
+from tests.integration.kafka_helpers import UNLIMITED_POLICY, Worker, consume, produce
 
 pytestmark = pytest.mark.kafka
 
@@ -154,7 +155,9 @@ def test_embedded_and_kafka_runtimes_decide_the_same_action_ids(
         if b'"unsubscribe"' not in g.value and b'"spamreport"' not in g.value
     ]
     embedded: list[action_codec.Action] = []
-    runtime = EmbeddedRuntime(Pipeline(RuleSet.load()), on_action=embedded.append, clock="wall")
+    policy = Policy.load(UNLIMITED_POLICY)
+    runtime = EmbeddedRuntime(Pipeline(RuleSet.load(), policy), on_action=embedded.append,
+                              clock="wall")
     for g in journeys:
         runtime.submit(g.value, g.source)
     expected = {a.action_id for a in embedded}
