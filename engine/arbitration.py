@@ -171,10 +171,9 @@ def consents(state: ContactState, channel: str, policy: Policy) -> bool:
 
 def _held_out(contact_id: str, rule_id: str, policy: Policy) -> bool:
     """Deterministic control groups: the same contact is always in or out of the same group."""
-    share = policy.rule(rule_id).holdout
-    return (policy.holdout > 0 and _unit(f"{policy.holdout_salt}|{contact_id}") < policy.holdout) or (
-        share > 0 and _unit(f"{policy.holdout_salt}|{rule_id}|{contact_id}") < share
-    )
+    salt, share = policy.holdout_salt, policy.rule(rule_id).holdout
+    in_global = policy.holdout > 0 and _unit(f"{salt}|{contact_id}") < policy.holdout
+    return in_global or (share > 0 and _unit(f"{salt}|{rule_id}|{contact_id}") < share)
 
 
 def _unit(text: str) -> float:
