@@ -42,6 +42,20 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--bad-ratio", type=float, default=0.0)
     gen.add_argument("--out", default="-")
 
+    exp = sub.add_parser("explain", help="a contact's recent decisions and why")
+    exp.add_argument("contact", help="contact id, or an identifier such as user:42 or email:a@b.c")
+    exp.add_argument("--data-dir", type=Path, default=None,
+                     help="an embedded runtime's state (default: <KAIROS_DATA_DIR>/embedded)")
+    exp.add_argument("--kafka", action="store_true",
+                     help="read the worker group's changelogs on KAIROS_BROKER instead")
+    exp.add_argument("--json", action="store_true", help="the whole contact state as JSON")
+
+    report = sub.add_parser("report", help="measurements over recorded events")
+    report_sub = report.add_subparsers(dest="report", required=True)
+    up = report_sub.add_parser("uplift", help="treated vs control conversion per rule")
+    up.add_argument("--events", required=True, help="recorded events (JSON lines, .gz ok)")
+    up.add_argument("--rules", type=Path, default=None)
+
     rules_cmd = sub.add_parser("rules", help="check, list, deploy, enable or disable rules")
     rules_sub = rules_cmd.add_subparsers(dest="action", required=True)
     for name, text in (("check", "validate and dry-run a rules directory"),
@@ -80,6 +94,16 @@ def main(argv: list[str] | None = None) -> int:
         return _generate(args)
     if args.command == "rules":
         return _rules(args, settings)
+    if args.command == "explain":
+        return _explain(args, settings)
+    if args.command == "report":
+        from engine.ruleset import RuleSet
+        from engine.uplift import render, uplift
+
+        policy = settings.load_policy()
+        rules = RuleSet.load(args.rules or settings.rules_dir)
+        print(render(uplift(Path(args.events), rules, policy), policy.conversion_window_days))
+        return 0
     from engine.runtime.kafka import run_worker
 
     return run_worker(settings)
@@ -156,6 +180,29 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{'':51}{r.description}")
     return 0
 
+
+
+def _explain(args: argparse.Namespace, settings: Settings) -> int:
+    from engine import explain
+
+    if args.kafka:
+        identity, contacts = explain.from_changelogs(settings.bootstrap, settings.app_id)
+        state = explain.resolve(args.contact, identity, contacts)
+    else:
+        identity, contacts, close = explain.from_directory(
+            args.data_dir or settings.data_dir / "embedded")
+        try:
+            state = explain.resolve(args.contact, identity, contacts)
+        finally:
+            close()
+    if state is None:
+        print(f"error: no contact {args.contact!r}", file=sys.stderr)
+        return 1
+    if args.json:
+        sys.stdout.buffer.write(explain.as_json(state) + b"\n")
+    else:
+        print(explain.render(state))
+    return 0
 
 
 def _set_disabled(directory: Path, rule_id: str, disabled: bool) -> bool:

@@ -51,6 +51,8 @@ class Metrics:
         self.actions: Counter[tuple[str, str]] = Counter()  # per (rule, channel)
         self.dead_letters: Counter[str] = Counter()  # per reason class
         self.rule_errors: Counter[str] = Counter()  # per rule that raised
+        self.candidates: Counter[str] = Counter()  # per rule
+        self.suppressions: Counter[tuple[str, str, str]] = Counter()  # (rule, channel, reason)
         self.duplicates = 0
         self.decision_latency = Histogram(LATENCY_BUCKETS)
         self.state_bytes = Histogram(STATE_BUCKETS)
@@ -79,6 +81,21 @@ class Metrics:
         for reason, n in self.dead_letters.items():
             dead.add_metric([reason], n)
         yield dead
+        candidates = CounterMetricFamily(
+            "kairos_candidates", "Candidate actions proposed by rules, per rule.", labels=["rule"]
+        )
+        for rule, n in self.candidates.items():
+            candidates.add_metric([rule], n)
+        yield candidates
+        suppressed = CounterMetricFamily(
+            "kairos_suppressions",
+            "Candidates not acted on now, per rule, channel and reason (no_consent, capped, "
+            "cooling_down, quiet_hours_deferred, outranked, held_out, expired, ...).",
+            labels=["rule", "channel", "reason"],
+        )
+        for (rule, channel, reason), n in self.suppressions.items():
+            suppressed.add_metric([rule, channel, reason], n)
+        yield suppressed
         errors = CounterMetricFamily(
             "kairos_rule_errors", "Rules that raised while deciding (skipped), per rule.",
             labels=["rule"],

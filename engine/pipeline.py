@@ -100,5 +100,9 @@ class Pipeline:
             self.metrics.duplicates += 1
         for a in decision.actions:
             self.metrics.actions[(a.rule_id, a.channel)] += 1
+        for r in decision.records:
+            self.metrics.candidates[r.rule_id] += 1
+            if r.outcome != "chosen":
+                self.metrics.suppressions[(r.rule_id, r.channel or "", r.reason)] += 1
         self.metrics.decision_latency.observe(time.perf_counter() - started)
         return ContactOutcome(decision.state, decision.actions, decision.emits)

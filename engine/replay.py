@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,8 @@ def replay(
     out: IO[bytes] | None = None,
     dead_letters: IO[bytes] | None = None,
     policy: Policy = DEFAULT_POLICY,
+    before_close: Callable[[EmbeddedRuntime], None] | None = None,
+    also: Callable[[Action], None] | None = None,
 ) -> ReplayReport:
     report = ReplayReport()
 
@@ -72,6 +75,8 @@ def replay(
         report.timeline.append((_epoch(a.decided_at), a.rule_id))
         if out is not None:
             out.write(action_codec.encode(a) + b"\n")
+        if also is not None:
+            also(a)
 
     def on_dead_letter(d: DeadLetter) -> None:
         report.dead_letters[d.category()] += 1
@@ -87,6 +92,8 @@ def replay(
         report.events += 1
         runtime.submit(raw, topic=str(events), offset=line_no)
     report.seconds = time.perf_counter() - started
+    if before_close is not None:  # a caller that wants the final state (e.g. uplift)
+        before_close(runtime)
     runtime.close()
     return report
 
