@@ -34,6 +34,18 @@ class ChannelPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     prior: tuple[float, float] = (1.0, 4.0)  # Beta(alpha, beta) prior of a positive outcome
 
 
+DEFAULT_CHANNELS = {
+    "email": ChannelPolicy(daily_cap=2, weekly_cap=5, quiet_hours=("21:00", "08:00")),
+    "sms": ChannelPolicy(consent_default=False, daily_cap=1, weekly_cap=2,
+                         quiet_hours=("20:00", "09:00")),
+    "push": ChannelPolicy(consent_default=False, daily_cap=2, weekly_cap=6,
+                          quiet_hours=("21:00", "08:00")),
+    "web": ChannelPolicy(),
+    "crm": ChannelPolicy(),
+    "print": ChannelPolicy(weekly_cap=1),
+}
+
+
 class RulePolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     holdout: float = 0.0  # share of contacts held out of this rule, on top of the global one
     lever: float = 1.0
@@ -59,16 +71,7 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
         }
     )
     channels: dict[str, ChannelPolicy] = msgspec.field(
-        default_factory=lambda: {
-            "email": ChannelPolicy(daily_cap=2, weekly_cap=5, quiet_hours=("21:00", "08:00")),
-            "sms": ChannelPolicy(consent_default=False, daily_cap=1, weekly_cap=2,
-                                 quiet_hours=("20:00", "09:00")),
-            "push": ChannelPolicy(consent_default=False, daily_cap=2, weekly_cap=6,
-                                  quiet_hours=("21:00", "08:00")),
-            "web": ChannelPolicy(),
-            "crm": ChannelPolicy(quiet_hours=None),
-            "print": ChannelPolicy(weekly_cap=1),
-        }
+        default_factory=lambda: dict(DEFAULT_CHANNELS)
     )
     rules: dict[str, RulePolicy] = {}
 
@@ -89,7 +92,8 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
                 raise ValueError(f"policy: a holdout is a share in [0, 1) - at `{where}`")
 
     def channel(self, name: str) -> ChannelPolicy:
-        return self.channels.get(name) or _DEFAULT_CHANNEL
+        """A channel's settings; one left out keeps its defaults (SMS stays opt-in)."""
+        return self.channels.get(name) or DEFAULT_CHANNELS[name]
 
     def rule(self, rule_id: str) -> RulePolicy:
         return self.rules.get(rule_id) or _DEFAULT_RULE
@@ -112,6 +116,5 @@ def _overlay(base: Any, given: Any) -> Any:
     return given
 
 
-_DEFAULT_CHANNEL = ChannelPolicy()
 _DEFAULT_RULE = RulePolicy()
 DEFAULT_POLICY = Policy()
