@@ -23,9 +23,8 @@ def run_demo(
     """Decide every event, printing each action as it comes; time only the deciding."""
     decided: list[Action | DeadLetter] = []
     rules = RuleSet.load()
-    runtime = EmbeddedRuntime(
-        Pipeline(rules), on_action=decided.append, on_dead_letter=decided.append
-    )
+    pipeline = Pipeline(rules)
+    runtime = EmbeddedRuntime(pipeline, on_action=decided.append, on_dead_letter=decided.append)
     out.write(f"Kairos demo: {contacts} contacts, rules: {', '.join(rules.rules)}\n\n")
     actions: Counter[tuple[str, str]] = Counter()
     dead: Counter[str] = Counter()
@@ -54,6 +53,10 @@ def run_demo(
     out.write(f"  actions: {sum(actions.values())}\n")
     for (rule_id, channel), n in sorted(actions.items()):
         out.write(f"    {rule_id:<30} {channel:<6} {n:>5}\n")
+    held: Counter[str] = Counter()
+    for (_, _, reason), n in pipeline.metrics.suppressions.items():
+        held[reason] += n
+    out.write(f"  held back by the contact policy: {sum(held.values())} {dict(held)}\n")
     out.write(f"  dead letters: {sum(dead.values())} {dict(dead)}\n")
     return 0
 
