@@ -17,9 +17,22 @@ from engine.actions import CHANNELS
 from engine.events import Event
 from engine.state import LIFECYCLES, STAGES, ContactState, RuleMemory, Timer
 
-__all__ = ["CHANNELS", "Context", "Proposal", "Rule", "Trigger", "on", "on_timer", "rule"]
+__all__ = [
+    "CHANNELS",
+    "DAY",
+    "INTEREST_HALF_LIFE",
+    "Context",
+    "Proposal",
+    "Rule",
+    "Trigger",
+    "on",
+    "on_timer",
+    "rule",
+]
 
 DAY = 86_400.0
+# One interest model shared by every rule module, so scoring and nurturing agree on a score.
+INTEREST_HALF_LIFE = 14 * DAY
 ActionClass = Literal["marketing", "transactional", "mandatory"]
 ACTION_CLASSES: tuple[str, ...] = get_args(ActionClass)
 
@@ -111,6 +124,18 @@ class Context:
 
     def add_score(self, domain: str, points: float, half_life: float) -> float:
         return self.state.add_score(domain, points, self.now, half_life)
+
+    def interest(self, domain: str) -> float:
+        """The contact's interest in a domain (a category), halving every 14 days of silence."""
+        return self.state.score(domain, self.now, INTEREST_HALF_LIFE)
+
+    def add_interest(self, domain: str, points: float) -> float:
+        return self.state.add_score(domain, points, self.now, INTEREST_HALF_LIFE)
+
+    def top_interest(self) -> tuple[str, float] | None:
+        """The domain this contact is most interested in now, with its score."""
+        scored = [(d, self.interest(d)) for d in self.state.scores]
+        return max(scored, key=lambda ds: ds[1]) if scored else None
 
     # --- journey stage and lifecycle -----------------------------------------------------
 

@@ -1,8 +1,10 @@
 """The runtime's index of pending timers: which contact to wake, and when.
 
 Timers themselves live in contact state (so they survive restarts and move with merges); this
-index is only a heap rebuilt from state on start or partition assignment. An entry may be stale
-(the timer was cancelled or fired): the core ignores a `FireTimer` it has no timer for.
+index only remembers each contact's *next* timer, rebuilt from state on start or partition
+assignment. Rules reschedule often (an inactivity timer moves with every event), so superseded
+heap entries are skipped when popped and the heap is compacted when they outnumber live ones:
+memory stays proportional to the contacts with a pending timer, not to events.
 """
 
 from __future__ import annotations
@@ -12,41 +14,61 @@ import heapq
 from engine.messages import FireTimer
 from engine.state import ContactState
 
+COMPACT_SLACK = 1024
+
 
 class TimerIndex:
     def __init__(self) -> None:
         self._heap: list[tuple[float, str, str, int]] = []
-        self._known: set[str] = set()
+        self._next: dict[str, tuple[float, str, int]] = {}  # contact -> (due, timer id, partition)
 
     def track(self, state: ContactState | None, partition: int = 0) -> None:
-        """Index the timers of a state just written (new ones only)."""
+        """Index the next timer of a state just written."""
         if state is None:
             return
-        for t in state.timers:
-            if t.timer_id not in self._known:
-                self._known.add(t.timer_id)
-                heapq.heappush(self._heap, (t.due, state.contact_id, t.timer_id, partition))
+        key = state.contact_id
+        nxt = min(state.timers, key=lambda t: (t.due, t.timer_id), default=None)
+        if nxt is None:
+            self._next.pop(key, None)
+            return
+        entry = (nxt.due, nxt.timer_id, partition)
+        if self._next.get(key) != entry:
+            self._next[key] = entry
+            heapq.heappush(self._heap, (nxt.due, key, nxt.timer_id, partition))
+            if len(self._heap) > 2 * len(self._next) + COMPACT_SLACK:
+                self._compact()
 
     def pop_due(self, now: float) -> list[tuple[str, FireTimer, int]]:
-        """Timers due at or before `now`, as (contact key, message, partition)."""
+        """Timers due at or before `now`, as (contact key, message, partition).
+
+        A popped contact leaves the index until its state is written again (`track`), which
+        indexes its following timer.
+        """
         out = []
         while self._heap and self._heap[0][0] <= now:
             due, key, tid, partition = heapq.heappop(self._heap)
-            self._known.discard(tid)
+            if self._next.get(key) != (due, tid, partition):
+                continue  # superseded by a later track()
+            del self._next[key]
             out.append((key, FireTimer(timer_id=tid, due=due), partition))
         return out
 
     def next_due(self) -> float | None:
-        return self._heap[0][0] if self._heap else None
+        while self._heap:
+            due, key, tid, partition = self._heap[0]
+            if self._next.get(key) == (due, tid, partition):
+                return due
+            heapq.heappop(self._heap)
+        return None
 
     def drop_partitions(self, partitions: set[int]) -> None:
         """Forget timers of partitions this worker no longer owns."""
-        keep = [e for e in self._heap if e[3] not in partitions]
-        for e in self._heap:
-            if e[3] in partitions:
-                self._known.discard(e[2])
-        heapq.heapify(keep)
-        self._heap = keep
+        self._next = {k: v for k, v in self._next.items() if v[2] not in partitions}
+        self._compact()
+
+    def _compact(self) -> None:
+        self._heap = [(due, key, tid, p) for key, (due, tid, p) in self._next.items()]
+        heapq.heapify(self._heap)
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._next)

@@ -86,8 +86,9 @@ class EmbeddedRuntime:
     def tick(self, now: float | None = None) -> None:
         """Fire every timer due by `now` (default: the runtime's clock)."""
         until = self.now() if now is None else now
-        for key, msg, _ in self.timers.pop_due(until):
-            self._run(("contacts", key, msg), at=msg.due if self.clock == "event" else until)
+        while due := self.timers.pop_due(until):  # a fired timer may index another due one
+            for key, msg, _ in due:
+                self._run(("contacts", key, msg), at=msg.due if self.clock == "event" else until)
         if self.clock == "event":
             self.watermark = max(self.watermark, until)
 

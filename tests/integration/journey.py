@@ -59,7 +59,7 @@ def phase_two(tag: str) -> list[tuple[str, bytes, bytes]]:
 
 
 EXPECTED = {  # trigger event id suffix -> (rule, channel, action)
-    "o1": ("first-purchase-in-category", "email", "welcome-baby"),
+    "o1": ("first-baby-purchase", "email", "welcome-parent"),
     "e1": ("email-click-related-content", "web", "related-content"),
     "s1": ("social-mention-follow-up", "crm", "answer-social"),
 }

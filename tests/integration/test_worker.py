@@ -97,7 +97,8 @@ def test_bad_input_is_dead_lettered_and_good_input_around_it_still_decided(
     assert 'kairos_dead_letters_total{reason="invalid JSON"} 2.0' in metrics
     assert 'kairos_dead_letters_total{reason="schema violation"} 2.0' in metrics
     assert "kairos_decision_latency_seconds_count" in metrics
-    assert 'kairos_actions_total{channel="email",rule="first-purchase-in-category"}' in metrics
+    assert 'kairos_actions_total{channel="email",rule="first-baby-purchase"}' in metrics
+    assert 'kairos_suppressions_total{channel="",reason="outranked",rule="first-purchase-in-category"}' in metrics
 
 
 def test_state_survives_kill_minus_nine_and_no_event_is_skipped(

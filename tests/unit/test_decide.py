@@ -11,7 +11,6 @@ from engine.core import decide
 from engine.events import Event
 from engine.messages import Deliver, FireTimer
 from engine.policy import DEFAULT_POLICY
-from engine.ruleset import RuleSet
 from engine.state import (
     MAX_DECISIONS,
     MAX_HISTORY,
@@ -22,8 +21,9 @@ from engine.state import (
     ContactState,
 )
 from engine.testing import Scenario
+from tests.helpers import spine_rules
 
-RULES = RuleSet.load()
+RULES = spine_rules()
 T = 1_790_000_000.0
 
 
@@ -57,7 +57,7 @@ def test_unsubscribe_revokes_email_before_the_next_decision_and_push_needs_opt_i
     assert d.state is not None
     assert [(r.rule_id, r.reason) for r in d.state.decisions] == [
         ("first-purchase-in-category", "no_consent")]
-    s = Scenario()
+    s = Scenario(RULES)
     s.identify("u1", consent={"push": True})
     s.email("a@b.c", "spamreport")  # unknown address: its own contact, not u1's
     s.identify("u1", email="a@b.c")

@@ -1,0 +1,14 @@
+"""Shared test helpers."""
+
+from __future__ import annotations
+
+from engine.ruleset import DEFAULT_RULES_DIR, RuleSet, load_rules
+
+SPINE = ("first-purchase-in-category", "cart-abandoned", "email-click-related-content",
+         "social-mention-follow-up")
+
+
+def spine_rules() -> RuleSet:
+    """The four small shipped rules the core's own tests are written against, whatever else
+    ships: adding a rule module must not change what a core test means."""
+    return RuleSet(r for r in load_rules(DEFAULT_RULES_DIR) if r.id in SPINE)
