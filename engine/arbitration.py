@@ -58,6 +58,8 @@ def arbitrate(
     *, deferred: bool = False,
 ) -> Arbitration:
     out = Arbitration()
+    if not candidates:  # most events propose nothing
+        return out
     ranked: list[tuple[float, Candidate]] = []
     for cand in candidates:
         reason = _cooling_down(state, cand, now)

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from engine import identity
-from engine import state as state_codec
 from engine.actions import Action
 from engine.core import decide
 from engine.deadletter import DeadLetter
@@ -24,15 +22,9 @@ from engine.metrics import Metrics
 from engine.policy import DEFAULT_POLICY, Policy
 from engine.ruleset import RuleSet
 from engine.state import ContactState
+from engine.stores import BytesStore, StateStore
 
 log = logging.getLogger("kairos.pipeline")
-
-
-class Store(Protocol):
-    """What a step needs of its table: a RocksDB dict embedded, a Faust Table on Kafka."""
-
-    def get(self, key: str) -> bytes | None: ...
-    def __setitem__(self, key: str, value: bytes) -> None: ...
 
 
 @dataclass
@@ -75,22 +67,22 @@ class Pipeline:
         self.metrics.dead_letters[letter.category()] += 1
         return letter
 
-    def on_identity(self, store: Store, key: str, msg: IdentityMessage) -> list[Emit]:
+    def on_identity(self, store: BytesStore, key: str, msg: IdentityMessage) -> list[Emit]:
         record = store.get(key)
         result = identity.step(record.decode() if record is not None else None, key, msg)
         if result.changed and result.record is not None:
             store[key] = result.record.encode()
         return result.emits
 
-    def on_contact(self, store: Store, key: str, msg: ContactMessage, now: float) -> ContactOutcome:
+    def on_contact(
+        self, states: StateStore, key: str, msg: ContactMessage, now: float
+    ) -> ContactOutcome:
         started = time.perf_counter()
-        raw = store.get(key)
-        current = state_codec.decode(raw) if raw is not None else None
-        decision = decide(current, key, msg, now, self.rules, self.policy)
+        decision = decide(states.load(key), key, msg, now, self.rules, self.policy)
         if decision.changed and decision.state is not None:
-            encoded = state_codec.encode(decision.state)
-            store[key] = encoded
-            self.metrics.state_bytes.observe(len(encoded))
+            size = states.save(key, decision.state)
+            if size:
+                self.metrics.state_bytes.observe(size)
         for rule_id, reason in decision.rule_errors:
             self.metrics.rule_errors[rule_id] += 1
             if rule_id not in self.rule_failures:

@@ -1,14 +1,26 @@
-"""Key-value stores for the embedded runtime: RocksDB on disk (rocksdict) or a dict in memory.
+"""Where the keyed steps keep their tables: bytes stores, and contact states on top of them.
 
-Both satisfy `engine.pipeline.Store`, as a Faust Table does in the Kafka runtime.
+RocksDB on disk (rocksdict) or a dict in memory for the embedded runtime, a Faust Table in the
+Kafka runtime; `EncodedStates` or `CachedStates` turn one into a store of contact states.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from rocksdict import Options, Rdict
+
+from engine import state as state_codec
+from engine.state import ContactState
+
+
+class BytesStore(Protocol):
+    """A table of bytes: RocksDB embedded, a Faust Table on Kafka, a dict in memory."""
+
+    def get(self, key: str) -> bytes | None: ...
+    def __setitem__(self, key: str, value: bytes) -> None: ...
 
 
 class RocksStore:
@@ -37,3 +49,69 @@ class RocksStore:
 class MemoryStore(dict[str, bytes]):
     def close(self) -> None:
         pass
+
+
+class StateStore(Protocol):
+    """Contact states as objects: how the contacts step reads and writes them."""
+
+    def load(self, key: str) -> ContactState | None: ...
+    def save(self, key: str, state: ContactState) -> int: ...
+
+
+class EncodedStates:
+    """States encoded into a bytes store on every write: what a changelogged table needs."""
+
+    def __init__(self, store: BytesStore) -> None:
+        self.store = store
+
+    def load(self, key: str) -> ContactState | None:
+        raw = self.store.get(key)
+        return state_codec.decode(raw) if raw is not None else None
+
+    def save(self, key: str, state: ContactState) -> int:
+        encoded = state_codec.encode(state)
+        self.store[key] = encoded
+        return len(encoded)
+
+
+class CachedStates:
+    """Decoded states kept in memory and written back in batches (the embedded runtime).
+
+    Replays and busy contacts skip a decode and an encode per message; `flush()` (every
+    `batch` writes, on demand and at close) puts every changed state back into the store.
+    """
+
+    def __init__(self, store: BytesStore, capacity: int = 100_000, batch: int = 1024) -> None:
+        self.store = store
+        self.capacity = capacity
+        self.batch = batch
+        self._cache: dict[str, ContactState] = {}
+        self._dirty: set[str] = set()
+
+    def load(self, key: str) -> ContactState | None:
+        st = self._cache.get(key)
+        if st is None:
+            raw = self.store.get(key)
+            if raw is None:
+                return None
+            st = self._cache[key] = state_codec.decode(raw)
+            if len(self._cache) > self.capacity:
+                self._evict()
+        return st
+
+    def save(self, key: str, state: ContactState) -> int:
+        self._cache[key] = state
+        self._dirty.add(key)
+        if len(self._dirty) >= self.batch:
+            self.flush()
+        return 0
+
+    def flush(self) -> None:
+        for key in self._dirty:
+            self.store[key] = state_codec.encode(self._cache[key])
+        self._dirty.clear()
+
+    def _evict(self) -> None:
+        self.flush()
+        for key in list(self._cache)[: len(self._cache) // 2]:  # oldest inserted first
+            del self._cache[key]

@@ -117,6 +117,7 @@ class Scenario:
         """The state of the contact an identifier (`user:u1`, `email:a@b.c`, …) resolves to."""
         if ":" not in identifier:
             identifier = f"user:{identifier}"
+        self.runtime.flush()
         record = self.runtime.identity.get(identifier)
         if record is None:
             raise KeyError(f"no contact known by {identifier!r}")

@@ -67,6 +67,7 @@ def uplift(events: Path, rules: RuleSet, policy: Policy) -> list[RuleUplift]:
     results: dict[str, RuleUplift] = {}
 
     def measure(runtime: EmbeddedRuntime) -> None:
+        runtime.flush()
         first: dict[tuple[str, str], Action] = {}
         for a in actions:  # decision order: the first action per (rule, contact) counts
             root = _root(runtime, a.contact_id)

@@ -22,7 +22,7 @@ from engine.identity import Emit
 from engine.inputs import detect_source
 from engine.messages import ContactMessage, IdentityMessage, Resolve, encode
 from engine.pipeline import Pipeline
-from engine.stores import MemoryStore, RocksStore
+from engine.stores import CachedStates, MemoryStore, RocksStore
 from engine.timers import TimerIndex
 
 SOURCE_TOPICS: dict[Source, str] = {
@@ -53,6 +53,9 @@ class EmbeddedRuntime:
         else:
             self.identity = RocksStore(data_dir / "identity")
             self.contacts = RocksStore(data_dir / "contacts")
+        # In memory nothing is durable anyway: write states back only when asked (flush/close).
+        batch = 1024 if isinstance(self.contacts, RocksStore) else 1 << 62
+        self.states = CachedStates(self.contacts, batch=batch)
         self.timers = TimerIndex()
         self.watermark = 0.0
         for _, raw in self.contacts.items():  # timers survive restarts: re-index them
@@ -108,7 +111,7 @@ class EmbeddedRuntime:
                 continue
             now = at if at is not None else self.now()
             try:
-                out = self.pipeline.on_contact(self.contacts, key, msg, now)  # type: ignore[arg-type]
+                out = self.pipeline.on_contact(self.states, key, msg, now)  # type: ignore[arg-type]
             except Exception as exc:  # a rule's bug must not stop the engine
                 self._failed(key, msg, exc)
                 continue
@@ -123,6 +126,11 @@ class EmbeddedRuntime:
         )
         self.on_dead_letter(letter)
 
+    def flush(self) -> None:
+        """Write every changed contact state to the store (reads of `contacts` see them)."""
+        self.states.flush()
+
     def close(self) -> None:
+        self.flush()
         self.identity.close()
         self.contacts.close()

@@ -36,13 +36,14 @@ from engine.messages import decode_contact, decode_identity, encode
 from engine.metrics import Metrics
 from engine.pipeline import Pipeline
 from engine.ruleset import RuleSet
+from engine.stores import EncodedStates
 from engine.timers import TimerIndex
 
 log = logging.getLogger("kairos.worker")
 
 
 class TableStore:
-    """A Faust Table seen as the pipeline's `Store` (str keys, bytes values)."""
+    """A Faust Table seen as a `BytesStore` (str keys, bytes values)."""
 
     def __init__(self, table: Any) -> None:
         self._table = table
@@ -94,7 +95,8 @@ def build_app(settings: Settings, pipeline: Pipeline) -> faust.App:
     contacts_table = app.Table(
         "contacts", partitions=partitions, default=None, key_type=bytes, value_type=bytes
     )
-    identity_store, contacts_store = TableStore(identity_table), TableStore(contacts_table)
+    identity_store = TableStore(identity_table)
+    contacts_store = EncodedStates(TableStore(contacts_table))  # each write is a changelog record
     timers = TimerIndex()
     topics = {"identity": identity_topic, "contacts": contacts_topic}
 
