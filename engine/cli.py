@@ -172,7 +172,7 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
         print(f"deployed bundle {bundle.digest} to {settings.topic_rules}: {rules.describe()}")
         return 0
     for r in rules.rules.values():
-        triggers = ", ".join(t.key for t in r.triggers)
+        triggers = ", ".join(map(str, r.triggers))
         state = "disabled" if r.id in rules.disabled else "enabled"
         print(f"{r.id:<36} v{r.version:<3} {state:<9} {r.source:<22} "
               f"[{triggers}]")

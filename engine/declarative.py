@@ -126,10 +126,12 @@ def _compile(source: str, index: int, spec: RuleSpec) -> Rule:
 
 
 def _trigger(where: str, text: str) -> Trigger:
-    kind, _, name = text.partition(":")
+    """`kind`, `kind:name` or `kind:name@category` (e.g. `track:Order Completed@baby`)."""
+    head, _, category = text.partition("@")
+    kind, _, name = head.partition(":")
     if not kind:
         raise DeclarativeError(f"{where}.triggers): empty trigger {text!r}")
-    return Trigger(kind, name or None)
+    return Trigger(kind, name or None, category or None)
 
 
 def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[Context], Any]:

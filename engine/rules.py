@@ -39,18 +39,29 @@ ACTION_CLASSES: tuple[str, ...] = get_args(ActionClass)
 
 @dataclass(frozen=True, slots=True)
 class Trigger:
-    """What wakes a rule: an event kind, optionally narrowed to one name (`Order Completed`)."""
+    """What wakes a rule: an event kind, optionally narrowed to a name and a category.
+
+    `on("track", "Order Completed", category="baby")` wakes the rule only for orders with a
+    baby product; without a category every event of that kind and name does.
+    """
 
     kind: str
     name: str | None = None
+    category: str | None = None
+
+    def accepts(self, event: Event) -> bool:
+        return self.category is None or self.category in event.categories
 
     @property
     def key(self) -> str:
         return f"{self.kind}:{self.name}" if self.name else self.kind
 
+    def __str__(self) -> str:
+        return f"{self.key}@{self.category}" if self.category else self.key
 
-def on(kind: str, name: str | None = None) -> Trigger:
-    return Trigger(kind, name)
+
+def on(kind: str, name: str | None = None, *, category: str | None = None) -> Trigger:
+    return Trigger(kind, name, category)
 
 
 def on_timer(name: str) -> Trigger:

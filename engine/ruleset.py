@@ -13,7 +13,7 @@ from pathlib import Path
 
 from engine import declarative
 from engine.events import Event
-from engine.rules import Rule
+from engine.rules import Rule, Trigger
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 DISABLED_FILE = "disabled.txt"
@@ -35,19 +35,21 @@ class RuleSet:
                     f"{r.source}: duplicate rule id {r.id!r} (also in {self.rules[r.id].source})"
                 )
             self.rules[r.id] = r
-        self._index: dict[str, list[Rule]] = {}
+        self._index: dict[str, list[tuple[Rule, Trigger]]] = {}
         for r in self.rules.values():
             if r.id in self.disabled:
                 continue
             for t in r.triggers:
-                self._index.setdefault(t.key, []).append(r)
+                self._index.setdefault(t.key, []).append((r, t))
 
     def for_event(self, event: Event) -> list[Rule]:
-        exact = self._index.get(f"{event.kind}:{event.name}", [])
-        broad = self._index.get(event.kind, [])
-        if not broad:
-            return exact
-        return exact + [r for r in broad if r not in exact]
+        """The enabled rules one of whose triggers accepts the event, each once, in load order."""
+        found: list[Rule] = []
+        for key in (f"{event.kind}:{event.name}", event.kind):
+            for r, t in self._index.get(key, ()):
+                if r not in found and t.accepts(event):
+                    found.append(r)
+        return found
 
     def active(self, rule_id: str) -> Rule | None:
         """The rule by id, unless it is unknown or disabled (its pending timers then no-op)."""

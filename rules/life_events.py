@@ -58,11 +58,11 @@ def moved_climate_zone(ctx: Context) -> Proposal | None:
 
 @rule(
     "first-baby-purchase",
-    triggers=[on("track", "Order Completed")],
+    triggers=[on("track", "Order Completed", category="baby")],
     description="first purchase of baby items: welcome the new parent",
 )
 def first_baby_purchase(ctx: Context) -> Proposal | None:
-    if "baby" not in ctx.event.categories or not ctx.first_time("track:Order Completed@baby"):
+    if not ctx.first_time("track:Order Completed@baby"):
         return None
     return Proposal(action="welcome-parent", channels=("email", "push"), priority=75,
                     payload={"guide": "first-months"}, ttl=7 * DAY)

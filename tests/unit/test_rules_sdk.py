@@ -95,3 +95,15 @@ def test_proposals_refuse_unknown_channels_and_bad_expiry() -> None:
         Proposal(action="a", channels=())
     with pytest.raises(ValueError, match="ttl must be positive"):
         Proposal(action="a", channels=("email",), ttl=0)
+
+
+def test_a_category_trigger_wakes_the_rule_only_for_that_category() -> None:
+    @rule("baby-only", triggers=[on("track", "Order Completed", category="baby")])
+    def baby_only(ctx: Context) -> Proposal:
+        return Proposal(action="baby", channels=("web",))
+
+    s = Scenario([baby_only])
+    assert s.track("u1", "Order Completed", properties={"products": [{"category": "home"}]}) == []
+    [a] = s.track("u1", "Order Completed", properties={"products": [{"category": "baby"}]})
+    assert a.action == "baby"
+    assert str(baby_only.triggers[0]) == "track:Order Completed@baby"
