@@ -86,3 +86,31 @@ def test_consent_fallback_quiet_hours_and_explain_on_kafka(
         assert "chosen    first-purchase-in-category -> welcome-books on push" in explain("user:pat")
     finally:
         w.stop()
+
+
+def test_caps_and_holdouts_on_kafka(kafka_bootstrap: str, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        POLICY.format(start="00:00", end="00:00").replace("daily_cap = 1000\nweekly", "daily_cap = 1\nweekly", 1)
+        + '\n[rules.first-purchase-in-category]\nholdout = 0.999\n'
+    )
+    w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_POLICY=str(policy)).start()
+    try:
+        produce(w.bootstrap, [(w.topics["clickstream"], k, v) for _, k, v in [
+            order("cap", "cap-o1", "books"), order("cap", "cap-o2", "home"),
+            order("cap", "cap-o3", "electronics"),
+        ]])
+        values = consume(w.bootstrap, w.topics["actions"], lambda vs: len(vs) >= 2, timeout=30)
+        time.sleep(2)
+        values = consume(w.bootstrap, w.topics["actions"], lambda vs: False, timeout=2)
+        got = {a.trigger_event_id: a for a in map(action_codec.decode, values)}
+        # Held out: decided and recorded with control_group, so it is never delivered ...
+        assert got["cap-o1"].control_group and got["cap-o1"].rule_id == "first-purchase-in-category"
+        # ... and, not being delivered, it does not use up the daily email cap of 1, which the
+        # cross-sell of the second order does: the third order's cross-sell, capped on email,
+        # falls back to the rule's next channel, the website.
+        assert got["cap-o2"].action == "cross-sell-reading-lights"
+        assert not got["cap-o2"].control_group and got["cap-o2"].channel == "email"
+        assert (got["cap-o3"].action, got["cap-o3"].channel) == ("cross-sell-e-readers", "web")
+    finally:
+        w.stop()
