@@ -26,6 +26,7 @@ class Action(msgspec.Struct, kw_only=True):
     payload: dict[str, Any] = {}
     control_group: bool = False
     action_class: str = "marketing"
+    recipient: str | None = None  # the address on `channel`: email, phone, push token
 
 
 def action_id(trigger_event_id: str, rule_id: str, action: str) -> str:

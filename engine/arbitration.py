@@ -265,10 +265,25 @@ def _act(
         rule_id=r.id, rule_version=r.version, score=round(score, 6), reason=reason,
         trigger_event_id=ev.event_id, event_time=iso(ev.time), decided_at=iso(now),
         expires_at=iso(expires), payload=dict(p.payload), control_group=held_out,
-        action_class=cand.action_class(policy),
+        action_class=cand.action_class(policy), recipient=recipient(state, channel),
     )
     state.record_outbox(action)
     return action
+
+
+RECIPIENT_TRAITS = {"sms": ("phone", "mobile"), "push": ("push_token", "device_token")}
+
+
+def recipient(state: ContactState, channel: str) -> str | None:
+    """Where a connector delivers: the contact's email, phone or push token; None for the web,
+    the CRM and print (they address the contact by id, or by postal address in the payload)."""
+    if channel == "email":
+        return next((i[6:] for i in state.identifiers if i.startswith("email:")), None)
+    for trait in RECIPIENT_TRAITS.get(channel, ()):
+        value = state.traits.get(trait)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def _record(

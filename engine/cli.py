@@ -18,8 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--pace", type=float, default=0.01, help="seconds between printed lines")
 
-    run = sub.add_parser("run", help="embedded runtime over a JSONL file or stdin")
-    run.add_argument("--events", required=True, help="JSON lines (.gz ok), or - for stdin")
+    run = sub.add_parser("run", help="embedded runtime over a file, stdin, or HTTP")
+    run.add_argument("--events", help="JSON lines (.gz ok), or - for stdin")
+    run.add_argument("--http", nargs="?", const="127.0.0.1:8080", default=None,
+                     metavar="HOST:PORT", help="collect over HTTP instead (default 127.0.0.1:8080)")
     run.add_argument("--out", default="-", help="where actions go as JSON lines (default stdout)")
     run.add_argument("--dead-letters", default=None, help="JSONL file (default <data-dir>/...)")
     run.add_argument("--data-dir", type=Path, default=None, help="RocksDB state directory")
@@ -28,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
 
     sub.add_parser("worker", help="Kafka runtime worker (settings from KAIROS_* env)")
+    con = sub.add_parser("connect", help="deliver next best actions on some channels")
+    con.add_argument("channels", nargs="+",
+                     choices=["email", "sms", "push", "web", "crm", "print", "webhook"])
+    col = sub.add_parser("collect", help="HTTP collector producing to the Kafka input topics")
+    col.add_argument("--http", default=None, metavar="HOST:PORT",
+                     help="listen address (default KAIROS_HTTP, 127.0.0.1:8080)")
 
     rep = sub.add_parser("replay", help="backtest rules over recorded events, in event time")
     rep.add_argument("--events", required=True, help="JSON lines of any input shape (.gz ok)")
@@ -75,7 +83,22 @@ def main(argv: list[str] | None = None) -> int:
         from engine.demo import run_demo
 
         return run_demo(args.contacts, args.seed, args.pace)
+    if args.command == "connect":
+        from connectors.connect import run_connect
+
+        return run_connect(settings, args.channels)
+    if args.command == "collect":
+        from connectors.serve import run_kafka_collector
+
+        return run_kafka_collector(settings, args.http or settings.http)
+    if args.command == "run" and args.http:
+        from connectors.serve import run_embedded_http
+
+        data_dir = args.data_dir or settings.data_dir / "embedded"
+        return run_embedded_http(settings, args.http, data_dir, args.rules or settings.rules_dir)
     if args.command == "run":
+        if not args.events:
+            parser.error("run needs --events FILE (or - for stdin) or --http")
         from engine.runtime.cli_run import run_file
 
         return run_file(

@@ -32,6 +32,32 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     timer_interval: float = 0.25
     # A worker that dies without leaving the group holds its partitions this long.
     session_timeout: float = 10.0
+    # HTTP collector and connectors (docs/connectors.md); secrets come only from the environment.
+    http: str = "127.0.0.1:8080"
+    write_keys: str = ""  # comma-separated Segment write keys accepted by the collector
+    sendgrid_public_key: str = ""  # base64 DER public key of the email provider's webhook
+    social_webhook_secret: str = ""
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    topic_outcomes: str = "kairos-outcomes"
+    topic_crm: str = "kairos-crm-tasks"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_from: str = "Kairos <no-reply@localhost>"
+    email_templates: Path | None = None  # <action>.txt files: a Subject: line, then the body
+    sms_url: str = ""  # a generic HTTP provider: POST JSON {to, text, action_id, ...}
+    sms_auth: str = ""  # sent as the Authorization header
+    push_url: str = ""
+    push_auth: str = ""
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    webhook_channel: str = "crm"  # the action channel `kairos connect webhook` delivers
+    crm_url: str = ""  # empty: CRM tasks go to topic_crm
+    print_dir: Path = Path(".kairos/print")
+    rate_limits: str = ""  # "sms=10,push=50": sends per second per provider, all processes
+    delivery_attempts: int = 5
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

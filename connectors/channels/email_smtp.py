@@ -1,0 +1,69 @@
+"""Email over SMTP (STARTTLS and auth optional), rendered from a template per action.
+
+Templates are `<action>.txt` files in `KAIROS_EMAIL_TEMPLATES`: a first line `Subject: ...`, then
+the body, with `$name` placeholders filled from the action's payload (and `$action`,
+`$contact_id`, `$action_id`); without a template a plain default is used. The action id goes in
+the Message-ID and an `X-Kairos-Action-Id` header, so the provider's event webhook can credit
+opens and clicks to the action (as the `kairos_action_id` custom argument).
+"""
+
+from __future__ import annotations
+
+from email.message import EmailMessage
+from pathlib import Path
+from string import Template
+
+import aiosmtplib
+
+from connectors.delivery import Permanent, Transient
+from engine.actions import Action
+from engine.config import Settings
+
+DEFAULT = "Subject: $action\n\nHello,\n\nWe thought you would like this: $action.\n"
+
+
+class EmailChannel:
+    name = "email"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.provider = f"smtp:{settings.smtp_host}:{settings.smtp_port}"
+        self.templates = settings.email_templates
+
+    def render(self, action: Action) -> EmailMessage:
+        if action.recipient is None:
+            raise Permanent(f"contact {action.contact_id} has no email address")
+        source = DEFAULT
+        if self.templates is not None:
+            path = Path(self.templates) / f"{action.action}.txt"
+            if path.exists():
+                source = path.read_text()
+        fields = {k: str(v) for k, v in action.payload.items()}
+        fields.update(action=action.action, contact_id=action.contact_id,
+                      action_id=action.action_id)
+        text = Template(source).safe_substitute(fields)
+        head, _, body = text.partition("\n\n")
+        subject = head.removeprefix("Subject:").strip() if head.startswith("Subject:") else ""
+        msg = EmailMessage()
+        msg["From"] = self.settings.smtp_from
+        msg["To"] = action.recipient
+        msg["Subject"] = subject or action.action
+        msg["Message-ID"] = f"<{action.action_id}@kairos>"
+        msg["X-Kairos-Action-Id"] = action.action_id
+        msg.set_content(body if subject else text)
+        return msg
+
+    async def send(self, action: Action) -> None:
+        s = self.settings
+        message = self.render(action)
+        try:
+            await aiosmtplib.send(
+                message, hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls,
+                username=s.smtp_user or None, password=s.smtp_password or None, timeout=10,
+            )
+        except aiosmtplib.SMTPResponseException as exc:
+            # SMTP: 4xx means try later, 5xx means this will never work.
+            kind = Permanent if 500 <= exc.code < 600 else Transient
+            raise kind(f"SMTP {exc.code}: {exc.message}") from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise Transient(f"SMTP: {type(exc).__name__}: {exc}") from exc

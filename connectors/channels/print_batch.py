@@ -1,0 +1,41 @@
+"""Print / postal: actions appended to a daily CSV batch file the print provider collects."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from pathlib import Path
+
+from engine.actions import Action
+
+COLUMNS = ("action_id", "contact_id", "action", "decided_at", "expires_at", "street", "city",
+           "postal_code", "country", "payload")
+
+
+class PrintBatch:
+    name = "print"
+    provider = "print-file"
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, action: Action) -> Path:
+        day = datetime.fromisoformat(action.decided_at.replace("Z", "+00:00")).date()
+        return self.directory / f"print-{day.isoformat()}.csv"
+
+    async def send(self, action: Action) -> None:
+        address = action.payload.get("address")
+        address = address if isinstance(address, dict) else {}
+        row = [action.action_id, action.contact_id, action.action, action.decided_at,
+               action.expires_at, *(str(address.get(k, "")) for k in COLUMNS[5:9]),
+               str({k: v for k, v in action.payload.items() if k != "address"})]
+        path = self.path_for(action)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        if not path.exists():
+            writer.writerow(COLUMNS)
+        writer.writerow(row)
+        with path.open("a", newline="") as f:  # one write per row: no torn lines
+            f.write(out.getvalue())

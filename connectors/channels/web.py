@@ -1,0 +1,40 @@
+"""Web / in-app: the latest unexpired next best action per contact, in Redis, for websites and
+call-centre screens (`GET /v1/contacts/{id}/next-best-action` on the collector)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from redis.asyncio import Redis
+
+from engine import actions as action_codec
+from engine.actions import Action
+
+KEY = "kairos:nba:{}"
+# Replace only with a newer decision, and expire with the action: one round trip, atomic.
+NEWER = """
+local current = redis.call('GET', KEYS[1])
+if current and cjson.decode(current)['decided_at'] > ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[3])
+return 1
+"""
+
+
+class WebChannel:
+    name = "web"
+    provider = "redis-web"
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._newer = redis.register_script(NEWER)
+
+    async def send(self, action: Action) -> None:
+        expires_ms = int(datetime.fromisoformat(
+            action.expires_at.replace("Z", "+00:00")).timestamp() * 1000)
+        await self._newer(keys=[KEY.format(action.contact_id)],
+                          args=[action_codec.encode(action), action.decided_at, expires_ms])
+
+
+async def latest_action(redis: Redis, contact_id: str) -> bytes | None:
+    value = await redis.get(KEY.format(contact_id))
+    return value.encode() if isinstance(value, str) else value

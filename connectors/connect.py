@@ -1,0 +1,142 @@
+"""`kairos connect CHANNEL...`: channel connectors consuming `next-best-actions`.
+
+One consumer group per set of channels, so each set gets every action; offsets are committed
+after a batch of actions was handled (sent, dead-lettered, or skipped with a reason), and
+`Delivery` keeps a redelivered action from being sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from redis.asyncio import Redis
+
+from connectors.channels.crm_topic import CrmTopic
+from connectors.channels.email_smtp import EmailChannel
+from connectors.channels.http_provider import HttpProvider, Webhook
+from connectors.channels.print_batch import PrintBatch
+from connectors.channels.web import WebChannel
+from connectors.delivery import Channel, Delivery, Outcome, Retry
+from engine import deadletter
+from engine.actions import Action
+from engine.config import Settings
+from engine.deadletter import DeadLetter
+
+log = logging.getLogger("kairos.connect")
+CHANNEL_NAMES = ("email", "sms", "push", "web", "crm", "print", "webhook")
+CONCURRENCY = 32
+
+
+def build_channel(name: str, settings: Settings, redis: Redis,
+                  producer: AIOKafkaProducer) -> Channel:
+    if name == "email":
+        return EmailChannel(settings)
+    if name == "sms":
+        return HttpProvider("sms", settings.sms_url, settings.sms_auth)
+    if name == "push":
+        return HttpProvider("push", settings.push_url, settings.push_auth)
+    if name == "web":
+        return WebChannel(redis)
+    if name == "crm":
+        if settings.crm_url:
+            return HttpProvider("crm", settings.crm_url)
+        return CrmTopic(producer, settings.topic_crm)
+    if name == "print":
+        return PrintBatch(settings.print_dir)
+    if name == "webhook":
+        return Webhook(settings.webhook_channel, settings.webhook_url, settings.webhook_secret)
+    raise ValueError(f"unknown channel {name!r} (one of {', '.join(CHANNEL_NAMES)})")
+
+
+def rate_limits(text: str) -> dict[str, int]:
+    """`sms=10,push=50` -> provider names of those channels -> sends per second."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, n = part.partition("=")
+        out[name.strip()] = int(n)
+    return out
+
+
+async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> Delivery:
+    redis = Redis.from_url(settings.redis_url)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
+                                enable_idempotence=True)
+    await producer.start()
+    channels = {}
+    for n in names:
+        ch = build_channel(n, settings, redis, producer)
+        channels[ch.name] = ch
+    limits = rate_limits(settings.rate_limits)
+
+    async def emit_outcome(o: Outcome) -> None:
+        import msgspec
+
+        await producer.send(settings.topic_outcomes, msgspec.json.encode(o),
+                            key=o.contact_id.encode())
+
+    async def dead_letter(action: Action, reason: str) -> None:
+        from engine import actions as action_codec
+
+        letter = DeadLetter.of(reason, f"connect:{action.channel}", action_codec.encode(action),
+                               topic=settings.topic_actions, key=action.contact_id)
+        await producer.send(settings.topic_dead_letters, deadletter.encode(letter))
+
+    delivery = Delivery(
+        channels, redis, emit_outcome, dead_letter, Retry(attempts=settings.delivery_attempts),
+        rate_limits={ch.provider: limits[n] for n, ch in channels.items() if n in limits},
+    )
+    consumer = AIOKafkaConsumer(
+        settings.topic_actions, bootstrap_servers=settings.bootstrap,
+        group_id=f"{settings.app_id}-connect-{'-'.join(sorted(names))}",
+        enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
+        max_poll_records=500,
+    )
+    await consumer.start()
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(raw: bytes) -> None:
+        from engine import actions as action_codec
+
+        try:
+            action = action_codec.decode(raw)
+        except Exception as exc:  # not an action: keep it, with the reason
+            letter = DeadLetter.of(f"not an action: {exc}", "connect", raw,
+                                   topic=settings.topic_actions)
+            await producer.send(settings.topic_dead_letters, deadletter.encode(letter))
+            return
+        async with gate:
+            await delivery.handle(action)
+
+    try:
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=500)
+            records = [r for rs in batch.values() for r in rs if r.value is not None]
+            if not records:
+                continue
+            await asyncio.gather(*(one(r.value) for r in records))
+            await producer.flush()  # outcomes and dead letters are safe before the commit
+            await consumer.commit()
+    finally:
+        await consumer.stop()
+        await producer.stop()
+        await redis.aclose()
+    return delivery
+
+
+def run_connect(settings: Settings, names: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        d = await connect(settings, names, stop)
+        log.info("stopped: %d sent, %d failed, %d duplicates skipped", d.sent, d.failed,
+                 d.skipped)
+
+    asyncio.run(main())
+    return 0

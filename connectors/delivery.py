@@ -1,0 +1,212 @@
+"""Delivering next best actions: the shared base every channel connector runs on.
+
+A channel is one small class with `async send(action)`; everything a demanding operator needs
+around it lives here once:
+
+- at-least-once consumption of `next-best-actions` (offsets committed after handling);
+- **never twice**: an action id is marked sent in Redis after the provider accepted it, and a
+  short Redis lease stops two connector processes sending the same redelivered action at once;
+- held-out (control group) and expired actions are never sent;
+- retries with exponential backoff and full jitter for transient failures; a dead letter with
+  the reason after the last attempt or on a permanent failure;
+- a per-provider rate limit shared by every connector process (a Redis counter per second);
+- a per-provider circuit breaker that stops hammering a provider that keeps failing;
+- every outcome (sent, failed, expired, held_out) produced as an event for the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import msgspec
+from redis.asyncio import Redis
+
+from engine import actions as action_codec
+from engine.actions import Action
+from engine.events import iso
+
+log = logging.getLogger("kairos.connect")
+
+SENT_TTL = 30 * 86_400  # how long an action id is remembered as sent
+LEASE_TTL = 60  # seconds a process may hold an action it is sending
+
+
+class Transient(Exception):
+    """Worth retrying: a timeout, a 5xx, a refused connection, a 4xx SMTP reply."""
+
+
+class Permanent(Exception):
+    """Retrying will not help: a 4xx from an HTTP provider, a 5xx SMTP reply, a bad address."""
+
+
+class Channel(Protocol):
+    name: str  # the action channel it delivers (email, sms, push, web, crm, print)
+    provider: str  # what rate limits and circuit breakers are keyed by
+
+    async def send(self, action: Action) -> None: ...
+
+
+class Outcome(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The closed loop: what happened to an action, back to the engine as an event."""
+
+    outcome_id: str
+    action_id: str
+    contact_id: str
+    channel: str
+    action: str
+    outcome: str  # sent | failed | expired | held_out | duplicate
+    timestamp: str
+    attempts: int = 0
+    reason: str | None = None
+
+
+@dataclass
+class Retry:
+    attempts: int = 5
+    base: float = 0.2
+    cap: float = 10.0
+
+    def delay(self, attempt: int) -> float:
+        """Full jitter: uniform in [0, min(cap, base * 2^attempt)]."""
+        return random.uniform(0, min(self.cap, self.base * 2**attempt))
+
+
+@dataclass
+class Breaker:
+    """Closed -> open after `threshold` failures in a row -> half-open after `cooldown` s."""
+
+    threshold: int = 5
+    cooldown: float = 15.0
+    failures: int = 0
+    opened_at: float | None = None
+
+    def allow(self, now: float) -> float:
+        """0 to go ahead, else seconds to wait before the next try."""
+        if self.opened_at is None:
+            return 0.0
+        wait = self.opened_at + self.cooldown - now
+        return max(wait, 0.0)
+
+    def success(self) -> None:
+        self.failures, self.opened_at = 0, None
+
+    def failure(self, now: float) -> None:
+        self.failures += 1
+        if self.failures >= self.threshold:
+            if self.opened_at is None:
+                log.warning("circuit open after %d failures in a row", self.failures)
+            self.opened_at = now
+
+
+@dataclass
+class RateLimit:
+    """At most `per_second` sends per provider across every process sharing the Redis."""
+
+    redis: Redis
+    per_second: int
+
+    async def acquire(self, provider: str) -> None:
+        while True:
+            now = time.time()
+            key = f"kairos:rate:{provider}:{int(now)}"
+            n = await self.redis.incr(key)
+            if n == 1:
+                await self.redis.expire(key, 2)
+            if n <= self.per_second:
+                return
+            await asyncio.sleep(1.0 - (now % 1.0) + 0.001)
+
+
+@dataclass
+class Delivery:
+    channels: dict[str, Channel]
+    redis: Redis
+    emit_outcome: Callable[[Outcome], Awaitable[None]]
+    dead_letter: Callable[[Action, str], Awaitable[None]]
+    retry: Retry = field(default_factory=Retry)
+    rate_limits: dict[str, int] = field(default_factory=dict)  # provider -> sends per second
+    clock: Callable[[], float] = time.time
+    breakers: dict[str, Breaker] = field(default_factory=dict)
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    async def handle(self, action: Action) -> Outcome | None:
+        """Deliver one action at most once; None when this connector does not serve its channel."""
+        channel = self.channels.get(action.channel)
+        if channel is None:
+            return None
+        if action.control_group:
+            return await self._outcome(action, "held_out", 0)
+        if _epoch(action.expires_at) <= self.clock():
+            return await self._outcome(action, "expired", 0)
+        sent_key, lease_key = f"kairos:sent:{action.action_id}", f"kairos:lease:{action.action_id}"
+        while not await self.redis.set(lease_key, b"1", nx=True, ex=LEASE_TTL):
+            if await self.redis.exists(sent_key):
+                break
+            await asyncio.sleep(0.2)  # another process is sending it right now
+        try:
+            if await self.redis.exists(sent_key):
+                self.skipped += 1
+                return await self._outcome(action, "duplicate", 0)
+            attempts, error = await self._attempts(channel, action)
+            if error is None:
+                await self.redis.set(sent_key, b"1", ex=SENT_TTL)
+                self.sent += 1
+                return await self._outcome(action, "sent", attempts)
+            self.failed += 1
+            await self.dead_letter(action, error)
+            return await self._outcome(action, "failed", attempts, error)
+        finally:
+            await self.redis.delete(lease_key)
+
+    async def _attempts(self, channel: Channel, action: Action) -> tuple[int, str | None]:
+        breaker = self.breakers.setdefault(channel.provider, Breaker())
+        limit = self.rate_limits.get(channel.provider)
+        error = "no attempt"
+        for attempt in range(1, self.retry.attempts + 1):
+            wait = breaker.allow(self.clock())
+            if wait:
+                await asyncio.sleep(wait)  # backpressure: lag grows, visibly, instead
+            if limit:
+                await RateLimit(self.redis, limit).acquire(channel.provider)
+            try:
+                await channel.send(action)
+            except Permanent as exc:
+                breaker.success()  # the provider answered: it is up
+                return attempt, f"permanent failure: {exc}"
+            except Exception as exc:  # transient, or anything unexpected from a provider client
+                breaker.failure(self.clock())
+                error = f"{type(exc).__name__}: {exc}"
+                if attempt < self.retry.attempts:
+                    await asyncio.sleep(self.retry.delay(attempt))
+                continue
+            breaker.success()
+            return attempt, None
+        return self.retry.attempts, f"gave up after {self.retry.attempts} attempts: {error}"
+
+    async def _outcome(
+        self, action: Action, outcome: str, attempts: int, reason: str | None = None
+    ) -> Outcome:
+        o = Outcome(
+            outcome_id=f"{action.action_id}:{outcome}", action_id=action.action_id,
+            contact_id=action.contact_id, channel=action.channel, action=action.action,
+            outcome=outcome, timestamp=iso(self.clock()), attempts=attempts, reason=reason,
+        )
+        await self.emit_outcome(o)
+        return o
+
+
+def _epoch(iso_time: str) -> float:
+    return datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp()
+
+
+def decode_action(raw: bytes) -> Action:
+    return action_codec.decode(raw)
