@@ -85,6 +85,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             self.topic_clickstream: "clickstream",
             self.topic_email: "email",
             self.topic_social: "social",
+            self.topic_outcomes: "outcome",
         }
 
 

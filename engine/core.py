@@ -197,7 +197,7 @@ def _forward(state: ContactState, target: str, msg: ContactMessage) -> Decision:
         fwd: ContactMessage = msgspec.structs.replace(msg, contact_id=target, hops=hops)
     else:
         fwd = msgspec.structs.replace(msg, hops=hops)
-    if isinstance(msg, Deliver):
+    if isinstance(msg, Deliver) and msg.via:
         emits.append(relink(msg.via, state.contact_id, target))
     emits.insert(0, ("contacts", target, fwd))
     return Decision(state, emits=emits)

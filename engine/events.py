@@ -12,7 +12,7 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
-Source = Literal["clickstream", "email", "social"]
+Source = Literal["clickstream", "email", "social", "outcome"]
 
 EmailEventName = Literal[
     "processed",
@@ -125,6 +125,23 @@ class SocialInteraction(msgspec.Struct, kw_only=True):
             raise ValueError("network and handle must not be empty - at `$.handle`")
 
 
+# --- outcomes of delivered actions (the closed loop) ------------------------------------------
+
+
+class ActionOutcome(msgspec.Struct, kw_only=True):
+    """What a connector reports about an action it handled; keyed by the action's contact."""
+
+    outcome_id: str
+    action_id: str
+    contact_id: str
+    channel: str
+    action: str
+    outcome: str  # sent, delivered, opened, clicked, failed, bounced, ignored, expired, held_out
+    timestamp: datetime
+    attempts: int = 0
+    reason: str | None = None
+
+
 # --- the internal event ---------------------------------------------------------------------
 
 
@@ -153,6 +170,7 @@ class Event(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     consent: dict[str, bool] | None = None
     url: str | None = None
     reason: str | None = None
+    contact_id: str | None = None  # set when the sender already knows it (action outcomes)
 
     @property
     def authenticated(self) -> bool:
@@ -268,6 +286,19 @@ def from_social(ev: SocialInteraction) -> Event:
     )
 
 
+def from_outcome(o: ActionOutcome) -> Event:
+    return Event(
+        event_id=o.outcome_id,
+        source="outcome",
+        kind="outcome",
+        name=o.outcome,
+        time=_check_time(_epoch(o.timestamp), "$.timestamp"),
+        contact_id=o.contact_id,
+        properties={"action_id": o.action_id, "channel": o.channel, "action": o.action},
+        reason=o.reason,
+    )
+
+
 def social_handle(network: str, handle: str) -> str:
     """One spelling per account, so traits and webhooks name the same handle."""
     return f"{network.strip().lower()}:{handle.strip().lstrip('@').lower()}"
@@ -276,6 +307,7 @@ def social_handle(network: str, handle: str) -> str:
 _segment_decoder = msgspec.json.Decoder(SegmentCall)
 _email_decoder = msgspec.json.Decoder(EmailWebhookEvent)
 _social_decoder = msgspec.json.Decoder(SocialInteraction)
+_outcome_decoder = msgspec.json.Decoder(ActionOutcome)
 
 
 def decode(source: Source, raw: bytes) -> Event:
@@ -285,6 +317,8 @@ def decode(source: Source, raw: bytes) -> Event:
             return from_segment(_segment_decoder.decode(raw))
         if source == "email":
             return from_email(_email_decoder.decode(raw))
+        if source == "outcome":
+            return from_outcome(_outcome_decoder.decode(raw))
         return from_social(_social_decoder.decode(raw))
     except msgspec.ValidationError as exc:
         raise DecodeError(f"schema violation: {exc}") from None

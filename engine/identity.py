@@ -47,7 +47,10 @@ def identifiers(event: Event) -> tuple[str, ...]:
 
 
 def route(event: Event) -> Emit:
-    """The first hop of an event: to the identity partition of its strongest identifier."""
+    """The first hop of an event: to the identity partition of its strongest identifier, or
+    straight to its contact when the sender knows it (an action's outcome)."""
+    if event.contact_id is not None:
+        return ("contacts", event.contact_id, Deliver(event=event, via=""))
     ids = identifiers(event)
     return ("identity", ids[0], Resolve(event=event, candidates=ids))
 

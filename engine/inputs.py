@@ -9,12 +9,6 @@ from typing import IO
 
 from engine.events import Source
 
-TOPIC_SOURCES: dict[str, Source] = {
-    "clickstream": "clickstream",
-    "email-events": "email",
-    "social-interactions": "social",
-}
-
 
 def detect_source(raw: bytes) -> Source:
     """Which input shape a JSON object is, by the id field only its shape has.
@@ -24,6 +18,8 @@ def detect_source(raw: bytes) -> Source:
     """
     if b'"messageId"' in raw:
         return "clickstream"
+    if b'"outcome_id"' in raw:
+        return "outcome"
     if b'"sg_event_id"' in raw:
         return "email"
     if b'"event_id"' in raw:

@@ -91,8 +91,23 @@ def _suppressions(state: ContactState, event: Event) -> None:
         state.suppressed["email"] = "hard bounce"
 
 
+POSITIVE_OUTCOMES = ("opened", "clicked", "converted")
+NEGATIVE_OUTCOMES = ("failed", "bounced", "ignored")
+
+
 def _outcomes(state: ContactState, event: Event, policy: Policy) -> None:
-    if event.kind == "email":
+    if event.kind == "outcome":  # a connector's report on an action it handled
+        aid = event.properties.get("action_id")
+        sent = state.find_action(aid) if isinstance(aid, str) else None
+        if sent is None or sent.control:
+            return
+        o = state.outcome(sent.action, sent.channel)
+        if event.name in POSITIVE_OUTCOMES:
+            o.positive += 1
+            o.negative_streak = 0
+        elif event.name in NEGATIVE_OUTCOMES:
+            _negative(o, event.time, policy)
+    elif event.kind == "email":
         aid = event.properties.get("action_id")
         sent = state.find_action(aid) if isinstance(aid, str) else None
         if sent is None or sent.control:

@@ -29,6 +29,7 @@ SOURCE_TOPICS: dict[Source, str] = {
     "clickstream": "clickstream",
     "email": "email-events",
     "social": "social-interactions",
+    "outcome": "kairos-outcomes",
 }
 
 

@@ -37,6 +37,8 @@ class Worker:
             "actions": f"{self.prefix}.next-best-actions",
             "dead": f"{self.prefix}.dead-letters",
             "rules": f"{self.prefix}.rules",
+            "outcomes": f"{self.prefix}.outcomes",
+            "crm": f"{self.prefix}.crm-tasks",
         }
         self.bootstrap = bootstrap
         self.data_dir = data_dir
@@ -51,6 +53,8 @@ class Worker:
             "KAIROS_TOPIC_ACTIONS": self.topics["actions"],
             "KAIROS_TOPIC_DEAD_LETTERS": self.topics["dead"],
             "KAIROS_TOPIC_RULES": self.topics["rules"],
+            "KAIROS_TOPIC_OUTCOMES": self.topics["outcomes"],
+            "KAIROS_TOPIC_CRM": self.topics["crm"],
             "KAIROS_PARTITIONS": "4",
             "KAIROS_METRICS_PORT": str(free_port()),
             "KAIROS_POLICY": str(UNLIMITED_POLICY),
