@@ -61,6 +61,11 @@ class EmailChannel:
                 message, hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls,
                 username=s.smtp_user or None, password=s.smtp_password or None, timeout=10,
             )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            kind = Permanent if all(500 <= c < 600 for c in codes) else Transient
+            raise kind(f"SMTP recipient refused: {exc.recipients[0].code} "
+                       f"{exc.recipients[0].message}") from exc
         except aiosmtplib.SMTPResponseException as exc:
             # SMTP: 4xx means try later, 5xx means this will never work.
             kind = Permanent if 500 <= exc.code < 600 else Transient

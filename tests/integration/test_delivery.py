@@ -1,0 +1,230 @@
+"""Delivery against real servers: SMTP, HTTP and Redis. Never twice, retries, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import hmac
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from connectors.channels.email_smtp import EmailChannel
+from connectors.channels.http_provider import HttpProvider, Webhook
+from connectors.channels.print_batch import PrintBatch
+from connectors.channels.web import WebChannel, latest_action
+from connectors.delivery import Breaker, Channel, Delivery, Outcome, Retry
+from engine.actions import Action
+from engine.config import Settings
+from engine.events import iso
+from tests.integration.servers import HttpServer, SmtpServer
+
+pytestmark = pytest.mark.redis
+
+
+def action(channel: str = "email", **fields: Any) -> Action:
+    now = time.time()
+    base: dict[str, Any] = dict(
+        action_id=f"a-{uuid.uuid4().hex[:12]}", contact_id="c1", channel=channel,
+        action="welcome-books", rule_id="r", rule_version=1, score=1.0, reason="test",
+        trigger_event_id="e1", event_time=iso(now), decided_at=iso(now),
+        expires_at=iso(now + 3600), payload={"category": "books"},
+        recipient="ada@example.com" if channel == "email" else "+33600000000",
+    )
+    return Action(**{**base, **fields})
+
+
+class Harness:
+    def __init__(self, redis_url: str, channels: list[Channel], attempts: int = 3) -> None:
+        self.redis = Redis.from_url(redis_url)
+        self.outcomes: list[Outcome] = []
+        self.dead: list[tuple[str, str]] = []
+
+        async def emit(o: Outcome) -> None:
+            self.outcomes.append(o)
+
+        async def dead(a: Action, reason: str) -> None:
+            self.dead.append((a.action_id, reason))
+
+        self.delivery = Delivery({c.name: c for c in channels}, self.redis, emit, dead,
+                                 Retry(attempts=attempts, base=0.01, cap=0.05))
+
+
+def run(redis_url: str, channels: list[Channel],
+        body: Callable[[Harness], Awaitable[None]], attempts: int = 3) -> Harness:
+    async def go() -> Harness:
+        h = Harness(redis_url, channels, attempts)
+        try:
+            await body(h)
+        finally:
+            await h.redis.aclose()
+        return h
+
+    return asyncio.run(go())
+
+
+def smtp_settings(smtp: SmtpServer, tmp: Path | None = None) -> Settings:
+    return Settings(smtp_host="127.0.0.1", smtp_port=smtp.port, email_templates=tmp)
+
+
+def test_email_is_rendered_from_a_template_and_sent_exactly_once(
+    redis_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "welcome-books.txt").write_text("Subject: Books for $contact_id\n\nPicked in $category.\n")
+    with SmtpServer() as smtp:
+        a = action()
+
+        async def body(h: Harness) -> None:
+            # The same action three times, twice at once (two processes racing on a redelivery).
+            await asyncio.gather(h.delivery.handle(a), h.delivery.handle(a))
+            await h.delivery.handle(a)
+
+        h = run(redis_url, [EmailChannel(smtp_settings(smtp, tmp_path))], body)
+    assert smtp.ids() == [a.action_id]
+    msg = smtp.messages[0]
+    assert msg["Subject"] == "Books for c1" and msg["To"] == "ada@example.com"
+    assert "Picked in books." in msg.get_payload()
+    assert sorted(o.outcome for o in h.outcomes) == ["duplicate", "duplicate", "sent"]
+
+
+def test_held_out_and_expired_actions_are_never_sent(redis_url: str) -> None:
+    with SmtpServer() as smtp:
+        held, old = action(control_group=True), action(expires_at=iso(time.time() - 1))
+
+        async def body(h: Harness) -> None:
+            await h.delivery.handle(held)
+            await h.delivery.handle(old)
+
+        h = run(redis_url, [EmailChannel(smtp_settings(smtp))], body)
+    assert smtp.messages == []
+    assert [o.outcome for o in h.outcomes] == ["held_out", "expired"]
+
+
+def test_smtp_refusals_retry_when_temporary_and_dead_letter(redis_url: str) -> None:
+    with SmtpServer() as smtp:
+        smtp.refuse = "451 try later"
+        a = action()
+
+        async def body(h: Harness) -> None:
+            await h.delivery.handle(a)
+
+        h = run(redis_url, [EmailChannel(smtp_settings(smtp))], body)
+        assert h.dead and "gave up after 3 attempts" in h.dead[0][1] and "451" in h.dead[0][1]
+        smtp.refuse = "550 no such user"
+        b = action()
+
+        async def body2(h: Harness) -> None:
+            await h.delivery.handle(b)
+
+        h2 = run(redis_url, [EmailChannel(smtp_settings(smtp))], body2)
+    assert h2.outcomes[0].attempts == 1 and "permanent failure: SMTP recipient refused: 550" in h2.dead[0][1]
+    assert smtp.messages == []
+
+
+def test_http_provider_retries_5xx_then_succeeds_with_an_idempotency_key(redis_url: str) -> None:
+    with HttpServer() as server:
+        server.respond = lambda n: 503 if n < 3 else 200
+        a = action("sms", payload={"text": "Your code"})
+
+        async def body(h: Harness) -> None:
+            await h.delivery.handle(a)
+            await h.delivery.handle(a)  # redelivered: not sent again
+
+        h = run(redis_url, [HttpProvider("sms", server.url + "/sms", "Bearer t0k")], body)
+    assert len(server.requests) == 3
+    path, headers, raw = server.requests[-1]
+    assert headers["Idempotency-Key"] == a.action_id and headers["Authorization"] == "Bearer t0k"
+    assert orjson.loads(raw)["to"] == "+33600000000" and orjson.loads(raw)["text"] == "Your code"
+    assert [(o.outcome, o.attempts) for o in h.outcomes] == [("sent", 3), ("duplicate", 0)]
+
+
+def test_a_4xx_is_permanent_and_a_down_provider_opens_the_breaker(redis_url: str) -> None:
+    with HttpServer() as server:
+        server.respond = lambda n: 400
+        a = action("push")
+
+        async def body(h: Harness) -> None:
+            await h.delivery.handle(a)
+
+        h = run(redis_url, [HttpProvider("push", server.url)], body)
+        assert len(server.requests) == 1 and "HTTP 400" in h.dead[0][1]
+        server.respond = lambda n: 500
+        provider = HttpProvider("push", server.url)
+
+        async def many(h: Harness) -> None:
+            h.delivery.breakers[provider.provider] = Breaker(threshold=3, cooldown=0.5)
+            started = time.monotonic()
+            await asyncio.gather(*(h.delivery.handle(action("push")) for _ in range(2)))
+            assert time.monotonic() - started >= 0.4  # waited for the breaker to half-open
+
+        before = len(server.requests)
+        h = run(redis_url, [provider], many, attempts=3)
+    assert len(h.dead) == 2 and len(server.requests) - before == 6
+
+
+def test_the_web_channel_keeps_the_latest_unexpired_action_per_contact(redis_url: str) -> None:
+    older = action("web", decided_at=iso(time.time() - 60), action="older")
+    newer = action("web", action="newer")
+    short = action("web", contact_id="c2", expires_at=iso(time.time() + 1))
+
+    async def body(h: Harness) -> None:
+        await h.delivery.handle(newer)
+        await h.delivery.handle(older)  # decided earlier, arrived later: does not win
+        await h.delivery.handle(short)
+        got = orjson.loads(await latest_action(h.redis, "c1") or b"null")
+        assert got["action"] == "newer"
+        assert await latest_action(h.redis, "c2") is not None
+        await asyncio.sleep(1.2)
+        assert await latest_action(h.redis, "c2") is None  # expired with the action
+
+    run(redis_url, [WebChannel(Redis.from_url(redis_url))], body)
+
+
+def test_webhooks_are_signed_and_print_actions_land_in_a_daily_csv(
+    redis_url: str, tmp_path: Path
+) -> None:
+    with HttpServer() as server:
+        a = action("crm")
+
+        async def body(h: Harness) -> None:
+            await h.delivery.handle(a)
+
+        run(redis_url, [Webhook("crm", server.url, "whsec")], body)
+    _, headers, raw = server.requests[0]
+    mac = hmac.new(b"whsec", headers["X-Kairos-Timestamp"].encode() + b"." + raw, hashlib.sha256)
+    assert headers["X-Kairos-Signature"] == f"sha256={mac.hexdigest()}"
+    assert orjson.loads(raw)["action_id"] == a.action_id
+    p = action("print", payload={"address": {"street": "1 rue X", "city": "Lyon"}})
+
+    async def body2(h: Harness) -> None:
+        await h.delivery.handle(p)
+        await h.delivery.handle(p)
+
+    run(redis_url, [PrintBatch(tmp_path)], body2)
+    [batch] = list(tmp_path.glob("print-*.csv"))
+    rows = list(csv.DictReader(batch.open()))
+    assert [(r["action_id"], r["city"]) for r in rows] == [(p.action_id, "Lyon")]
+
+
+def test_rate_limits_are_shared_by_every_process(redis_url: str) -> None:
+    with HttpServer() as server:
+        provider = HttpProvider("sms", server.url)
+
+        async def body(h: Harness) -> None:
+            other = Delivery(h.delivery.channels, h.redis, h.delivery.emit_outcome,
+                             h.delivery.dead_letter, rate_limits={provider.provider: 5})
+            h.delivery.rate_limits = {provider.provider: 5}
+            started = time.monotonic()
+            await asyncio.gather(*(d.handle(action("sms")) for d in (h.delivery, other)
+                                   for _ in range(8)))
+            assert time.monotonic() - started >= 2.0  # 16 sends at 5/s shared: 3 windows
+
+        run(redis_url, [provider], body)
+    assert len(server.requests) == 16
