@@ -139,7 +139,7 @@ def test_http_provider_retries_5xx_then_succeeds_with_an_idempotency_key(redis_u
 
         h = run(redis_url, [HttpProvider("sms", server.url + "/sms", "Bearer t0k")], body)
     assert len(server.requests) == 3
-    path, headers, raw = server.requests[-1]
+    _, headers, raw = server.requests[-1]
     assert headers["Idempotency-Key"] == a.action_id and headers["Authorization"] == "Bearer t0k"
     assert orjson.loads(raw)["to"] == "+33600000000" and orjson.loads(raw)["text"] == "Your code"
     assert [(o.outcome, o.attempts) for o in h.outcomes] == [("sent", 3), ("duplicate", 0)]
