@@ -35,7 +35,7 @@ from engine.events import iso
 log = logging.getLogger("kairos.connect")
 
 SENT_TTL = 30 * 86_400  # how long an action id is remembered as sent
-LEASE_TTL = 60  # seconds a process may hold an action it is sending
+LEASE_TTL = 30  # seconds a process may hold an action it is sending (3x a provider timeout)
 
 
 class Transient(Exception):

@@ -1,0 +1,133 @@
+"""Everything together on the real broker and Redis: the Segment library posts to `kairos
+collect`, a worker decides, `kairos connect` delivers to a real SMTP server and to Redis, and the
+outcomes flow back into the engine. Then a connector is killed mid-batch."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine import actions as action_codec
+from engine.events import iso
+from tests.integration.kafka_helpers import ROOT, Worker, consume, free_port, produce
+from tests.integration.servers import SmtpServer
+
+pytestmark = [pytest.mark.kafka, pytest.mark.redis]
+KEY = "wk_e2e"
+
+
+def spawn(worker: Worker, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    worker.data_dir.mkdir(parents=True, exist_ok=True)
+    log = (worker.data_dir / f"{args[0]}-{uuid.uuid4().hex[:6]}.log").open("wb")
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=ROOT,
+                            env={**worker.env, **env}, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_until(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_segment_library_to_smtp_and_redis_and_back(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    from segment.analytics import Client
+
+    with SmtpServer() as smtp:
+        w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_WRITE_KEYS=KEY,
+                   KAIROS_REDIS_URL=redis_url, KAIROS_SMTP_PORT=str(smtp.port))
+        w.start()
+        port = free_port()
+        collector = spawn(w, "collect", "--http", f"127.0.0.1:{port}")
+        connector = spawn(w, "connect", "email", "web")
+        try:
+            wait_until(lambda: _up(port), 30, "the collector")
+            client = Client(KEY, host=f"http://127.0.0.1:{port}", max_retries=3)
+            user = f"e2e-{uuid.uuid4().hex[:6]}"
+            client.identify(user, {"email": f"{user}@example.com",
+                                   "consent": {"email": True}})
+            client.track(user, "Order Completed", {"products": [{"category": "books"}]})
+            client.flush()
+            client.shutdown()
+            wait_until(lambda: smtp.messages, 60, "the email")
+            [msg] = smtp.messages
+            assert msg["To"] == f"{user}@example.com"
+            action = action_codec.decode(consume(
+                w.bootstrap, w.topics["actions"], lambda vs: len(vs) >= 1)[0])
+            assert msg["X-Kairos-Action-Id"] == action.action_id
+            outcomes = consume(w.bootstrap, w.topics["outcomes"],
+                               lambda vs: any(b'"sent"' in v for v in vs), timeout=30)
+            assert any(orjson.loads(v)["action_id"] == action.action_id for v in outcomes)
+            # The engine consumed the outcome: the loop is closed.
+            wait_until(lambda: _metric(w, "outcomes") >= 1, 30, "the outcome in the engine")
+        finally:
+            stop(connector)
+            stop(collector)
+            w.stop()
+
+
+def _up(port: int) -> bool:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).status == 200
+    except OSError:
+        return False
+
+
+def _metric(w: Worker, topic_suffix: str) -> float:
+    text = urllib.request.urlopen(w.metrics_url(), timeout=5).read().decode()
+    for line in text.splitlines():
+        if line.startswith("kairos_events_consumed_total") and topic_suffix in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_connector_killed_mid_batch_sends_every_action_exactly_once(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    with SmtpServer() as smtp:
+        w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_REDIS_URL=redis_url,
+                   KAIROS_SMTP_PORT=str(smtp.port))
+        now = time.time()
+        actions = [action_codec.Action(
+            action_id=f"kill-{uuid.uuid4().hex}", contact_id=f"c{i}", channel="email",
+            action="welcome", rule_id="r", rule_version=1, score=1.0, reason="t",
+            trigger_event_id=f"e{i}", event_time=iso(now), decided_at=iso(now),
+            expires_at=iso(now + 3600), recipient=f"k{i}@example.com") for i in range(300)]
+        produce(w.bootstrap, [(w.topics["actions"], a.contact_id.encode(), action_codec.encode(a))
+                              for a in actions])
+        connector = spawn(w, "connect", "email")
+        try:
+            wait_until(lambda: len(smtp.messages) >= 60, 60, "the first sends")
+            connector.send_signal(signal.SIGKILL)  # mid-batch: offsets not committed
+            connector.wait(10)
+            killed_at = len(smtp.messages)
+            time.sleep(1)
+            connector = spawn(w, "connect", "email")
+            wait_until(lambda: len(set(smtp.ids())) >= 300, 120, "every action")
+            time.sleep(2)  # anything sent twice would arrive now
+        finally:
+            stop(connector)
+    ids = smtp.ids()
+    assert 60 <= killed_at < 300
+    assert sorted(ids) == sorted(a.action_id for a in actions)  # all of them, none twice
