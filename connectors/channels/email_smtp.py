@@ -14,6 +14,7 @@ from pathlib import Path
 from string import Template
 
 import aiosmtplib
+import orjson
 
 from connectors.delivery import Permanent, Transient
 from engine.actions import Action
@@ -50,6 +51,9 @@ class EmailChannel:
         msg["Subject"] = subject or action.action
         msg["Message-ID"] = f"<{action.action_id}@kairos>"
         msg["X-Kairos-Action-Id"] = action.action_id
+        # The provider's SMTP API: custom arguments it echoes in every webhook event.
+        args = {"unique_args": {"kairos_action_id": action.action_id}}
+        msg["X-SMTPAPI"] = orjson.dumps(args).decode()
         msg.set_content(body if subject else text)
         return msg
 

@@ -91,6 +91,7 @@ def test_email_is_rendered_from_a_template_and_sent_exactly_once(
     msg = smtp.messages[0]
     assert msg["Subject"] == "Books for c1" and msg["To"] == "ada@example.com"
     assert "Picked in books." in msg.get_payload()
+    assert orjson.loads(msg["X-SMTPAPI"]) == {"unique_args": {"kairos_action_id": a.action_id}}
     assert sorted(o.outcome for o in h.outcomes) == ["duplicate", "duplicate", "sent"]
 
 
