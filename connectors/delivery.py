@@ -6,6 +6,10 @@ around it lives here once:
 - at-least-once consumption of `next-best-actions` (offsets committed after handling);
 - **never twice**: an action id is marked sent in Redis after the provider accepted it, and a
   short Redis lease stops two connector processes sending the same redelivered action at once;
+  a process that dies while a provider call is in flight leaves an in-flight mark, and the
+  redelivered action is then resent only to providers that drop a repeated action id
+  themselves (`resend_safe`); for the others it is *in doubt* and goes to the dead letters
+  with that reason instead of risking a second send;
 - held-out (control group) and expired actions are never sent;
 - retries with exponential backoff and full jitter for transient failures; a dead letter with
   the reason after the last attempt or on a permanent failure;
@@ -49,6 +53,7 @@ class Permanent(Exception):
 class Channel(Protocol):
     name: str  # the action channel it delivers (email, sms, push, web, crm, print)
     provider: str  # what rate limits and circuit breakers are keyed by
+    resend_safe: bool  # the provider itself drops a repeated action id (an idempotency key)
 
     async def send(self, action: Action) -> None: ...
 
@@ -61,7 +66,7 @@ class Outcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     contact_id: str
     channel: str
     action: str
-    outcome: str  # sent | failed | expired | held_out | duplicate
+    outcome: str  # sent | failed | expired | held_out | duplicate | in_doubt
     timestamp: str
     attempts: int = 0
     reason: str | None = None
@@ -137,6 +142,7 @@ class Delivery:
     sent: int = 0
     failed: int = 0
     skipped: int = 0
+    in_doubt: int = 0
 
     async def handle(self, action: Action) -> Outcome | None:
         """Deliver one action at most once; None when this connector does not serve its channel."""
@@ -147,7 +153,9 @@ class Delivery:
             return await self._outcome(action, "held_out", 0)
         if _epoch(action.expires_at) <= self.clock():
             return await self._outcome(action, "expired", 0)
-        sent_key, lease_key = f"kairos:sent:{action.action_id}", f"kairos:lease:{action.action_id}"
+        key = action.action_id
+        sent_key, lease_key, flight_key = (f"kairos:sent:{key}", f"kairos:lease:{key}",
+                                           f"kairos:inflight:{key}")
         while not await self.redis.set(lease_key, b"1", nx=True, ex=LEASE_TTL):
             if await self.redis.exists(sent_key):
                 break
@@ -156,16 +164,31 @@ class Delivery:
             if await self.redis.exists(sent_key):
                 self.skipped += 1
                 return await self._outcome(action, "duplicate", 0)
+            if not channel.resend_safe and await self.redis.exists(flight_key):
+                return await self._in_doubt(action, sent_key, flight_key)
+            await self.redis.set(flight_key, b"1", ex=SENT_TTL)
             attempts, error = await self._attempts(channel, action)
             if error is None:
-                await self.redis.set(sent_key, b"1", ex=SENT_TTL)
+                await self.redis.pipeline().set(sent_key, b"1", ex=SENT_TTL).delete(
+                    flight_key).execute()
                 self.sent += 1
                 return await self._outcome(action, "sent", attempts)
+            await self.redis.delete(flight_key)
             self.failed += 1
             await self.dead_letter(action, error)
             return await self._outcome(action, "failed", attempts, error)
         finally:
             await self.redis.delete(lease_key)
+
+    async def _in_doubt(self, action: Action, sent_key: str, flight_key: str) -> Outcome:
+        """A process died mid-call: the provider may have it. Not resent; settled once."""
+        reason = ("in doubt: a connector stopped while the provider call was in flight; "
+                  "not resent so the contact is never contacted twice")
+        self.in_doubt += 1
+        await self.dead_letter(action, reason)
+        await self.redis.pipeline().set(sent_key, b"in_doubt", ex=SENT_TTL).delete(
+            flight_key).execute()
+        return await self._outcome(action, "in_doubt", 0, reason)
 
     async def _attempts(self, channel: Channel, action: Action) -> tuple[int, str | None]:
         breaker = self.breakers.setdefault(channel.provider, Breaker())

@@ -16,6 +16,7 @@ class CrmTopic:
     def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
         self.producer, self.topic = producer, topic
         self.provider = f"kafka:{topic}"
+        self.resend_safe = False  # a second record would be a second task
 
     async def send(self, action: Action) -> None:
         try:

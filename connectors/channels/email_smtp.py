@@ -29,6 +29,7 @@ class EmailChannel:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.provider = f"smtp:{settings.smtp_host}:{settings.smtp_port}"
+        self.resend_safe = False  # SMTP relays do not drop a repeated Message-ID
         self.templates = settings.email_templates
 
     def render(self, action: Action) -> EmailMessage:

@@ -26,6 +26,7 @@ class HttpProvider:
             raise ValueError(f"channel {name!r}: no provider URL configured")
         self.name, self.url, self.auth = name, url, auth
         self.provider = f"http:{url}"
+        self.resend_safe = True  # Idempotency-Key: the provider drops a repeat
         self._session = session
 
     def body(self, action: Action) -> bytes:

@@ -16,6 +16,7 @@ COLUMNS = ("action_id", "contact_id", "action", "decided_at", "expires_at", "str
 class PrintBatch:
     name = "print"
     provider = "print-file"
+    resend_safe = False  # a second row would be a second letter
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory

@@ -23,6 +23,7 @@ return 1
 class WebChannel:
     name = "web"
     provider = "redis-web"
+    resend_safe = True  # the latest action per contact: writing it again changes nothing
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis

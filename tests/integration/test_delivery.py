@@ -95,6 +95,32 @@ def test_email_is_rendered_from_a_template_and_sent_exactly_once(
     assert sorted(o.outcome for o in h.outcomes) == ["duplicate", "duplicate", "sent"]
 
 
+def test_an_action_whose_sender_died_mid_call_is_in_doubt_unless_the_provider_dedupes(
+    redis_url: str,
+) -> None:
+    """The mark a process leaves while a provider call is in flight: after a crash, email is
+    not resent (an SMTP relay would deliver it twice) but an Idempotency-Key provider is."""
+    with SmtpServer() as smtp, HttpServer() as server:
+        mail, sms = action(), action("sms")
+
+        async def body(h: Harness) -> None:
+            for a in (mail, sms):  # what a connector killed inside `send` leaves behind
+                await h.redis.set(f"kairos:inflight:{a.action_id}", b"1")
+            for _ in range(2):  # and its redelivery, twice
+                await h.delivery.handle(mail)
+                await h.delivery.handle(sms)
+            assert not await h.redis.exists(f"kairos:inflight:{mail.action_id}")
+
+        h = run(redis_url, [EmailChannel(smtp_settings(smtp)),
+                            HttpProvider("sms", server.url + "/sms")], body)
+    assert smtp.messages == []
+    assert [a for a, _ in h.dead] == [mail.action_id] and h.dead[0][1].startswith("in doubt")
+    assert len(server.requests) == 1 and server.requests[0][1]["Idempotency-Key"] == sms.action_id
+    assert [(o.action_id, o.outcome) for o in h.outcomes] == [
+        (mail.action_id, "in_doubt"), (sms.action_id, "sent"),
+        (mail.action_id, "duplicate"), (sms.action_id, "duplicate")]
+
+
 def test_held_out_and_expired_actions_are_never_sent(redis_url: str) -> None:
     with SmtpServer() as smtp:
         held, old = action(control_group=True), action(expires_at=iso(time.time() - 1))
