@@ -169,8 +169,7 @@ class Delivery:
             await self.redis.set(flight_key, b"1", ex=SENT_TTL)
             attempts, error = await self._attempts(channel, action)
             if error is None:
-                await self.redis.pipeline().set(sent_key, b"1", ex=SENT_TTL).delete(
-                    flight_key).execute()
+                await self._settle(sent_key, flight_key, b"1")
                 self.sent += 1
                 return await self._outcome(action, "sent", attempts)
             await self.redis.delete(flight_key)
@@ -186,9 +185,15 @@ class Delivery:
                   "not resent so the contact is never contacted twice")
         self.in_doubt += 1
         await self.dead_letter(action, reason)
-        await self.redis.pipeline().set(sent_key, b"in_doubt", ex=SENT_TTL).delete(
-            flight_key).execute()
+        await self._settle(sent_key, flight_key, b"in_doubt")
         return await self._outcome(action, "in_doubt", 0, reason)
+
+    async def _settle(self, sent_key: str, flight_key: str, how: bytes) -> None:
+        """Sent (or given up as in doubt) and no longer in flight, in one transaction."""
+        async with self.redis.pipeline(transaction=True) as tx:
+            tx.set(sent_key, how, ex=SENT_TTL)
+            tx.delete(flight_key)
+            await tx.execute()
 
     async def _attempts(self, channel: Channel, action: Action) -> tuple[int, str | None]:
         breaker = self.breakers.setdefault(channel.provider, Breaker())
