@@ -1,0 +1,85 @@
+"""Realistic load: Zipf-distributed contacts and a marketing event mix, deterministic by seed.
+
+A few contacts are very active and most are rarely seen (Zipf, s = 1.1), as on real sites.
+Each event is wire bytes for its own input topic, keyed by its best identifier, with its
+message id carrying its sequence number so a latency probe can match actions to events.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+
+from engine.events import iso
+
+MIX = (  # (weight, kind): page views dominate, purchases are rare
+    (45, "page"), (18, "product_viewed"), (8, "product_added"), (3, "order"),
+    (4, "identify"), (14, "email"), (8, "social"),
+)
+CATEGORIES = ("baby", "outdoor", "electronics", "home", "fashion", "books")
+EMAIL_EVENTS = ("delivered", "open", "open", "click", "delivered")
+SOCIAL = ("like", "like", "comment", "share", "mention", "follow")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    seq: int
+    topic: str  # clickstream | email | social
+    key: bytes
+    value: bytes
+
+
+class Traffic:
+    def __init__(self, contacts: int = 50_000, seed: int = 42, zipf_s: float = 1.1) -> None:
+        self.rng = random.Random(seed)
+        weights = [1.0 / (rank ** zipf_s) for rank in range(1, contacts + 1)]
+        self._cdf = list(itertools.accumulate(weights))
+        kinds = [k for w, k in MIX for _ in range(w)]
+        self._kinds = kinds
+        self.start = 1_790_000_000.0
+
+    def contact(self) -> int:
+        return bisect.bisect_left(self._cdf, self.rng.random() * self._cdf[-1])
+
+    def __iter__(self) -> Iterator[Record]:
+        for seq in itertools.count():
+            yield self.record(seq)
+
+    def record(self, seq: int) -> Record:
+        rng, c = self.rng, self.contact()
+        kind = rng.choice(self._kinds)
+        t = iso(self.start + seq * 0.01)
+        user, email = f"load-u{c}", f"load{c}@example.com"
+        category = CATEGORIES[c % len(CATEGORIES)] if rng.random() < 0.7 else rng.choice(CATEGORIES)
+        if kind == "email":
+            value = {"event": rng.choice(EMAIL_EVENTS), "email": email, "sg_event_id": f"L{seq}",
+                     "timestamp": int(self.start + seq * 0.01), "category": ["newsletter"]}
+            return Record(seq, "email", email.encode(), orjson.dumps(value))
+        if kind == "social":
+            value = {"event_id": f"L{seq}", "network": "twitter", "action": rng.choice(SOCIAL),
+                     "handle": f"@load{c}", "timestamp": t}
+            return Record(seq, "social", f"@load{c}".encode(), orjson.dumps(value))
+        call: dict[str, object] = {"messageId": f"L{seq}", "userId": user, "timestamp": t}
+        if kind == "page":
+            call.update(type="page", name=rng.choice(["/", "/pricing", f"/category/{category}"]))
+        elif kind == "identify":
+            call.update(type="identify", traits={"email": email, "consent": {"email": True}})
+        else:
+            event = {"product_viewed": "Product Viewed", "product_added": "Product Added",
+                     "order": "Order Completed"}[kind]
+            product = {"product_id": f"sku-{category}-{rng.randrange(100)}", "category": category}
+            props = {"products": [product], "order_id": f"o{seq}"} if kind == "order" else product
+            call.update(type="track", event=event, properties=props)
+        return Record(seq, "clickstream", user.encode(), orjson.dumps(call))
+
+
+def sequence_of(trigger_event_id: str) -> int | None:
+    """The load sequence number an action's trigger came from (`L<seq>`), or None."""
+    if trigger_event_id.startswith("L") and trigger_event_id[1:].isdigit():
+        return int(trigger_event_id[1:])
+    return None
