@@ -106,6 +106,15 @@ class CachedStates:
             self.flush()
         return 0
 
+    @property
+    def dirty(self) -> bool:
+        return bool(self._dirty)
+
+    def clear(self) -> None:
+        """Write back, then forget every cached state (they may change elsewhere now)."""
+        self.flush()
+        self._cache.clear()
+
     def flush(self) -> None:
         for key in self._dirty:
             self.store[key] = state_codec.encode(self._cache[key])

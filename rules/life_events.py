@@ -76,7 +76,7 @@ def first_baby_purchase(ctx: Context) -> Proposal | None:
 def affinity_third_item(ctx: Context) -> Proposal | None:
     bought = {c for p in ctx.state.purchases for c in p.categories}
     for category in ctx.event.categories:
-        for other in bought - {category}:
+        for other in sorted(bought - {category}):  # sorted: the same choice in every process
             third = AFFINITY.get(frozenset((category, other)))
             if third and third not in bought:
                 return Proposal(action=f"cross-sell-{third}", channels=("email", "web"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
@@ -57,6 +58,7 @@ class Worker:
             "KAIROS_TOPIC_CRM": self.topics["crm"],
             "KAIROS_PARTITIONS": "4",
             "KAIROS_METRICS_PORT": str(free_port()),
+            "KAIROS_WEB_PORT": str(free_port()),
             "KAIROS_POLICY": str(UNLIMITED_POLICY),
             **env,
         }
@@ -112,12 +114,20 @@ class Worker:
         return f"http://127.0.0.1:{self.env['KAIROS_METRICS_PORT']}/metrics"
 
 
-def produce(bootstrap: str, records: Iterable[tuple[str, bytes | None, bytes]]) -> None:
+def produce(
+    bootstrap: str,
+    records: Iterable[tuple[str, bytes | None, bytes]],
+    timestamps: Iterable[int] | None = None,
+) -> None:
+    """Send and wait for the acks; `timestamps` (ms) set the records' own times."""
+
     async def go() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         await producer.start()
+        times = iter(timestamps) if timestamps is not None else itertools.repeat(None)
         try:
-            futures = [await producer.send(t, value=v, key=k) for t, k, v in records]
+            futures = [await producer.send(t, value=v, key=k, timestamp_ms=next(times))
+                       for t, k, v in records]
             await asyncio.gather(*futures)
         finally:
             await producer.stop()

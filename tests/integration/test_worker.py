@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -164,14 +165,17 @@ def test_embedded_and_kafka_runtimes_decide_the_same_action_ids(
     expected = {a.action_id for a in embedded}
     assert len(expected) > 20
 
-    w = Worker(kafka_bootstrap, tmp_path).start()
+    # Kafka orders records within a partition only; across topics and partitions the worker
+    # follows the records' timestamps, so they carry the events' order (as a collector's do).
+    w = Worker(kafka_bootstrap, tmp_path)
+    records, base = [], int(time.time() * 1000) - 60_000
+    for g in journeys:
+        obj = msgspec.json.decode(g.value)
+        key = obj.get("userId") or obj.get("anonymousId") or obj.get("email") or obj["handle"]
+        records.append((w.topics[g.source], key.encode(), g.value))
+    produce(w.bootstrap, records, [base + i for i in range(len(records))])
+    w.start()
     try:
-        records = []
-        for g in journeys:
-            obj = msgspec.json.decode(g.value)
-            key = obj.get("userId") or obj.get("anonymousId") or obj.get("email") or obj["handle"]
-            records.append((g.source, key.encode(), g.value))
-        send(w, records)
         got = actions_of(w, lambda acts: expected <= {a.action_id for a in acts}, timeout=120)
     finally:
         w.stop()
