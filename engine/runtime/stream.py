@@ -150,7 +150,10 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.timers = TimerIndex()
         self.owned: dict[str, set[int]] = {t: set() for t in TABLES}
         self.inline: dict[str, set[int]] = {t: set() for t in TABLES}  # owned and caught up
-        self.catch_up: dict[TopicPartition, int] = {}  # internal tp -> end offset at assignment
+        # Internal partition -> the offset to read up to before going in-process: its end at
+        # assignment, then past what this worker itself sent it meanwhile.
+        self.catch_up: dict[TopicPartition, int] = {}
+        self.sent_while_catching_up: dict[TopicPartition, asyncio.Future[Any]] = {}
         self.ready = False
         self.recovery_seconds = 0.0
         self.lock = asyncio.Lock()
@@ -245,7 +248,10 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             table, key, msg = item
             p = partition_of(key, self.partitions)
             if not here and p not in self.inline[table]:
-                await self._send(self.internal[table], key, encode(msg), p)
+                ack = await self._send(self.internal[table], key, encode(msg), p)
+                tp = TopicPartition(self.internal[table], p)
+                if tp in self.catch_up:  # ours too must be read before going in-process
+                    self.sent_while_catching_up[tp] = ack
                 continue
             here = False
             if table == "identity":
@@ -289,6 +295,10 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
                 last[TopicPartition(table.topic, p)] = await self._send(table.topic, key, value, p)
         acks, self.unacked = self.unacked, []
         await asyncio.gather(*acks)
+        for tp, ack in self.sent_while_catching_up.items():
+            if tp in self.catch_up:
+                self.catch_up[tp] = max(self.catch_up[tp], ack.result().offset + 1)
+        self.sent_while_catching_up.clear()
         if self.exactly_once:
             await self._commit_transaction(done)
         elif done:
@@ -372,8 +382,9 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         return out
 
     async def _advance_inline(self, done: dict[TopicPartition, int]) -> None:
-        """A partition goes in-process once this worker has read what others sent it before
-        it was assigned: until then its messages keep going through the topic, in order."""
+        """A partition goes in-process once this worker has read everything sent to it before
+        (by others before the assignment, by itself since): until then its messages keep going
+        through the topic, so a contact's messages are never overtaken."""
         for tp, end in list(self.catch_up.items()):
             table = "identity" if tp.topic == self.internal["identity"] else "contacts"
             if tp.partition not in self.owned[table]:

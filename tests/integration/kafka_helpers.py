@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -161,3 +162,20 @@ def consume(
         return values
 
     return asyncio.run(go())
+
+
+# Rules whose decisions depend only on the order of a contact's events, not on when a process
+# happens to run them (interest scores decay with the clock): what runs compared across
+# processes, kills and rebalances must decide the same, so only these run there.
+ORDER_ONLY_RULES = ("first-purchase-in-category", "cart-abandoned", "affinity-third-item",
+                    "email-click-related-content", "social-mention-follow-up")
+
+
+def order_only_rules(into: Path) -> Path:
+    """A copy of the shipped rules with every other rule disabled (`disabled.txt`)."""
+    from engine.ruleset import DEFAULT_RULES_DIR, DISABLED_FILE, load_rules
+
+    shutil.copytree(DEFAULT_RULES_DIR, into, ignore=shutil.ignore_patterns(DISABLED_FILE))
+    others = sorted(r.id for r in load_rules(into) if r.id not in ORDER_ONLY_RULES)
+    (into / DISABLED_FILE).write_text("\n".join(others) + "\n")
+    return into

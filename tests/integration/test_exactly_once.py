@@ -23,7 +23,13 @@ from engine.policy import Policy
 from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
 from load_tests.traffic import Traffic
-from tests.integration.kafka_helpers import UNLIMITED_POLICY, Worker, consume, produce
+from tests.integration.kafka_helpers import (
+    UNLIMITED_POLICY,
+    Worker,
+    consume,
+    order_only_rules,
+    produce,
+)
 
 pytestmark = pytest.mark.kafka
 EVENTS = 40_000
@@ -37,15 +43,17 @@ def test_kill_minus_nine_at_random_moments_loses_nothing(
     # One topic keyed by user: each contact's order is fixed, so decisions are deterministic.
     traffic = (r for r in Traffic(contacts=3_000, seed=5) if r.topic == "clickstream")
     records = list(itertools.islice(traffic, EVENTS))
+    rules = order_only_rules(tmp_path / "rules")
     undisturbed: list[action_codec.Action] = []
-    runtime = EmbeddedRuntime(Pipeline(RuleSet.load(), Policy.load(UNLIMITED_POLICY)),
+    runtime = EmbeddedRuntime(Pipeline(RuleSet.load(rules), Policy.load(UNLIMITED_POLICY)),
                               on_action=undisturbed.append, clock="wall")
     for r in records:
         runtime.submit(r.value, "clickstream")
     expected = {a.action_id for a in undisturbed}
     assert len(expected) > 500
 
-    w = Worker(kafka_bootstrap, tmp_path, KAIROS_PROCESSING_GUARANTEE=guarantee)
+    w = Worker(kafka_bootstrap, tmp_path, KAIROS_PROCESSING_GUARANTEE=guarantee,
+               KAIROS_RULES_DIR=str(rules))
     base = int(time.time() * 1000) - 600_000
     produce(w.bootstrap, [(w.topics["clickstream"], r.key, r.value) for r in records],
             [base + i for i in range(len(records))])
