@@ -58,6 +58,15 @@ def main(argv: list[str] | None = None) -> int:
                      help="read the worker group's changelogs on KAIROS_BROKER instead")
     exp.add_argument("--json", action="store_true", help="the whole contact state as JSON")
 
+    contacts = sub.add_parser("contacts", help="a contact's rights: access and erasure")
+    contacts.add_argument("action", choices=("show", "forget"),
+                          help="show: everything held, as JSON; forget: erase it everywhere")
+    contacts.add_argument("contact", help="contact id, or an identifier such as email:a@b.c")
+    contacts.add_argument("--data-dir", type=Path, default=None,
+                          help="an embedded runtime's state (default: <KAIROS_DATA_DIR>/embedded)")
+    contacts.add_argument("--kafka", action="store_true",
+                          help="the worker group on KAIROS_BROKER (and its Redis) instead")
+
     report = sub.add_parser("report", help="measurements over recorded events")
     report_sub = report.add_subparsers(dest="report", required=True)
     up = report_sub.add_parser("uplift", help="treated vs control conversion per rule")
@@ -119,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         return _rules(args, settings)
     if args.command == "explain":
         return _explain(args, settings)
+    if args.command == "contacts":
+        from engine import privacy
+
+        return privacy.run(settings, args.action, args.contact, args.kafka, args.data_dir)
     if args.command == "report":
         from engine.ruleset import RuleSet
         from engine.uplift import render, uplift

@@ -23,6 +23,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     topic_actions: str = "next-best-actions"
     topic_dead_letters: str = "kairos-dead-letters"
     topic_rules: str = "kairos-rules"
+    topic_erasure: str = "kairos-erasure"  # right-to-be-forgotten requests (docs/privacy.md)
     partitions: int = 4
     replication_factor: int = 1
     processing_guarantee: str = "at_least_once"

@@ -24,7 +24,7 @@ from engine.actions import Action
 from engine.arbitration import DEFER_TIMER, Candidate, arbitrate, resumed
 from engine.events import Event
 from engine.identity import Emit, relink
-from engine.messages import ContactMessage, Deliver, FireTimer, MergeIn, Unite
+from engine.messages import ContactMessage, Deliver, FireTimer, Forget, MergeIn, Unite, Unlink
 from engine.observe import observe
 from engine.policy import Policy
 from engine.rules import Context, Rule
@@ -42,6 +42,7 @@ class Decision:
     emits: list[Emit] = field(default_factory=list)
     changed: bool = False
     duplicate: bool = False
+    erased: bool = False  # the contact was forgotten: delete its state
     rule_errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
     records: list[DecisionRecord] = field(default_factory=list)  # every candidate's fate
 
@@ -54,6 +55,8 @@ def decide(
     rules: RuleSet,
     policy: Policy,
 ) -> Decision:
+    if isinstance(msg, Forget):
+        return _forget(state, msg)
     if state is not None and state.merged_into is not None:
         return _forward(state, state.merged_into, msg)
     if isinstance(msg, Deliver):
@@ -173,6 +176,19 @@ def timer_event(timer: Timer) -> Event:
         time=timer.due,
         properties=timer.payload,
     )
+
+
+def _forget(state: ContactState | None, msg: Forget) -> Decision:
+    """Erase the contact and every identity record of its identifiers; a merged-away contact
+    passes the request on to the contact it merged into."""
+    if state is None:
+        return Decision(None)
+    emits: list[Emit] = [("identity", i, Unlink(identifier=i)) for i in state.identifiers]
+    if state.merged_into is not None:
+        if msg.hops >= MAX_HOPS:
+            raise RuntimeError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}")
+        emits.append(("contacts", state.merged_into, Forget(hops=msg.hops + 1)))
+    return Decision(None, emits=emits, erased=True)
 
 
 def _unite(state: ContactState, msg: Unite) -> Decision:

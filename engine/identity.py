@@ -16,7 +16,18 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from engine.events import Event, social_handle
-from engine.messages import Claim, ContactMessage, Deliver, IdentityMessage, Relink, Resolve, Unite
+from engine.messages import (
+    Claim,
+    ContactMessage,
+    Deliver,
+    Erase,
+    Forget,
+    IdentityMessage,
+    Relink,
+    Resolve,
+    Unite,
+    Unlink,
+)
 
 Emit = tuple[Literal["identity", "contacts"], str, IdentityMessage | ContactMessage]
 
@@ -60,6 +71,7 @@ class IdentityStep:
     record: str | None
     emits: list[Emit] = field(default_factory=list)
     changed: bool = False
+    deleted: bool = False  # the record is to be removed (a forgotten contact's identifier)
 
 
 def step(record: str | None, key: str, msg: IdentityMessage) -> IdentityStep:
@@ -73,9 +85,21 @@ def step(record: str | None, key: str, msg: IdentityMessage) -> IdentityStep:
         elif record != msg.contact_id:
             out.record, out.changed = msg.contact_id, True
             out.emits.append(("contacts", record, Unite(contact_id=record, other=msg.contact_id)))
+    elif isinstance(msg, Erase | Unlink):
+        if record is not None:
+            out.record, out.deleted = None, True
+            if isinstance(msg, Erase):
+                out.emits.append(("contacts", record, Forget()))
     elif record == msg.stale:  # Relink
         out.record, out.changed = msg.contact_id, True
     return out
+
+
+def erasure(who: str) -> Emit:
+    """The first hop of a right-to-be-forgotten request: a contact id (`c…`) or an identifier."""
+    if ":" in who:
+        return ("identity", who, Erase(identifier=who))
+    return ("contacts", who, Forget())
 
 
 def _resolve(out: IdentityStep, key: str, msg: Resolve) -> None:

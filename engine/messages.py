@@ -68,8 +68,26 @@ class MergeIn(msgspec.Struct, tag="merge_in", frozen=True):
     hops: int = 0
 
 
-IdentityMessage = Resolve | Claim | Relink
-ContactMessage = Deliver | FireTimer | Unite | MergeIn
+class Erase(msgspec.Struct, tag="erase", frozen=True):
+    """Right to be forgotten, keyed by an identifier: forget the contact it names."""
+
+    identifier: str
+
+
+class Unlink(msgspec.Struct, tag="unlink", frozen=True):
+    """Delete the identity record of an identifier of a forgotten contact."""
+
+    identifier: str
+
+
+class Forget(msgspec.Struct, tag="forget", frozen=True):
+    """Right to be forgotten, keyed by contact id: erase its state and identity records."""
+
+    hops: int = 0
+
+
+IdentityMessage = Resolve | Claim | Relink | Erase | Unlink
+ContactMessage = Deliver | FireTimer | Unite | MergeIn | Forget
 
 _identity_encoder = msgspec.msgpack.Encoder()
 _identity_decoder = msgspec.msgpack.Decoder(IdentityMessage)

@@ -7,9 +7,12 @@ runtimes to I/O and ordering while the business logic lives once, here and in th
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+
+import msgspec
 
 from engine import identity
 from engine.actions import Action
@@ -25,6 +28,11 @@ from engine.state import ContactState
 from engine.stores import BytesStore, StateStore
 
 log = logging.getLogger("kairos.pipeline")
+
+
+class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True):
+    contact_id: str | None = None
+    identifier: str | None = None
 
 
 @dataclass
@@ -62,6 +70,18 @@ class Pipeline:
     def route(self, event: Event) -> Emit:
         return identity.route(event)
 
+    def erasure(self, raw: bytes, topic: str, **where: object) -> Emit | DeadLetter:
+        """An erasure request, `{"contact_id": …}` or `{"identifier": "email:…"}`: first hop."""
+        try:
+            request = msgspec.json.decode(raw, type=ErasureRequest)
+        except msgspec.DecodeError as exc:
+            return self.dead_letter(f"erasure request: {exc}", "erasure", raw, topic=topic, **where)
+        who = request.contact_id or request.identifier
+        if not who or (request.identifier and ":" not in request.identifier):
+            return self.dead_letter("erasure request: give contact_id, or identifier as kind:value",
+                                    "erasure", raw, topic=topic, **where)
+        return identity.erasure(who)
+
     def dead_letter(self, reason: str, source: str, raw: bytes, **where: object) -> DeadLetter:
         letter = DeadLetter.of(reason, source, raw, **where)
         self.metrics.dead_letters[letter.category()] += 1
@@ -72,6 +92,9 @@ class Pipeline:
         result = identity.step(record.decode() if record is not None else None, key, msg)
         if result.changed and result.record is not None:
             store[key] = result.record.encode()
+        elif result.deleted:
+            with contextlib.suppress(KeyError):
+                del store[key]
         return result.emits
 
     def on_contact(
@@ -79,7 +102,10 @@ class Pipeline:
     ) -> ContactOutcome:
         started = time.perf_counter()
         decision = decide(states.load(key), key, msg, now, self.rules, self.policy)
-        if decision.changed and decision.state is not None:
+        if decision.erased:
+            states.delete(key)
+            log.info("contact %s forgotten", key)
+        elif decision.changed and decision.state is not None:
             size = states.save(key, decision.state)
             if size:
                 self.metrics.state_bytes.observe(size)

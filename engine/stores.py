@@ -1,11 +1,12 @@
 """Where the keyed steps keep their tables: bytes stores, and contact states on top of them.
 
 RocksDB on disk (rocksdict) or a dict in memory for the embedded runtime, a Faust Table in the
-Kafka runtime; `EncodedStates` or `CachedStates` turn one into a store of contact states.
+Kafka runtime's changelogged tables; `CachedStates` turns one into a store of contact states.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -21,6 +22,7 @@ class BytesStore(Protocol):
 
     def get(self, key: str) -> bytes | None: ...
     def __setitem__(self, key: str, value: bytes) -> None: ...
+    def __delitem__(self, key: str) -> None: ...
 
 
 class RocksStore:
@@ -56,22 +58,7 @@ class StateStore(Protocol):
 
     def load(self, key: str) -> ContactState | None: ...
     def save(self, key: str, state: ContactState) -> int: ...
-
-
-class EncodedStates:
-    """States encoded into a bytes store on every write: what a changelogged table needs."""
-
-    def __init__(self, store: BytesStore) -> None:
-        self.store = store
-
-    def load(self, key: str) -> ContactState | None:
-        raw = self.store.get(key)
-        return state_codec.decode(raw) if raw is not None else None
-
-    def save(self, key: str, state: ContactState) -> int:
-        encoded = state_codec.encode(state)
-        self.store[key] = encoded
-        return len(encoded)
+    def delete(self, key: str) -> None: ...
 
 
 class CachedStates:
@@ -87,10 +74,13 @@ class CachedStates:
         self.batch = batch
         self._cache: dict[str, ContactState] = {}
         self._dirty: set[str] = set()
+        self._deleted: set[str] = set()
 
     def load(self, key: str) -> ContactState | None:
         st = self._cache.get(key)
         if st is None:
+            if key in self._deleted:
+                return None
             raw = self.store.get(key)
             if raw is None:
                 return None
@@ -102,13 +92,19 @@ class CachedStates:
     def save(self, key: str, state: ContactState) -> int:
         self._cache[key] = state
         self._dirty.add(key)
+        self._deleted.discard(key)
         if len(self._dirty) >= self.batch:
             self.flush()
         return 0
 
+    def delete(self, key: str) -> None:
+        self._cache.pop(key, None)
+        self._dirty.discard(key)
+        self._deleted.add(key)
+
     @property
     def dirty(self) -> bool:
-        return bool(self._dirty)
+        return bool(self._dirty or self._deleted)
 
     def clear(self) -> None:
         """Write back, then forget every cached state (they may change elsewhere now)."""
@@ -119,6 +115,10 @@ class CachedStates:
         for key in self._dirty:
             self.store[key] = state_codec.encode(self._cache[key])
         self._dirty.clear()
+        for key in self._deleted:
+            with contextlib.suppress(KeyError):
+                del self.store[key]
+        self._deleted.clear()
 
     def _evict(self) -> None:
         self.flush()

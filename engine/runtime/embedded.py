@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from engine import identity
 from engine import state as state_codec
 from engine.actions import Action
 from engine.deadletter import DeadLetter
@@ -86,6 +87,10 @@ class EmbeddedRuntime:
     def submit_event(self, event: Event) -> None:
         self._advance_to(event.time)
         self._run(self.pipeline.route(event))
+
+    def forget(self, who: str) -> None:
+        """Right to be forgotten: a contact id or identifier, its state and identity records."""
+        self._run(identity.erasure(who))
 
     def tick(self, now: float | None = None) -> None:
         """Fire every timer due by `now` (default: the runtime's clock)."""

@@ -84,19 +84,23 @@ class Changelogged:
     def __init__(self, path: Path, topic: str) -> None:
         self.db = RocksStore(path)
         self.topic = topic
-        self.pending: dict[str, bytes] = {}  # the last write of each key this batch
+        self.pending: dict[str, bytes | None] = {}  # the last write of each key this batch
 
     def get(self, key: str) -> bytes | None:
-        value = self.pending.get(key)
-        return value if value is not None else self.db.get(key)
+        if key in self.pending:
+            return self.pending[key]
+        return self.db.get(key)
 
     def __setitem__(self, key: str, value: bytes) -> None:
         self.pending[key] = value
 
+    def __delitem__(self, key: str) -> None:
+        self.pending[key] = None  # a tombstone on the changelog
+
     def persist(self) -> None:
         """The batch's writes were acknowledged on the changelog: keep them locally too."""
         for key, value in self.pending.items():
-            self.db[key] = value
+            self.apply(key.encode(), value)
         self.pending.clear()
 
     def apply(self, key: bytes, value: bytes | None) -> None:
@@ -184,7 +188,8 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         )
         await self.producer.start()
         await self.consumer.start()
-        self.consumer.subscribe([*self.sources, *self.internal.values()], listener=self)
+        self.consumer.subscribe([*self.sources, s.topic_erasure, *self.internal.values()],
+                                listener=self)
         try:
             while not stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=int(s.timer_interval * 1000))
@@ -216,9 +221,11 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def _handle(self, tp: TopicPartition, r: Any) -> None:
         topic = tp.topic
-        if topic in self.sources:
-            first = self.pipeline.ingest(self.sources[topic], r.value, topic,
-                                         partition=tp.partition, offset=r.offset)
+        if topic in self.sources or topic == self.settings.topic_erasure:
+            where = {"partition": tp.partition, "offset": r.offset}
+            first = (self.pipeline.ingest(self.sources[topic], r.value, topic, **where)
+                     if topic in self.sources
+                     else self.pipeline.erasure(r.value or b"", topic, **where))
             if isinstance(first, DeadLetter):
                 await self._dead(first)
             else:
@@ -469,8 +476,8 @@ async def ensure_topics(settings: Settings) -> None:
     app, n, rf = settings.app_id, settings.partitions, settings.replication_factor
     compact = {"cleanup.policy": "compact"}
     wanted = [NewTopic(t, n, rf) for t in (*settings.input_topics, settings.topic_actions,
-                                          settings.topic_dead_letters, f"{app}-identity",
-                                          f"{app}-contacts")]
+                                          settings.topic_dead_letters, settings.topic_erasure,
+                                          f"{app}-identity", f"{app}-contacts")]
     wanted += [NewTopic(f"{app}-{t}-changelog", n, rf, topic_configs=compact) for t in TABLES]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
     await admin.start()

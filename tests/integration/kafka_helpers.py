@@ -41,6 +41,7 @@ class Worker:
             "rules": f"{self.prefix}.rules",
             "outcomes": f"{self.prefix}.outcomes",
             "crm": f"{self.prefix}.crm-tasks",
+            "erasure": f"{self.prefix}.erasure",
         }
         self.bootstrap = bootstrap
         self.data_dir = data_dir
@@ -57,6 +58,7 @@ class Worker:
             "KAIROS_TOPIC_RULES": self.topics["rules"],
             "KAIROS_TOPIC_OUTCOMES": self.topics["outcomes"],
             "KAIROS_TOPIC_CRM": self.topics["crm"],
+            "KAIROS_TOPIC_ERASURE": self.topics["erasure"],
             "KAIROS_PARTITIONS": "4",
             "KAIROS_METRICS_PORT": str(free_port()),
             "KAIROS_WEB_PORT": str(free_port()),

@@ -1,0 +1,85 @@
+"""Right to be forgotten in the pure steps: state, identity records and merged contacts erased;
+later events start a contact with no history. No I/O."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from engine.actions import Action
+from engine.cli import main
+from engine.pipeline import Pipeline
+from engine.runtime.embedded import EmbeddedRuntime
+from tests.helpers import open_policy, spine_rules
+from tests.integration.journey import T0, segment
+
+
+def order(n: int, user: str, category: str = "books", anon: str | None = None) -> bytes:
+    ids = {"anonymousId": anon} if anon else {}
+    return segment("track", f"o{n}-{user}", T0 + n, userId=user, event="Order Completed",
+                   properties={"products": [{"category": category}]}, **ids)
+
+
+def runtime(actions: list[Action], data_dir: Path | None = None) -> EmbeddedRuntime:
+    return EmbeddedRuntime(Pipeline(spine_rules(), open_policy()), on_action=actions.append,
+                           data_dir=data_dir)
+
+
+def test_a_forgotten_contact_leaves_nothing_and_comes_back_as_new() -> None:
+    actions: list[Action] = []
+    rt = runtime(actions)
+    rt.submit(segment("identify", "id1", T0, userId="ada", anonymousId="anon-1",
+                      traits={"email": "ada@example.com"}), "clickstream")
+    rt.submit(order(1, "ada"), "clickstream")
+    rt.submit(order(2, "ada"), "clickstream")  # not a first purchase any more
+    assert [a.trigger_event_id for a in actions] == ["o1-ada"]
+    contact = actions[0].contact_id
+    for ident in ("user:ada", "email:ada@example.com", "anon:anon-1"):
+        assert rt.identity.get(ident) == contact.encode()
+
+    rt.forget("email:ada@example.com")  # by any identifier
+    rt.flush()
+    assert rt.contacts.get(contact) is None
+    for ident in ("user:ada", "email:ada@example.com", "anon:anon-1"):
+        assert rt.identity.get(ident) is None
+
+    rt.submit(order(3, "ada"), "clickstream")  # a first purchase again: no history survived
+    assert [a.trigger_event_id for a in actions] == ["o1-ada", "o3-ada"]
+
+
+def test_forgetting_a_merged_contact_erases_the_one_it_became() -> None:
+    actions: list[Action] = []
+    rt = runtime(actions)
+    # Two contacts (two users on one device) united by a later claim; forget the merged-away id.
+    rt.submit(order(1, "bob", anon="dev-9"), "clickstream")
+    rt.submit(order(2, "rob", category="garden"), "clickstream")
+    rt.submit(segment("identify", "id2", T0 + 3, userId="rob", anonymousId="dev-9"),
+              "clickstream")
+    rt.flush()
+    ids = {a.contact_id for a in actions}
+    assert len(ids) == 2
+    gone = max(ids)  # the larger id moved into the smaller
+    rt.forget(gone)
+    rt.flush()
+    assert rt.contacts.get(gone) is None and rt.contacts.get(min(ids)) is None
+    assert rt.identity.get("user:bob") is None and rt.identity.get("user:rob") is None
+
+
+def test_kairos_contacts_show_and_forget_on_an_embedded_directory(tmp_path: Path,
+                                                                  capsys: object) -> None:
+    actions: list[Action] = []
+    rt = runtime(actions, tmp_path / "embedded")
+    rt.submit(segment("identify", "id1", T0, userId="cy", traits={"email": "cy@example.com"}),
+              "clickstream")
+    rt.submit(order(1, "cy"), "clickstream")
+    rt.close()
+    assert main(["contacts", "show", "email:cy@example.com", "--data-dir",
+                 str(tmp_path / "embedded")]) == 0
+    shown = orjson.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
+    assert shown["contact"]["contact_id"] == actions[0].contact_id
+    assert shown["contact"]["traits"]["email"] == "cy@example.com"
+    assert shown["identity_records"]["user:cy"] == actions[0].contact_id
+    assert main(["contacts", "forget", "user:cy", "--data-dir", str(tmp_path / "embedded")]) == 0
+    capsys.readouterr()  # type: ignore[attr-defined]
+    assert main(["contacts", "show", "user:cy", "--data-dir", str(tmp_path / "embedded")]) == 1
