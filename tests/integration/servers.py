@@ -55,6 +55,7 @@ class HttpServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.respond: Callable[[int], int] = lambda n: 200
+        self.delay = 0.0  # seconds before answering: a slow provider
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
@@ -62,6 +63,8 @@ class HttpServer:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         self.requests.append((request.path, dict(request.headers), body))
         return web.Response(status=self.respond(len(self.requests)), text="ok")
 

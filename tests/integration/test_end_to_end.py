@@ -4,6 +4,7 @@ outcomes flow back into the engine. Then a connector is killed mid-batch."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -14,13 +15,15 @@ from pathlib import Path
 
 import orjson
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.connect import CONCURRENCY
 from engine import actions as action_codec
 from engine import deadletter
 from engine.events import iso
 from tests.integration.kafka_helpers import ROOT, Worker, consume, free_port, produce
-from tests.integration.servers import SmtpServer
+from tests.integration.servers import HttpServer, SmtpServer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 KEY = "wk_e2e"
@@ -146,3 +149,68 @@ def test_a_connector_killed_mid_batch_never_sends_twice_and_loses_nothing(
     doubtful = in_doubt(w)
     assert len(doubtful) <= CONCURRENCY
     assert set(ids) | doubtful == want  # none lost
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _lag(w: Worker, group: str) -> int:
+    async def go() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=w.bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=w.bootstrap)
+        await admin.start()
+        await consumer.start()
+        try:
+            committed = await admin.list_consumer_group_offsets(group)
+            [topic] = await admin.describe_topics([w.topics["actions"]])
+            tps = [TopicPartition(w.topics["actions"], p["partition"])
+                   for p in topic["partitions"]]
+            ends = await consumer.end_offsets(tps)
+            return sum(end - (committed[tp].offset if tp in committed else 0)
+                       for tp, end in ends.items())
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    return asyncio.run(go())
+
+
+def test_a_slow_provider_means_visible_lag_and_bounded_memory_not_a_crash(
+    kafka_bootstrap: str, redis_url: str, tmp_path: Path
+) -> None:
+    """A provider answering in 0.5 s caps the connector at concurrency/0.5 sends a second: the
+    backlog waits in Kafka (lag, visible to the group) instead of in the connector's memory."""
+    with HttpServer() as provider:
+        provider.delay = 0.5
+        w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_REDIS_URL=redis_url,
+                   KAIROS_SMS_URL=provider.url + "/sms")
+        now = time.time()
+        padding = "x" * 2_000  # 4,000 actions of ~2.5 KB: 10 MB waiting
+        produce(w.bootstrap, [(w.topics["actions"], f"c{i}".encode(), action_codec.encode(
+            action_codec.Action(
+                action_id=f"slow-{uuid.uuid4().hex}", contact_id=f"c{i}", channel="sms",
+                action="reminder", rule_id="r", rule_version=1, score=1.0, reason="t",
+                trigger_event_id=f"e{i}", event_time=iso(now), decided_at=iso(now),
+                expires_at=iso(now + 3600), recipient="+33600000000",
+                payload={"text": padding}))) for i in range(4_000)])
+        connector = spawn(w, "connect", "sms")
+        group = f"{w.prefix}-connect-sms"
+        rss, lags = [], []
+        try:
+            for _ in range(12):
+                time.sleep(1.5)
+                assert connector.poll() is None, "the connector died"
+                rss.append(_rss_mb(connector.pid))
+                lags.append(_lag(w, group))
+        finally:
+            stop(connector)
+    sent = len(provider.requests)
+    print(f"slow provider: {sent} sent in 18 s, lag {lags}, connector RSS MB {rss}")
+    assert 0 < sent < 4_000  # slow: most of the backlog still waits
+    assert lags[-1] > 2_000 and lags[-1] <= lags[2]  # visible, and going down, not up
+    assert max(rss) < 250, rss  # megabytes: the backlog is not pulled into memory
+    assert max(rss[4:]) - min(rss[4:]) < 40, rss  # flat once warm
