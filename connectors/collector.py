@@ -167,7 +167,7 @@ def _authenticate(request: web.Request, config: CollectorConfig) -> None:
         user = base64.b64decode(value, validate=True).decode().partition(":")[0]
     except (binascii.Error, UnicodeDecodeError):
         raise Rejected(401, "malformed basic auth header") from None
-    if not any(hmac.compare_digest(user, key) for key in config.write_keys):
+    if not any(hmac.compare_digest(user.encode(), key.encode()) for key in config.write_keys):
         raise Rejected(401, "unknown write key")
 
 
@@ -229,7 +229,7 @@ def _verify_hmac(request: web.Request, body: bytes, secret: str, now: float) -> 
     given = request.headers.get("X-Kairos-Signature", "").removeprefix("sha256=")
     _fresh(stamp, now)
     expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(given, expected):
+    if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode()):
         raise Rejected(401, "bad signature")
 
 

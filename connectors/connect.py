@@ -20,7 +20,7 @@ from connectors.channels.http_provider import HttpProvider, Webhook
 from connectors.channels.print_batch import PrintBatch
 from connectors.channels.web import WebChannel
 from connectors.delivery import Channel, Delivery, Outcome, Retry
-from engine import deadletter
+from engine import deadletter, logs
 from engine.actions import Action
 from engine.config import Settings
 from engine.deadletter import DeadLetter
@@ -127,7 +127,7 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
 
 
 def run_connect(settings: Settings, names: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup()
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -12,7 +12,7 @@ from aiohttp import web
 from connectors.collector import CollectorConfig, collector_app
 from connectors.sinks import EmbeddedSink, KafkaSink
 from engine import actions as action_codec
-from engine import deadletter
+from engine import deadletter, logs
 from engine.actions import Action
 from engine.config import Settings
 from engine.deadletter import DeadLetter
@@ -55,6 +55,7 @@ def _stop_on_signals(stopping: asyncio.Event) -> None:
 
 def run_embedded_http(settings: Settings, address: str, data_dir: Path, rules_dir: Path) -> int:
     """The embedded engine behind the collector; each action is a JSON line on stdout."""
+    logs.setup()
 
     def on_action(a: Action) -> None:
         sys.stdout.buffer.write(action_codec.encode(a) + b"\n")
@@ -100,6 +101,7 @@ def run_embedded_http(settings: Settings, address: str, data_dir: Path, rules_di
 
 def run_kafka_collector(settings: Settings, address: str) -> int:
     """`kairos collect`: events in over HTTP, out to the input topics with broker acks."""
+    logs.setup()
 
     async def main() -> None:
         stopping = asyncio.Event()

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import msgspec
 
 from engine.policy import DEFAULT_POLICY, Policy
 from engine.ruleset import DEFAULT_RULES_DIR
+
+SECRETS = frozenset({"write_keys", "social_webhook_secret", "smtp_password", "sms_auth",
+                     "push_auth", "webhook_secret"})
+CREDENTIALS_IN_URL = re.compile(r"//[^/@]*@")
 
 
 class Settings(msgspec.Struct, kw_only=True, frozen=True):
@@ -59,6 +64,18 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     print_dir: Path = Path(".kairos/print")
     rate_limits: str = ""  # "sms=10,push=50": sends per second per provider, all processes
     delivery_attempts: int = 5
+
+    def __repr__(self) -> str:
+        """Settings end up in logs and tracebacks: secrets never do."""
+        def show(field: str) -> str:
+            value = getattr(self, field)
+            if field in SECRETS and value:
+                return "'***'"
+            return CREDENTIALS_IN_URL.sub("//***@", repr(value))
+
+        return f"Settings({', '.join(f'{f}={show(f)}' for f in self.__struct_fields__)})"
+
+    __str__ = __repr__
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:

@@ -324,6 +324,8 @@ def decode(source: Source, raw: bytes) -> Event:
         raise DecodeError(f"schema violation: {exc}") from None
     except msgspec.DecodeError as exc:
         raise DecodeError(f"invalid JSON: {exc}") from None
+    except RecursionError:  # msgspec's guard against a stack overflow on hostile nesting
+        raise DecodeError("invalid JSON: nested too deep") from None
     except (OverflowError, ValueError) as exc:  # datetime out of range, post-init checks
         if isinstance(exc, DecodeError):
             raise

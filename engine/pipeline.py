@@ -62,10 +62,13 @@ class Pipeline:
         """Bytes from an input topic: the first identity hop, or a dead letter saying why not."""
         self.metrics.events[topic] += 1
         try:
-            event = decode(source, raw)
+            return identity.route(decode(source, raw or b""))
         except DecodeError as exc:
-            return self.dead_letter(str(exc), source, raw, topic=topic, **where)
-        return identity.route(event)
+            return self.dead_letter(str(exc), source, raw or b"", topic=topic, **where)
+        except Exception as exc:  # a decoder bug must cost one message, never the worker
+            log.exception("undecodable message on %s", topic)
+            return self.dead_letter(f"undecodable: {type(exc).__name__}: {exc}", source,
+                                    raw or b"", topic=topic, **where)
 
     def route(self, event: Event) -> Emit:
         return identity.route(event)

@@ -48,7 +48,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyEx
 from aiokafka.partitioner import murmur2
 
 from engine import actions as action_codec
-from engine import deadletter, rule_deploy
+from engine import deadletter, logs, rule_deploy
 from engine import state as state_codec
 from engine.config import Settings
 from engine.deadletter import DeadLetter
@@ -515,7 +515,7 @@ def run_worker(settings: Settings) -> int:
     """`kairos worker`: run until SIGTERM/SIGINT, serving `/metrics`, `/health`, `/ready`."""
     import uvloop
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.setup()
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_addr)
