@@ -77,7 +77,7 @@ def plot(timeline: Sequence[dict[str, Any]], title: str, path: Path) -> None:
     panels = [
         ("event -> action (ms)", ["p50_ms", "p90_ms", "p99_ms", "max_ms"], True),
         ("events/s", ["sent_eps", "done_eps", "done_eps_1", "done_eps_2"], False),
-        ("consumer lag (messages)", ["lag", "lag_inputs"], False),
+        ("consumer lag (messages)", ["lag", "lag_inputs", "in_flight"], False),
     ]
     shown = [(label, [k for k in keys if any(s.get(k) is not None for s in timeline)], log)
              for label, keys, log in panels]
@@ -141,7 +141,8 @@ def render_summary(results: Sequence[dict[str, Any]]) -> str:
 
 
 def _findings(by: dict[str, dict[str, Any]]) -> list[str]:
-    out = []
+    out = [f"- {name}: {r.get('error') or 'skipped: ' + str(r['skipped'])}"
+           for name, r in by.items() if r.get("error") or r.get("skipped")]
     if "ramp" in by:
         r = by["ramp"]
         out.append(f"- ramp: highest sustained rate {_fmt(r.get('max_sustainable_rate'))} events/s "

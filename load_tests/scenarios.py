@@ -278,7 +278,8 @@ def backlog(opts: Options) -> dict[str, Any]:
 async def _open_loop(opts: Options, ws: list[Worker], body: Any) -> dict[str, Any]:
     w = ws[0]
     pids = lambda: [x.proc.pid for x in ws if x.proc is not None]  # noqa: E731
-    async with OpenLoop(opts.bootstrap, inputs(w), w.topics["actions"], w.prefix, pids) as loop:
+    async with OpenLoop(opts.bootstrap, inputs(w), w.topics["actions"], w.prefix, pids,
+                        answers_expected=opts.probe_rule) as loop:
         result: dict[str, Any] = await body(loop)
         result["timeline"] = loop.timeline
     return result
@@ -297,7 +298,8 @@ def _phase_result(phase: Phase, drained: bool) -> dict[str, Any]:
         "rate": phase.rate, "events": phase.sent, "throughput_eps": s["throughput_eps"],
         "latency_ms": s["latency_ms"], "unanswered_share": s["unanswered_share"],
         "latency_is_lower_bound": s["unanswered_share"] > 0.01,
-        "lag": {"max": s["max_lag"], "final": s["final_lag"], "grew": s["lag_grew"]},
+        "lag": {"max": s["max_lag"], "final": s["final_lag"], "grew": s["lag_grew"],
+                "max_in_flight": s["max_in_flight"]},
         "sender_max_behind_ms": s["sender_max_behind_ms"],
         "stopped_by": "events" if drained else "time",
     }
@@ -467,6 +469,6 @@ def scale(opts: Options) -> dict[str, Any]:
     }
 
 
-STANDARD = ("embedded", "baseline", "peer", "backlog", "steady", "spike", "ramp", "scale")
+STANDARD = ("baseline", "embedded", "peer", "backlog", "steady", "spike", "ramp", "scale")
 ALL = {f.__name__: f for f in (embedded, baseline, peer, backlog, steady, ramp, spike, scale,
                                soak)}
