@@ -44,6 +44,21 @@ test: setup
 	$(MAKE) --no-print-directory kafka-down redis-down; \
 	exit $$status
 
+# The standard benchmark set (docs/operations.md, "Benchmarks") against a broker and Redis on
+# loopback, both stopped again whatever happens; results in load_tests/results/.
+# BENCH_TIMEOUT is a last resort only: the bench bounds itself (--budget, default 540 s).
+BENCH_ARGS ?=
+BENCH_TIMEOUT ?= 900
+bench: setup
+	@status=0; \
+	$(MAKE) --no-print-directory kafka-up redis-up || status=$$?; \
+	if [ $$status -eq 0 ]; then \
+	  timeout --signal=INT --kill-after=30 $(BENCH_TIMEOUT) \
+	    $(PY) -m load_tests.bench --bootstrap 127.0.0.1:$(KAFKA_PORT) $(BENCH_ARGS) || status=$$?; \
+	fi; \
+	$(MAKE) --no-print-directory kafka-down redis-down; \
+	exit $$status
+
 # Pure-core tests only: no broker, no server.
 unit: setup
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

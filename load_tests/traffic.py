@@ -3,6 +3,8 @@
 A few contacts are very active and most are rarely seen (Zipf, s = 1.1), as on real sites.
 Each event is wire bytes for its own input topic, keyed by its best identifier, with its
 message id carrying its sequence number so a latency probe can match actions to events.
+Event times start at `start` (default: now) and advance by `spacing` seconds per event, so a
+worker deciding on the wall clock sees fresh events, not ones whose actions already expired.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -35,30 +38,54 @@ class Record:
 
 
 class Traffic:
-    def __init__(self, contacts: int = 50_000, seed: int = 42, zipf_s: float = 1.1) -> None:
+    """An endless, seeded stream of `Record`s; take what a scenario needs with `take`.
+
+    Successive `take`s continue the sequence, so a ramp's steps never reuse an event id.
+    """
+
+    def __init__(
+        self,
+        contacts: int = 50_000,
+        seed: int = 42,
+        zipf_s: float = 1.1,
+        start: float | None = None,
+        spacing: float = 0.01,
+    ) -> None:
         self.rng = random.Random(seed)
         weights = [1.0 / (rank ** zipf_s) for rank in range(1, contacts + 1)]
         self._cdf = list(itertools.accumulate(weights))
-        kinds = [k for w, k in MIX for _ in range(w)]
-        self._kinds = kinds
-        self.start = 1_790_000_000.0
+        self._kinds = [k for w, k in MIX for _ in range(w)]
+        self.next_seq = 0
+        self.retime(time.time() if start is None else start, spacing)
+
+    def retime(self, start: float, spacing: float) -> None:
+        """Events from the next one on happen at `start`, then every `spacing` seconds."""
+        self.start, self.spacing, self._origin = start, spacing, self.next_seq
 
     def contact(self) -> int:
         return bisect.bisect_left(self._cdf, self.rng.random() * self._cdf[-1])
 
+    def take(self, n: int) -> list[Record]:
+        return list(itertools.islice(self, n))
+
+    def kind(self) -> str:
+        return self.rng.choice(self._kinds)
+
     def __iter__(self) -> Iterator[Record]:
-        for seq in itertools.count():
-            yield self.record(seq)
+        while True:
+            self.next_seq += 1
+            yield self.record(self.next_seq - 1)
 
     def record(self, seq: int) -> Record:
         rng, c = self.rng, self.contact()
-        kind = rng.choice(self._kinds)
-        t = iso(self.start + seq * 0.01)
+        kind = self.kind()
+        at = self.start + (seq - self._origin) * self.spacing
+        t = iso(at)
         user, email = f"load-u{c}", f"load{c}@example.com"
         category = CATEGORIES[c % len(CATEGORIES)] if rng.random() < 0.7 else rng.choice(CATEGORIES)
         if kind == "email":
             value = {"event": rng.choice(EMAIL_EVENTS), "email": email, "sg_event_id": f"L{seq}",
-                     "timestamp": int(self.start + seq * 0.01), "category": ["newsletter"]}
+                     "timestamp": int(at), "category": ["newsletter"]}
             return Record(seq, "email", email.encode(), orjson.dumps(value))
         if kind == "social":
             value = {"event_id": f"L{seq}", "network": "twitter", "action": rng.choice(SOCIAL),

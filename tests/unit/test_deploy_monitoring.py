@@ -1,0 +1,120 @@
+"""The Grafana dashboard and Prometheus alert rules under deploy/ query only metrics the engine
+really exports: renaming a metric in engine/metrics.py without updating them fails here."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+from engine.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+ALERTS = ROOT / "deploy" / "prometheus" / "kairos-alerts.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "kairos-dashboard.json"
+# Not ours: the Kafka exporter's consumer-group series (kafka_exporter naming).
+EXTERNAL = {"kafka_consumergroup_lag", "kafka_consumergroup_members"}
+METRIC = re.compile(r"\b((?:kairos|kafka)_[a-z0-9_]+)")
+# Grafana's variables, replaced by what they stand for so promtool can parse the queries.
+VARIABLES = {"$__rate_interval": "5m", "$instance": ".*", "$consumergroup": "kairos"}
+
+
+def exported() -> dict[str, set[str]]:
+    """Series name -> label names, as Prometheus scrapes them from a worker."""
+    out: dict[str, set[str]] = {}
+    for family in Metrics().collect():
+        labels = set(getattr(family, "_labelnames", ()))
+        if isinstance(family, HistogramMetricFamily):
+            out[f"{family.name}_bucket"] = labels | {"le"}
+            out[f"{family.name}_sum"] = out[f"{family.name}_count"] = labels
+        elif isinstance(family, CounterMetricFamily):
+            out[f"{family.name}_total"] = labels
+        else:
+            out[family.name] = labels
+    return out
+
+
+def alert_rules() -> list[dict]:
+    doc = yaml.safe_load(ALERTS.read_text())
+    return [rule for group in doc["groups"] for rule in group["rules"]]
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    doc = json.loads(DASHBOARD.read_text())
+    return [(p["title"], t["expr"]) for p in doc["panels"] for t in p.get("targets", [])]
+
+
+def check(where: str, expr: str, series: dict[str, set[str]]) -> None:
+    names = METRIC.findall(expr)
+    assert names, f"{where}: no metric in {expr!r}"
+    for name in names:
+        assert name in series or name in EXTERNAL, (
+            f"{where}: {name!r} is not exported (engine/metrics.py exports {sorted(series)})"
+        )
+    for name, matchers in re.findall(r"\b(kairos_[a-z0-9_]+)\{([^}]*)\}", expr):
+        for label in re.findall(r"([a-z_]+)\s*(?:=~|!~|!=|=)", matchers):
+            assert label in series[name] | {"instance", "job"}, (
+                f"{where}: {name} has no label {label!r} (it has {sorted(series[name])})"
+            )
+
+
+def test_the_engine_exports_what_the_docs_promise():
+    series = exported()
+    for name in ("kairos_events_consumed_total", "kairos_actions_total",
+                 "kairos_dead_letters_total", "kairos_decision_latency_seconds_bucket",
+                 "kairos_timers_pending", "kairos_contact_state_bytes_bucket",
+                 "kairos_suppressions_total"):
+        assert name in series
+
+
+@pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
+def test_every_alert_queries_exported_metrics(rule):
+    check(f"alert {rule['alert']}", rule["expr"], exported())
+    assert rule["labels"]["severity"] in ("info", "warning", "critical")
+    assert rule["annotations"]["summary"] and rule["annotations"]["description"]
+
+
+def test_alerts_cover_lag_latency_dead_letters_and_connectors():
+    exprs = {r["alert"]: r["expr"] for r in alert_rules()}
+    text = " ".join(exprs.values())
+    assert "kafka_consumergroup_lag" in text
+    assert "kairos_decision_latency_seconds_bucket" in text
+    assert "kairos_dead_letters_total" in text
+    assert any("connect" in name.lower() for name in exprs)
+
+
+@pytest.mark.parametrize(("title", "expr"), dashboard_queries(), ids=lambda x: str(x)[:40])
+def test_every_dashboard_query_uses_exported_metrics(title, expr):
+    check(f"panel {title!r}", expr, exported())
+
+
+def test_dashboard_is_importable():
+    doc = json.loads(DASHBOARD.read_text())
+    assert doc["uid"] and doc["title"] and doc["schemaVersion"] >= 30
+    ids = [p["id"] for p in doc["panels"]]
+    assert len(ids) == len(set(ids))
+    used = {v for _, e in dashboard_queries() for v in re.findall(r"\$[a-z_]+", e)}
+    declared = {f"${v['name']}" for v in doc["templating"]["list"]} | {"$__rate_interval"}
+    assert used <= declared
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_promtool_accepts_the_rules_and_every_dashboard_query(tmp_path):
+    ok = subprocess.run(["promtool", "check", "rules", str(ALERTS)], capture_output=True,
+                        text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    queries = []
+    for i, (title, expr) in enumerate(dashboard_queries()):
+        for var, value in VARIABLES.items():
+            expr = expr.replace(var, value)
+        queries.append({"record": f"dashboard:query{i}", "expr": expr,
+                        "labels": {"panel": title}})
+    rules = tmp_path / "dashboard-rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": queries}]}))
+    ok = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True,
+                        text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
