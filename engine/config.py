@@ -38,6 +38,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     timer_interval: float = 0.25
     # A worker that dies without leaving the group holds its partitions this long.
     session_timeout: float = 10.0
+    # 1: every worker also tails the changelogs of partitions it does not own into its tables,
+    # so taking over a dead worker's partitions restores seconds of changes, not all of them.
+    standby_replicas: int = 0
     # HTTP collector and connectors (docs/connectors.md); secrets come only from the environment.
     http: str = "127.0.0.1:8080"
     write_keys: str = ""  # comma-separated Segment write keys accepted by the collector

@@ -201,8 +201,10 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
                     await self._commit({})
             await self.consumer.stop()
             await self.producer.stop()
-            for t in self.tables.values():
-                t.db.close()
+
+    def close(self) -> None:
+        for t in self.tables.values():
+            t.db.close()
 
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         # Across partitions in the order the records were produced (each partition's own order
@@ -450,6 +452,48 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             if p in partitions:
                 self.timers.track(state_codec.decode(raw), p)
 
+    # -- warm standbys ---------------------------------------------------------------------
+
+    async def keep_standbys(self) -> None:
+        """Tail the changelog partitions other workers own into the local tables, so a takeover
+        restores only what changed since (`KAIROS_STANDBY_REPLICAS=1`)."""
+        reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap,
+                                  enable_auto_commit=False, isolation_level="read_committed")
+        await reader.start()
+        following: set[TopicPartition] = set()
+        tables = {t.topic: (name, t) for name, t in self.tables.items()}
+        try:
+            while True:
+                wanted = {TopicPartition(t.topic, p) for name, t in self.tables.items()
+                          for p in range(self.partitions) if p not in self.owned[name]}
+                if not self.ready:  # a rebalance is moving partitions: wait for it
+                    wanted = set()
+                if wanted != following:
+                    following = wanted
+                    reader.assign(sorted(wanted))
+                    for tp in wanted:
+                        start = self.checkpoints.get(tp)
+                        if start is None:
+                            await reader.seek_to_beginning(tp)
+                        else:
+                            reader.seek(tp, start)
+                if not following:
+                    await asyncio.sleep(1)
+                    continue
+                batch = await reader.getmany(timeout_ms=1000, max_records=MAX_BATCH)
+                async with self.lock:
+                    for tp, records in batch.items():
+                        name, table = tables[tp.topic]
+                        if tp.partition in self.owned[name]:
+                            continue  # ours now: the assignment's restore reads it
+                        for r in records:
+                            table.apply(r.key, r.value)
+                        self.checkpoints.set(tp, records[-1].offset + 1)
+                    if batch:
+                        self.checkpoints.save()
+        finally:
+            await reader.stop()
+
     # -- health ----------------------------------------------------------------------------
 
     async def serve_health(self, port: int, host: str) -> web.AppRunner:
@@ -503,12 +547,19 @@ async def serve(settings: Settings, pipeline: Pipeline, stop: asyncio.Event) -> 
     worker = StreamWorker(settings, pipeline)
     follower = asyncio.create_task(rule_deploy.follow(
         settings.bootstrap, settings.topic_rules, settings.data_dir / "rules", pipeline.use_rules))
+    standby = (asyncio.create_task(worker.keep_standbys()) if settings.standby_replicas > 0
+               else None)
     runner = await worker.serve_health(settings.web_port, settings.metrics_addr)
     try:
         await worker.run(stop)
     finally:
-        follower.cancel()
+        for task in (follower, standby):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         await runner.cleanup()
+        worker.close()
 
 
 def run_worker(settings: Settings) -> int:

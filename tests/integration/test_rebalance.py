@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -45,8 +46,14 @@ def owned(w: Worker) -> int:
     return len(parts.get("contacts", []))
 
 
+def restored_records(w: Worker) -> int:
+    """Changelog records this worker read to restore partitions it was assigned, so far."""
+    return sum(int(m) for m in re.findall(r"restored (\d+) \w+ records", w.log_path.read_text()))
+
+
+@pytest.mark.parametrize("standby", [0, 1])
 def test_a_killed_worker_s_partitions_move_with_their_state_and_come_back(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, standby: int
 ) -> None:
     traffic = (r for r in Traffic(contacts=2_000, seed=9) if r.topic == "clickstream")
     phases = [list(itertools.islice(traffic, PHASE)) for _ in range(3)]
@@ -60,8 +67,9 @@ def test_a_killed_worker_s_partitions_move_with_their_state_and_come_back(
             runtime.submit(r.value, "clickstream")
         wanted.append({a.action_id for a in undisturbed})
 
-    a = Worker(kafka_bootstrap, tmp_path / "a", KAIROS_RULES_DIR=str(rules))
-    b = Worker(kafka_bootstrap, tmp_path / "b", prefix=a.prefix, KAIROS_RULES_DIR=str(rules))
+    env = {"KAIROS_RULES_DIR": str(rules), "KAIROS_STANDBY_REPLICAS": str(standby)}
+    a = Worker(kafka_bootstrap, tmp_path / "a", **env)
+    b = Worker(kafka_bootstrap, tmp_path / "b", prefix=a.prefix, **env)
     sent = 0
 
     def send(phase: list[Record]) -> None:
@@ -86,10 +94,17 @@ def test_a_killed_worker_s_partitions_move_with_their_state_and_come_back(
         send(phases[0])
         assert actions_until(wanted[0]) == wanted[0]
 
+        time.sleep(2)  # a standby's tail catches up
+        read_before = restored_records(a)
         b.kill9()
         send(phases[1])  # half of it is b's: decided once a restores b's contacts
         assert actions_until(wanted[1]) == wanted[1]
         assert owned(a) == 4
+        takeover = restored_records(a) - read_before
+        if standby:  # a warm copy: the takeover reads (almost) nothing
+            assert takeover < 50, takeover
+        else:  # a cold one reads every contact and identifier b had written
+            assert takeover > 1_000, takeover
 
         b.start()
         deadline = time.monotonic() + 60
