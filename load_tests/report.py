@@ -28,7 +28,7 @@ def machine() -> dict[str, Any]:
                          "")
     except OSError:
         pass
-    versions = {}
+    versions: dict[str, str | None] = {}
     for dist in ("aiokafka", "faust-streaming", "quixstreams", "confluent-kafka", "rocksdict"):
         try:
             versions[dist] = metadata.version(dist)
