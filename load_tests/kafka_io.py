@@ -119,9 +119,14 @@ class Phase:
     sending_samples: int = 0  # lag samples taken while sending (growth is judged on those)
     first_due: float = 0.0  # perf_counter of the first scheduled send
     last_answer: float = 0.0  # perf_counter of the last first-answer received
+    drained_at: float = 0.0  # perf_counter when the drain after the phase ended
 
     def throughput(self) -> float | None:
-        """Events answered per second, from the first scheduled send to the last answer."""
+        """Events answered per second, from the first scheduled send to the last answer; without
+        an answer per event, events sent per second until the drain ended."""
+        if not self.answers_expected:
+            span = self.drained_at - self.first_due
+            return round(self.sent / span) if self.drained_at and span > 0 else None
         span = self.last_answer - self.first_due
         return round(self.answered / span) if self.answered and span > 0 else None
 
@@ -288,7 +293,8 @@ class OpenLoop:
                 settled_at = None
             await asyncio.sleep(0.1)
         self._current = []
-        return time.perf_counter() - started
+        phase.drained_at = time.perf_counter()
+        return phase.drained_at - started
 
 
 def _rss_mb(pid: int) -> float:

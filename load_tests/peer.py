@@ -18,7 +18,15 @@ import json
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
+
+
+@dataclass
+class Seen:
+    n: int = 0
+    first: float = 0.0  # perf_counter of the first event processed
+    last: float = 0.0
 
 
 def main() -> None:
@@ -31,13 +39,13 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=60.0)
     args = ap.parse_args()
     try:
-        from quixstreams import Application, State
+        from quixstreams import Application
     except ImportError:
         print(json.dumps({"available": False,
                           "error": "quixstreams not installed (pip install -e '.[dev]')"}))
         return
 
-    seen = {"n": 0, "first": 0.0, "last": 0.0}
+    seen = Seen()
     per_second: list[int] = []
     with tempfile.TemporaryDirectory() as state_dir:
         app = Application(
@@ -50,14 +58,14 @@ def main() -> None:
         source = app.topic(args.source, key_deserializer="bytes", value_deserializer="bytes")
         sink = app.topic(args.sink, key_serializer="bytes", value_serializer="bytes")
 
-        def count(value: bytes, state: State) -> bytes:
+        def count(value: bytes, state: Any) -> bytes:
             state.set("count", (state.get("count") or 0) + 1)
             now = time.perf_counter()
-            if seen["n"] == 0:
-                seen["first"] = now
-            seen["n"] += 1
-            seen["last"] = now
-            if seen["n"] >= args.events:
+            if seen.n == 0:
+                seen.first = now
+            seen.n += 1
+            seen.last = now
+            if seen.n >= args.events:
                 app.stop()
             return value
 
@@ -67,21 +75,21 @@ def main() -> None:
 
         def watchdog() -> None:
             started, last = time.monotonic(), 0
-            while seen["n"] < args.events:
+            while seen.n < args.events:
                 time.sleep(1.0)
-                per_second.append(seen["n"] - last)
-                last = seen["n"]
+                per_second.append(seen.n - last)
+                last = seen.n
                 if time.monotonic() - started > args.timeout:
                     app.stop()
                     return
 
         threading.Thread(target=watchdog, daemon=True).start()
         app.run()
-    seconds = seen["last"] - seen["first"]
+    seconds = seen.last - seen.first
     out: dict[str, Any] = {
-        "available": True, "events": seen["n"], "seconds": round(seconds, 3),
-        "throughput_eps": round(seen["n"] / seconds) if seconds > 0 else None,
-        "stopped_by": "events" if seen["n"] >= args.events else "time",
+        "available": True, "events": seen.n, "seconds": round(seconds, 3),
+        "throughput_eps": round(seen.n / seconds) if seconds > 0 else None,
+        "stopped_by": "events" if seen.n >= args.events else "time",
         "timeline": [{"t": i + 1, "done_eps": n} for i, n in enumerate(per_second)],
     }
     print(json.dumps(out))

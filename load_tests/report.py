@@ -28,8 +28,8 @@ def machine() -> dict[str, Any]:
                          "")
     except OSError:
         pass
-    versions = {}
-    for dist in ("aiokafka", "faust-streaming", "quixstreams", "confluent-kafka", "rocksdict"):
+    versions: dict[str, str | None] = {}
+    for dist in ("aiokafka", "quixstreams", "confluent-kafka", "rocksdict"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -110,6 +110,10 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _times(v: float | None) -> str:
+    return "-" if v is None else f"x{v:.2f}"
+
+
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.0%}"
 
@@ -156,7 +160,7 @@ def _findings(by: dict[str, dict[str, Any]]) -> list[str]:
     if "scale" in by:
         r = by["scale"]
         out.append(f"- scale: 1 worker {_fmt(r.get('one_worker_eps'))} events/s, 2 workers "
-                   f"{_fmt(r.get('two_workers_eps'))} events/s (x{_fmt(r.get('speedup'))}).")
+                   f"{_fmt(r.get('two_workers_eps'))} events/s ({_times(r.get('speedup'))}).")
     if "peer" in by and by["peer"].get("available", True):
         r = by["peer"]
         out.append(f"- peer: Quix Streams stateful count + produce {_fmt(r.get('throughput_eps'))}"
@@ -190,7 +194,7 @@ def _targets(by: dict[str, dict[str, Any]]) -> list[str]:
         row("p99 <= 50 ms at half the highest sustained rate", f"{_fmt(p99)} ms", p99 <= 50)
     if "scale" in by:
         sp = by["scale"].get("speedup")
-        row(f"2 workers >= {SCALE_TARGET}x one", f"x{_fmt(sp)}",
+        row(f"2 workers >= {SCALE_TARGET}x one", _times(sp),
             None if sp is None else sp >= SCALE_TARGET)
     if not rows:
         return []

@@ -146,7 +146,7 @@ def test_summary_shows_ratios_findings_and_targets():
     assert "steps 1,000, 2,000, 3,000 (failed)" in text
     assert "| p99 <= 25 ms at 1000 events/s | 20.0 ms at 1,000 events/s | yes |" in text
     assert "| p99 <= 50 ms at half the highest sustained rate | 60.0 ms | no |" in text
-    assert "| 2 workers >= 1.6x one | x1.5 | no |" in text
+    assert "| 2 workers >= 1.6x one | x1.50 | no |" in text
     assert "| peer | - | - | - | - |" in text  # a failed scenario still has its row
     assert "- peer: RuntimeError: peer app failed" in text
     assert "revision abc1234" in text
