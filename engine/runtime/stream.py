@@ -15,11 +15,11 @@ per worker here. This runtime keeps the topology and its guarantees but moves by
   internal messages, changelog records) was acknowledged by the broker: at-least-once, and a
   re-delivered event re-emits its action ids from the state's outbox instead of deciding again.
 
-Tables live in one RocksDB per table on local disk; their changelogs are the compacted topics
-`<app>-identity-changelog` and `<app>-contacts-changelog`, with the same names and raw byte
-records Faust used, so `kairos explain --kafka` and a worker moving from Faust keep working. A
-worker restores the changelog partitions it is assigned (from its last checkpoint) before it
-decides anything for them: the readiness gate on `/ready`.
+Tables (`engine/runtime/changelog.py`) live in one RocksDB per table on local disk; their
+changelogs are the compacted topics `<app>-identity-changelog` and `<app>-contacts-changelog`,
+with the same names and raw byte records Faust used, so `kairos explain --kafka` and a worker
+moving from Faust keep working. A worker restores the changelog partitions it is assigned (from
+its last checkpoint) before it decides anything for them: the readiness gate on `/ready`.
 """
 
 from __future__ import annotations
@@ -27,17 +27,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
-import json
 import logging
-import os
 import signal
 import time
 import uuid
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
 from aiohttp import web
@@ -45,7 +40,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyExistsError
-from aiokafka.partitioner import murmur2
 
 from engine import actions as action_codec
 from engine import deadletter, logs, rule_deploy
@@ -58,84 +52,13 @@ from engine.messages import decode_contact, decode_identity, encode
 from engine.metrics import Metrics
 from engine.pipeline import Pipeline
 from engine.ruleset import RuleSet
-from engine.stores import CachedStates, RocksStore
+from engine.runtime.changelog import Changelogged, Checkpoints, partition_of
+from engine.stores import CachedStates
 from engine.timers import TimerIndex
 
 log = logging.getLogger("kairos.worker")
 TABLES = ("identity", "contacts")
 MAX_BATCH = 2000  # records per getmany: bounds the memory and the time a batch holds offsets
-
-
-@lru_cache(maxsize=1 << 17)
-def partition_of(key: str, partitions: int) -> int:
-    """Kafka's default partitioner (murmur2), so in-process routing agrees with the topics."""
-    hashed: int = murmur2(key.encode())
-    return (hashed & 0x7FFFFFFF) % partitions
-
-
-class Changelogged:
-    """A RocksDB table whose writes become records on its compacted changelog topic.
-
-    Writes wait in `pending` (reads see them) until the batch's changelog records were
-    acknowledged: the local table never holds what its changelog does not, so whichever worker
-    restores a partition next rebuilds exactly what this one had.
-    """
-
-    def __init__(self, path: Path, topic: str) -> None:
-        self.db = RocksStore(path)
-        self.topic = topic
-        self.pending: dict[str, bytes | None] = {}  # the last write of each key this batch
-
-    def get(self, key: str) -> bytes | None:
-        if key in self.pending:
-            return self.pending[key]
-        return self.db.get(key)
-
-    def __setitem__(self, key: str, value: bytes) -> None:
-        self.pending[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        self.pending[key] = None  # a tombstone on the changelog
-
-    def persist(self) -> None:
-        """The batch's writes were acknowledged on the changelog: keep them locally too."""
-        for key, value in self.pending.items():
-            self.apply(key.encode(), value)
-        self.pending.clear()
-
-    def apply(self, key: bytes, value: bytes | None) -> None:
-        """A changelog record being restored."""
-        if value is None:
-            with contextlib.suppress(KeyError):
-                del self.db[key.decode()]
-        else:
-            self.db[key.decode()] = value
-
-
-@dataclass
-class Checkpoints:
-    """Per changelog partition, the offset up to which the local table reflects it."""
-
-    path: Path
-    offsets: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def load(cls, path: Path) -> Checkpoints:
-        try:
-            return cls(path, json.loads(path.read_text()))
-        except (OSError, ValueError):
-            return cls(path)
-
-    def get(self, tp: TopicPartition) -> int | None:
-        return self.offsets.get(f"{tp.topic}:{tp.partition}")
-
-    def set(self, tp: TopicPartition, offset: int) -> None:
-        self.offsets[f"{tp.topic}:{tp.partition}"] = offset
-
-    def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.offsets))
-        os.replace(tmp, self.path)
 
 
 class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
