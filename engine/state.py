@@ -7,6 +7,7 @@ Schema changes add fields with defaults at the end so old records still decode.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -19,7 +20,10 @@ MAX_IDENTIFIERS = 32
 MAX_TRAITS = 100
 MAX_TALLIES = 256
 MAX_RECENT = 50
-MAX_SEEN = 128
+# Event ids remembered to decide each once: more than the records a worker can have consumed
+# without committing (one batch, engine/runtime/stream.py), so even a contact that is every
+# event of a batch re-decides nothing after a crash. Kept as 64-bit hashes: 9 bytes each.
+MAX_SEEN = 2_500
 MAX_PURCHASES = 20
 MAX_HISTORY = 100
 MAX_TIMERS = 32
@@ -37,6 +41,12 @@ class Consent(msgspec.Struct, array_like=True, frozen=True):
     granted: bool
     at: float
     source: str
+
+
+def event_hash(event_id: str) -> int:
+    """A stable 64-bit digest of an event id (the same in every process, unlike `hash`)."""
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big",
+                          signed=True)
 
 
 class Tally(msgspec.Struct, array_like=True):
@@ -157,7 +167,7 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
     stage: str = "awareness"
     lifecycle: str = "prospect"
     recent: list[RecentEvent] = []
-    seen: list[str] = []
+    seen_hashes: list[int] = []
     memory: dict[str, RuleMemory] = {}
     history: list[Contacted] = []
     timers: list[Timer] = []
@@ -239,10 +249,12 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     def mark_seen(self, event_id: str) -> bool:
         """False when the event was already decided (a duplicate delivery)."""
-        if event_id in self.seen:
+        h = event_hash(event_id)
+        if h in self.seen_hashes:
             return False
-        self.seen.append(event_id)
-        del self.seen[:-MAX_SEEN]
+        self.seen_hashes.append(h)
+        if len(self.seen_hashes) > MAX_SEEN:
+            del self.seen_hashes[:-MAX_SEEN]
         return True
 
     def add_timer(self, timer: Timer) -> None:
@@ -311,7 +323,9 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
             mine_t.times = sorted(mine_t.times + t.times)[-WINDOW_TIMES:]
     into.purchases = sorted(into.purchases + other.purchases, key=lambda p: p.at)[-MAX_PURCHASES:]
     into.recent = sorted(into.recent + other.recent, key=lambda r: r.time)[-MAX_RECENT:]
-    into.seen = (other.seen + [s for s in into.seen if s not in other.seen])[-MAX_SEEN:]
+    theirs = set(other.seen_hashes)
+    into.seen_hashes = (other.seen_hashes + [h for h in into.seen_hashes if h not in theirs])[
+        -MAX_SEEN:]
     for rule_id, m in other.memory.items():
         into.memory.setdefault(rule_id, m)
     into.history = sorted(into.history + other.history, key=lambda h: h.at)[-MAX_HISTORY:]

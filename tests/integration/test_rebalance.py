@@ -82,7 +82,16 @@ def test_a_killed_worker_s_partitions_move_with_their_state_and_come_back(
     def actions_until(want: set[str]) -> set[str]:
         values = consume(a.bootstrap, a.topics["actions"],
                          lambda vs: want <= {action_codec.decode(v).action_id for v in vs}, 90)
+        for x in map(action_codec.decode, values):
+            by_id.setdefault(x.action_id, x)
         return {action_codec.decode(v).action_id for v in values}
+
+    by_id = {x.action_id: x for x in undisturbed}
+
+    def differ(got: set[str], want: set[str]) -> str:
+        """What differs, to read in a failure: (in the undisturbed run?, rule, contact, trigger)."""
+        return "\n".join(sorted(f"{i in want} {by_id[i].rule_id} {by_id[i].contact_id} "
+                                 f"{by_id[i].trigger_event_id}" for i in got ^ want))
 
     a.start()
     b.start()
@@ -92,13 +101,15 @@ def test_a_killed_worker_s_partitions_move_with_their_state_and_come_back(
             time.sleep(0.5)
         assert owned(a) + owned(b) == 4 and owned(b) > 0, "the two workers share the partitions"
         send(phases[0])
-        assert actions_until(wanted[0]) == wanted[0]
+        got = actions_until(wanted[0])
+        assert got == wanted[0], differ(got, wanted[0])
 
         time.sleep(2)  # a standby's tail catches up
         read_before = restored_records(a)
         b.kill9()
         send(phases[1])  # half of it is b's: decided once a restores b's contacts
-        assert actions_until(wanted[1]) == wanted[1]
+        got = actions_until(wanted[1])
+        assert got == wanted[1], differ(got, wanted[1])
         assert owned(a) == 4
         takeover = restored_records(a) - read_before
         if standby:  # a warm copy: the takeover reads (almost) nothing
@@ -116,4 +127,4 @@ def test_a_killed_worker_s_partitions_move_with_their_state_and_come_back(
     finally:
         a.stop()
         b.stop()
-    assert got == wanted[2]  # nothing lost, nothing decided differently
+    assert got == wanted[2], differ(got, wanted[2])  # nothing lost, nothing decided otherwise

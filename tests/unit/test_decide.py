@@ -99,7 +99,7 @@ def test_state_stays_bounded_for_a_very_active_contact() -> None:
             track(f"e{i}", f"Event {i % 300}", T + i)
         state = decide(state, "c1", msg, T + i, RULES, DEFAULT_POLICY).state
     assert state is not None
-    assert len(state.recent) <= MAX_RECENT and len(state.seen) <= MAX_SEEN
+    assert len(state.recent) <= MAX_RECENT and len(state.seen_hashes) <= MAX_SEEN
     assert len(state.tallies) <= MAX_TALLIES and len(state.history) <= MAX_HISTORY
     assert len(state.decisions) <= MAX_DECISIONS and len(state.outbox) <= MAX_OUTBOX
     assert len(state_codec.encode(state)) < 64 * 1024
