@@ -12,6 +12,7 @@ import logging
 import signal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client import CollectorRegistry, start_http_server
 from redis.asyncio import Redis
 
 from connectors.channels.crm_topic import CrmTopic
@@ -88,6 +89,11 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
         channels, redis, emit_outcome, dead_letter, Retry(attempts=settings.delivery_attempts),
         rate_limits={ch.provider: limits[n] for n, ch in channels.items() if n in limits},
     )
+    if settings.connect_metrics_port:
+        registry = CollectorRegistry()
+        registry.register(delivery)
+        start_http_server(settings.connect_metrics_port, addr=settings.metrics_addr,
+                          registry=registry)
     consumer = AIOKafkaConsumer(
         settings.topic_actions, bootstrap_servers=settings.bootstrap,
         group_id=f"{settings.app_id}-connect-{'-'.join(sorted(names))}",

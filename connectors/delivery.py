@@ -24,12 +24,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 import msgspec
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from redis.asyncio import Redis
 
 from engine import actions as action_codec
@@ -129,7 +131,7 @@ class RateLimit:
             await asyncio.sleep(1.0 - (now % 1.0) + 0.001)
 
 
-@dataclass
+@dataclass(eq=False)  # one per process, registered as a Prometheus collector: hashable
 class Delivery:
     channels: dict[str, Channel]
     redis: Redis
@@ -143,6 +145,7 @@ class Delivery:
     failed: int = 0
     skipped: int = 0
     in_doubt: int = 0
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     async def handle(self, action: Action) -> Outcome | None:
         """Deliver one action at most once; None when this connector does not serve its channel."""
@@ -228,8 +231,24 @@ class Delivery:
             contact_id=action.contact_id, channel=action.channel, action=action.action,
             outcome=outcome, timestamp=iso(self.clock()), attempts=attempts, reason=reason,
         )
+        self.outcomes[(action.channel, outcome)] += 1
         await self.emit_outcome(o)
         return o
+
+    def collect(self) -> Iterator[Metric]:
+        """Prometheus: what the connectors did, and which providers' breakers are open."""
+        done = CounterMetricFamily(
+            "kairos_deliveries", "Actions handled by connectors, per channel and outcome (sent, "
+            "failed, expired, held_out, duplicate, in_doubt).", labels=["channel", "outcome"])
+        for (channel, outcome), n in self.outcomes.items():
+            done.add_metric([channel, outcome], n)
+        yield done
+        open_ = GaugeMetricFamily("kairos_breaker_open",
+                                  "1 while a provider's circuit breaker is open.",
+                                  labels=["provider"])
+        for provider, breaker in self.breakers.items():
+            open_.add_metric([provider], 1.0 if breaker.allow(self.clock()) else 0.0)
+        yield open_
 
 
 def _epoch(iso_time: str) -> float:

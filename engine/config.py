@@ -34,6 +34,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     processing_guarantee: str = "at_least_once"
     metrics_port: int = 9464
     metrics_addr: str = "127.0.0.1"
+    connect_metrics_port: int = 9465  # `kairos connect`'s /metrics (0: none)
     web_port: int = 6066
     timer_interval: float = 0.25
     # A worker that dies without leaving the group holds its partitions this long.

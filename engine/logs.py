@@ -11,7 +11,8 @@ import logging
 import re
 
 EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-PHONE = re.compile(r"(?<![\w.:/-])(\+?\d)[\d ().-]{6,}(\d{2})(?![\w-])")
+# International numbers, as phone traits are kept (E.164, maybe spaced): `+` then 8-15 digits.
+PHONE = re.compile(r"(?<![\w+])(\+\d)[\d ().-]{6,18}(\d{2})(?![\w-])")
 FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 
 

@@ -62,6 +62,7 @@ class Worker:
             "KAIROS_PARTITIONS": "4",
             "KAIROS_METRICS_PORT": str(free_port()),
             "KAIROS_WEB_PORT": str(free_port()),
+            "KAIROS_CONNECT_METRICS_PORT": "0",
             "KAIROS_POLICY": str(UNLIMITED_POLICY),
             **env,
         }

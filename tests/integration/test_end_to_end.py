@@ -5,6 +5,7 @@ outcomes flow back into the engine. Then a connector is killed mid-batch."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 import sys
@@ -197,7 +198,8 @@ def test_a_slow_provider_means_visible_lag_and_bounded_memory_not_a_crash(
                 trigger_event_id=f"e{i}", event_time=iso(now), decided_at=iso(now),
                 expires_at=iso(now + 3600), recipient="+33600000000",
                 payload={"text": padding}))) for i in range(4_000)])
-        connector = spawn(w, "connect", "sms")
+        metrics_port = free_port()
+        connector = spawn(w, "connect", "sms", KAIROS_CONNECT_METRICS_PORT=str(metrics_port))
         group = f"{w.prefix}-connect-sms"
         rss, lags = [], []
         try:
@@ -206,6 +208,8 @@ def test_a_slow_provider_means_visible_lag_and_bounded_memory_not_a_crash(
                 assert connector.poll() is None, "the connector died"
                 rss.append(_rss_mb(connector.pid))
                 lags.append(_lag(w, group))
+            metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics",
+                                             timeout=5).read().decode()
         finally:
             stop(connector)
     sent = len(provider.requests)
@@ -214,3 +218,7 @@ def test_a_slow_provider_means_visible_lag_and_bounded_memory_not_a_crash(
     assert lags[-1] > 2_000 and lags[-1] <= lags[2]  # visible, and going down, not up
     assert max(rss) < 250, rss  # megabytes: the backlog is not pulled into memory
     assert max(rss[4:]) - min(rss[4:]) < 40, rss  # flat once warm
+    sent_metric = re.search(r'kairos_deliveries_total\{channel="sms",outcome="sent"\} (\S+)',
+                            metrics)
+    assert sent_metric and 0 < float(sent_metric.group(1)) <= sent  # what the SRE sees
+    assert 'kairos_breaker_open{provider="http:' in metrics
