@@ -37,6 +37,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     connect_metrics_port: int = 9465  # `kairos connect`'s /metrics (0: none)
     web_port: int = 6066
     timer_interval: float = 0.25
+    # Seconds between offset commits (after every record sent since was acknowledged): longer
+    # means fewer round trips and more events re-decided (same action ids) after a crash.
+    commit_interval: float = 0.1
     # A worker that dies without leaving the group holds its partitions this long.
     session_timeout: float = 10.0
     # 1: every worker also tails the changelogs of partitions it does not own into its tables,

@@ -111,7 +111,8 @@ async def _latest(bootstrap: str, topic: str, key: str) -> bytes | None:
     tps = [TopicPartition(topic, p["partition"]) for p in described.get("partitions", ())]
     if not tps:
         return None
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")  # as the seek: see stream.py
     await consumer.start()
     try:
         consumer.assign(tps)

@@ -165,7 +165,10 @@ async def _bundles(
     """Bundles on the rules topic: from its start to its end, or from now on, forever."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    # The reset policy must agree with the seek: aiokafka resets a freshly assigned partition
+    # on its own, and that reset can land after our seek and win.
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest" if from_start else "latest")
     await consumer.start()
     try:
         tp = TopicPartition(topic, 0)

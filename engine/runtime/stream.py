@@ -59,6 +59,7 @@ from engine.timers import TimerIndex
 log = logging.getLogger("kairos.worker")
 TABLES = ("identity", "contacts")
 MAX_BATCH = 2000  # records per getmany: bounds the memory and the time a batch holds offsets
+MAX_UNACKED = 20_000  # records sent since the last commit before one is forced
 
 
 class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -92,13 +93,16 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
                              "neither at_least_once nor exactly_once")
         self.exactly_once = settings.processing_guarantee == "exactly_once"
         self.in_transaction = False
+        self.uncommitted: dict[TopicPartition, int] = {}  # consumed, not yet committed
+        self.committed_at = time.monotonic()
+        self.consumed_since_commit = 0  # at most one batch (MAX_SEEN in engine/state.py)
 
     # -- the loop -------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         s = self.settings
         self.producer = AIOKafkaProducer(
-            bootstrap_servers=s.bootstrap, acks="all", enable_idempotence=True, linger_ms=5,
+            bootstrap_servers=s.bootstrap, acks="all", enable_idempotence=True, linger_ms=1,
             max_batch_size=256 * 1024, transactional_id=self._transactional_id(),
         )
         self.consumer = AIOKafkaConsumer(
@@ -121,7 +125,7 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         finally:
             async with self.lock:
                 with contextlib.suppress(Exception):
-                    await self._commit({})
+                    await self._commit()
             await self.consumer.stop()
             await self.producer.stop()
 
@@ -137,11 +141,16 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         for _, tp, r in merged:
             await self._handle(tp, r)
         done = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+        self.uncommitted.update(done)
+        self.consumed_since_commit += sum(len(records) for records in batch.values())
         for key, msg, _ in self.timers.pop_due(time.time()):
             await self._route([("contacts", key, msg)])
         self.metrics.timers_pending = len(self.timers)
-        if done or self.unacked or self.states.dirty:
-            await self._commit(done)
+        due = time.monotonic() - self.committed_at >= self.settings.commit_interval
+        full = self.consumed_since_commit >= MAX_BATCH or len(self.unacked) > MAX_UNACKED
+        if (due or full) and (
+                self.uncommitted or self.unacked or self.states.dirty):
+            await self._commit()
         await self._advance_inline(done)
 
     async def _handle(self, tp: TopicPartition, r: Any) -> None:
@@ -217,8 +226,14 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _dead(self, letter: DeadLetter) -> None:
         await self._send(self.settings.topic_dead_letters, None, deadletter.encode(letter))
 
-    async def _commit(self, done: dict[TopicPartition, int]) -> None:
-        """Changed states out, every send acknowledged, then the offsets: never the reverse."""
+    async def _commit(self) -> None:
+        """Changed states out, every send acknowledged, then the offsets: never the reverse.
+
+        Every `commit_interval` rather than every batch: actions leave as soon as they are
+        decided, and the round trips of acks and offset commits are paid once per interval.
+        """
+        done, self.uncommitted = self.uncommitted, {}
+        self.committed_at, self.consumed_since_commit = time.monotonic(), 0
         self.states.flush()
         last: dict[TopicPartition, asyncio.Future[Any]] = {}
         for table in self.tables.values():
@@ -274,7 +289,7 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             if not gone:
                 return
             with contextlib.suppress(Exception):
-                await self._commit({})
+                await self._commit()
             for table, ps in gone.items():
                 self.owned[table] -= ps
                 self.inline[table] -= ps
@@ -322,6 +337,8 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             if tp.partition not in self.owned[table]:
                 del self.catch_up[tp]
                 continue
+            if tp in self.sent_while_catching_up:
+                continue  # its own sends are not acknowledged yet: their offsets are unknown
             position = done.get(tp)
             if position is None:  # nothing read this batch: ask where the consumer stands
                 with contextlib.suppress(asyncio.TimeoutError, IllegalStateError):
@@ -334,9 +351,12 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         """Read the changelog partitions from the last checkpoint to their end."""
         store = self.tables[table]
         tps = [TopicPartition(store.topic, p) for p in partitions]
+        # "earliest" like the seeks below: aiokafka resets a freshly assigned partition on its
+        # own, and with "latest" that reset could land after a seek to the beginning and win,
+        # silently skipping the partition's whole history.
         reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap,
                                   enable_auto_commit=False, isolation_level="read_committed",
-                                  max_poll_records=5000)
+                                  max_poll_records=5000, auto_offset_reset="earliest")
         await reader.start()
         try:
             reader.assign(tps)
@@ -381,7 +401,8 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         """Tail the changelog partitions other workers own into the local tables, so a takeover
         restores only what changed since (`KAIROS_STANDBY_REPLICAS=1`)."""
         reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap,
-                                  enable_auto_commit=False, isolation_level="read_committed")
+                                  enable_auto_commit=False, isolation_level="read_committed",
+                                  auto_offset_reset="earliest")  # as in _restore
         await reader.start()
         following: set[TopicPartition] = set()
         tables = {t.topic: (name, t) for name, t in self.tables.items()}
