@@ -9,11 +9,12 @@ per worker here. This runtime keeps the topology and its guarantees but moves by
 - a message whose key falls in an internal partition this worker owns (and has caught up on)
   is handed to the next step in process, in order, instead of a round trip through Kafka; the
   others go to the internal topic for the worker that owns them, exactly as before;
-- contact states are cached decoded and written once per batch (RocksDB + a changelog record
+- contact states are cached decoded and written once per commit (RocksDB + a changelog record
   per changed contact), not once per message;
-- offsets are committed only after everything the batch produced (actions, dead letters,
-  internal messages, changelog records) was acknowledged by the broker: at-least-once, and a
-  re-delivered event re-emits its action ids from the state's outbox instead of deciding again.
+- offsets are committed every `commit_interval` (or 2,000 records), only after everything
+  produced since (actions, dead letters, internal messages, changelog records) was acknowledged
+  by the broker: at-least-once, and a re-delivered event re-emits its action ids from the
+  state's outbox instead of deciding again.
 
 Tables (`engine/runtime/changelog.py`) live in one RocksDB per table on local disk; their
 changelogs are the compacted topics `<app>-identity-changelog` and `<app>-contacts-changelog`,
