@@ -82,17 +82,21 @@ def _on_event(
     errors: list[tuple[str, str]] = []
     candidates: list[Candidate] = []
     for r in rules.for_event(event):
-        candidates += _propose(r, Context(event, state, now, r.id, None), errors)
-    candidates += _transitions(state, event, before, now, rules, errors)
+        _propose(r, Context(event, state, now, r.id, None), errors, candidates)
+    if before != (state.stage, state.lifecycle):
+        _transitions(state, event, before, now, rules, errors, candidates)
     result = arbitrate(state, candidates, now, policy)
     return Decision(state, result.actions, changed=True, rule_errors=errors,
                     records=result.records)
 
 
-def _propose(r: Rule, ctx: Context, errors: list[tuple[str, str]]) -> list[Candidate]:
-    """One rule's candidates; a rule that raises loses its say, not the whole decision."""
+def _propose(
+    r: Rule, ctx: Context, errors: list[tuple[str, str]], candidates: list[Candidate]
+) -> None:
+    """Add one rule's candidates; a rule that raises loses its say, not the whole decision."""
     try:
-        return [Candidate(r, p, ctx.event) for p in r.run(ctx)]
+        for p in r.run(ctx):
+            candidates.append(Candidate(r, p, ctx.event))
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"[:300]
         errors.append((r.id, reason))
@@ -102,7 +106,6 @@ def _propose(r: Rule, ctx: Context, errors: list[tuple[str, str]]) -> list[Candi
                 outcome="error", reason=reason,
             )
         )
-        return []
 
 
 def _transitions(
@@ -112,14 +115,12 @@ def _transitions(
     now: float,
     rules: RuleSet,
     errors: list[tuple[str, str]],
-) -> list[Candidate]:
+    found: list[Candidate],
+) -> None:
     """Stage and lifecycle changes are events too: rules on `on("stage", "decision")` run now.
 
     Followed up to `MAX_TRANSITIONS` deep, so rules moving each other's stages cannot loop.
     """
-    if before == (state.stage, state.lifecycle):
-        return []
-    found: list[Candidate] = []
     for _ in range(MAX_TRANSITIONS):
         after = (state.stage, state.lifecycle)
         moves = [(k, v) for k, old, v in zip(("stage", "lifecycle"), before, after, strict=True)
@@ -133,14 +134,16 @@ def _transitions(
                 name=value, time=cause.time,
             )
             for r in rules.for_event(event):
-                found += _propose(r, Context(event, state, now, r.id, None), errors)
-    return found
+                _propose(r, Context(event, state, now, r.id, None), errors, found)
 
 
 def _cancel_on_exit_events(state: ContactState, event: Event) -> None:
-    keys = (event.kind, f"{event.kind}:{event.name}")
-    if any(k in t.cancel_on for t in state.timers for k in keys):
-        state.timers = [t for t in state.timers if not any(k in t.cancel_on for k in keys)]
+    kind, name = event.kind, f"{event.kind}:{event.name}"
+    for t in state.timers:
+        if t.cancel_on and (name in t.cancel_on or kind in t.cancel_on):
+            state.timers = [t for t in state.timers
+                            if not (name in t.cancel_on or kind in t.cancel_on)]
+            return
 
 
 def _on_timer(
@@ -159,8 +162,10 @@ def _on_timer(
     event = timer_event(timer)
     before = (state.stage, state.lifecycle)
     errors: list[tuple[str, str]] = []
-    candidates = _propose(r, Context(event, state, now, r.id, timer), errors)
-    candidates += _transitions(state, event, before, now, rules, errors)
+    candidates: list[Candidate] = []
+    _propose(r, Context(event, state, now, r.id, timer), errors, candidates)
+    if before != (state.stage, state.lifecycle):
+        _transitions(state, event, before, now, rules, errors, candidates)
     result = arbitrate(state, candidates, now, policy)
     return Decision(state, result.actions, changed=True, rule_errors=errors,
                     records=result.records)

@@ -49,9 +49,6 @@ class Trigger:
     name: str | None = None
     category: str | None = None
 
-    def accepts(self, event: Event) -> bool:
-        return self.category is None or self.category in event.categories
-
     @property
     def key(self) -> str:
         return f"{self.kind}:{self.name}" if self.name else self.kind
@@ -196,16 +193,13 @@ class Context:
             cancel_on=tuple(t.key for t in cancel_on),
             payload=dict(payload or {}),
         )
-        self.cancel(name)
-        self.state.add_timer(timer)
+        self.state.add_timer(timer, replaces=name)
         self.acted = True
         return timer
 
     def cancel(self, name: str) -> None:
         """Drop this rule's pending timer called `name`, if any."""
-        self.state.timers = [
-            t for t in self.state.timers if not (t.rule_id == self.rule_id and t.name == name)
-        ]
+        self.state.cancel_timer(self.rule_id, name)
 
     def pending(self, name: str) -> Timer | None:
         for t in self.state.timers:

@@ -17,6 +17,7 @@ from engine.rules import Rule, Trigger
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 DISABLED_FILE = "disabled.txt"
+MAX_CACHED_NAMES = 10_000
 
 
 class RuleError(ValueError):
@@ -36,20 +37,40 @@ class RuleSet:
                 )
             self.rules[r.id] = r
         self._index: dict[str, list[tuple[Rule, Trigger]]] = {}
+        # (kind, name) -> its rules, or the triggers to check when a category narrows one
+        self._by_name: dict[tuple[str, str], tuple[tuple[Rule, ...],
+                                                   tuple[tuple[Rule, Trigger], ...]]] = {}
         for r in self.rules.values():
             if r.id in self.disabled:
                 continue
             for t in r.triggers:
                 self._index.setdefault(t.key, []).append((r, t))
 
-    def for_event(self, event: Event) -> list[Rule]:
+    def for_event(self, event: Event) -> tuple[Rule, ...]:
         """The enabled rules one of whose triggers accepts the event, each once, in load order."""
+        entry = self._by_name.get((event.kind, event.name))
+        if entry is None:
+            if len(self._by_name) >= MAX_CACHED_NAMES:  # names come from senders: stay bounded
+                self._by_name.clear()
+            entry = self._by_name[(event.kind, event.name)] = self._lookup(event.kind, event.name)
+        rules, narrowed = entry
+        if not narrowed:
+            return rules
         found: list[Rule] = []
-        for key in (f"{event.kind}:{event.name}", event.kind):
-            for r, t in self._index.get(key, ()):
-                if r not in found and t.accepts(event):
-                    found.append(r)
-        return found
+        for r, t in narrowed:
+            if (t.category is None or t.category in event.categories) and all(
+                    f is not r for f in found):
+                found.append(r)
+        return tuple(found)
+
+    def _lookup(
+        self, kind: str, name: str
+    ) -> tuple[tuple[Rule, ...], tuple[tuple[Rule, Trigger], ...]]:
+        """The rules for a kind and name; with the triggers to check when some need a category."""
+        pairs = self._index.get(f"{kind}:{name}", []) + self._index.get(kind, [])
+        if any(t.category is not None for _, t in pairs):
+            return (), tuple(pairs)
+        return tuple({id(r): r for r, _ in pairs}.values()), ()
 
     def active(self, rule_id: str) -> Rule | None:
         """The rule by id, unless it is unknown or disabled (its pending timers then no-op)."""

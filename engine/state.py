@@ -7,6 +7,7 @@ Schema changes add fields with defaults at the end so old records still decode.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from typing import Any
@@ -204,14 +205,17 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
             t = self.tallies[key] = Tally(first=at, last=at, count=1, times=[at])
         else:
             t.count += 1
-            t.first = min(t.first, at)
-            t.last = max(t.last, at)
+            if at < t.first:
+                t.first = at
+            if at > t.last:
+                t.last = at
             times = t.times
             if not times or at >= times[-1]:
                 times.append(at)
             else:  # late event: keep the list in time order
-                times.insert(next(i for i, x in enumerate(times) if x > at), at)
-            del times[:-WINDOW_TIMES]
+                bisect.insort_right(times, at)
+            if len(times) > WINDOW_TIMES:
+                del times[:-WINDOW_TIMES]
         return t
 
     def count_within(self, key: str, seconds: float, now: float) -> int:
@@ -249,20 +253,25 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     def mark_seen(self, event_id: str) -> bool:
         """False when the event was already decided (a duplicate delivery)."""
-        h = event_hash(event_id)
-        if h in self.seen_hashes:
-            return False
-        self.seen_hashes.append(h)
-        if len(self.seen_hashes) > MAX_SEEN:
-            del self.seen_hashes[:-MAX_SEEN]
-        return True
+        return _SEEN.add(self.seen_hashes, event_hash(event_id))
 
-    def add_timer(self, timer: Timer) -> None:
-        self.timers = [t for t in self.timers if t.timer_id != timer.timer_id]
-        self.timers.append(timer)
-        if len(self.timers) > MAX_TIMERS:
-            self.timers.sort(key=lambda t: t.due)
-            del self.timers[MAX_TIMERS:]
+    def add_timer(self, timer: Timer, replaces: str | None = None) -> None:
+        """Add a timer; one with the same id, or of the same rule called `replaces`, goes."""
+        rule_id, tid = timer.rule_id, timer.timer_id
+        timers = [t for t in self.timers if t.timer_id != tid
+                  and not (t.name == replaces and t.rule_id == rule_id)]
+        timers.append(timer)
+        if len(timers) > MAX_TIMERS:  # the one due last goes
+            timers.remove(max(timers, key=_due))
+        self.timers = timers
+
+    def cancel_timer(self, rule_id: str, name: str) -> None:
+        """Drop the rule's pending timer called `name`, if any (most events have none)."""
+        for t in self.timers:
+            if t.name == name and t.rule_id == rule_id:
+                self.timers = [t for t in self.timers
+                               if not (t.name == name and t.rule_id == rule_id)]
+                return
 
     def record_decision(self, record: DecisionRecord) -> None:
         self.decisions.append(record)
@@ -291,6 +300,53 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
     def record_contact(self, contacted: Contacted) -> None:
         self.history.append(contacted)
         del self.history[:-MAX_HISTORY]
+
+
+def _due(t: Timer) -> float:
+    return t.due
+
+
+class SeenIndex:
+    """Sets beside the longest `seen_hashes` lists, so a busy contact's duplicate check is a
+    hash lookup instead of a scan of thousands of ints.
+
+    The list stays the truth (it is what is stored and restored); an index entry holds its
+    list, so the list's id cannot be reused while the entry lives, and is trusted only while
+    the list has the length the index last saw (nothing else appends to it).
+    """
+
+    def __init__(self, min_length: int = 128, capacity: int = 256) -> None:
+        self.min_length = min_length
+        self.capacity = capacity
+        self._sets: dict[int, tuple[list[int], set[int]]] = {}
+
+    def add(self, seen: list[int], h: int) -> bool:
+        """Append `h` to `seen` unless present; False when it was (a duplicate)."""
+        if len(seen) < self.min_length:
+            if h in seen:
+                return False
+            seen.append(h)
+            return True
+        entry = self._sets.pop(id(seen), None)  # re-inserted last: least recently used first
+        if entry is None or entry[0] is not seen or len(entry[1]) != len(seen):
+            entry = (seen, set(seen))
+        members = entry[1]
+        if h in members:
+            self._sets[id(seen)] = entry
+            return False
+        seen.append(h)
+        members.add(h)
+        if len(seen) > MAX_SEEN:
+            for old in seen[:-MAX_SEEN]:
+                members.discard(old)
+            del seen[:-MAX_SEEN]
+        self._sets[id(seen)] = entry
+        if len(self._sets) > self.capacity:
+            del self._sets[next(iter(self._sets))]
+        return True
+
+
+_SEEN = SeenIndex()
 
 
 def merge(into: ContactState, other: ContactState) -> ContactState:

@@ -10,11 +10,13 @@ memory stays proportional to the contacts with a pending timer, not to events.
 from __future__ import annotations
 
 import heapq
+from operator import attrgetter
 
 from engine.messages import FireTimer
 from engine.state import ContactState
 
 COMPACT_SLACK = 1024
+_order = attrgetter("due", "timer_id")
 
 
 class TimerIndex:
@@ -27,10 +29,11 @@ class TimerIndex:
         if state is None:
             return
         key = state.contact_id
-        nxt = min(state.timers, key=lambda t: (t.due, t.timer_id), default=None)
-        if nxt is None:
+        timers = state.timers
+        if not timers:
             self._next.pop(key, None)
             return
+        nxt = min(timers, key=_order) if len(timers) > 1 else timers[0]
         entry = (nxt.due, nxt.timer_id, partition)
         if self._next.get(key) != entry:
             self._next[key] = entry
