@@ -10,7 +10,7 @@ import msgspec
 CHANNELS = ("email", "sms", "push", "web", "crm", "print")
 
 
-class Action(msgspec.Struct, kw_only=True):
+class Action(msgspec.Struct, gc=False, kw_only=True):
     action_id: str
     contact_id: str
     channel: str

@@ -39,7 +39,7 @@ class DecodeError(ValueError):
 # --- clickstream: Segment track / page / identify -------------------------------------------
 
 
-class Location(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Location(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     city: str | None = None
     country: str | None = None
     region: str | None = None
@@ -145,7 +145,7 @@ class ActionOutcome(msgspec.Struct, kw_only=True):
 # --- the internal event ---------------------------------------------------------------------
 
 
-class Event(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+class Event(msgspec.Struct, gc=False, kw_only=True, frozen=True, omit_defaults=True):
     """One thing a contact did, whatever channel it came from.
 
     `kind` is the source-level type (page, track, identify, email, social) and `name` the

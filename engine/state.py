@@ -38,7 +38,7 @@ STAGES = ("awareness", "consideration", "decision", "post-purchase")
 LIFECYCLES = ("prospect", "lead", "customer", "repeat", "lapsed")
 
 
-class Consent(msgspec.Struct, array_like=True, frozen=True):
+class Consent(msgspec.Struct, gc=False, array_like=True, frozen=True):
     granted: bool
     at: float
     source: str
@@ -50,7 +50,7 @@ def event_hash(event_id: str) -> int:
                           signed=True)
 
 
-class Tally(msgspec.Struct, array_like=True):
+class Tally(msgspec.Struct, gc=False, array_like=True):
     """First and last time, how often, and the latest times something was seen.
 
     `times` keeps the last `WINDOW_TIMES` occurrences, so "N times within T" is answered
@@ -60,7 +60,7 @@ class Tally(msgspec.Struct, array_like=True):
     first: float
     last: float
     count: int = 1
-    times: list[float] = []
+    times: tuple[float, ...] = ()
 
     def within(self, seconds: float, now: float) -> int:
         """Occurrences in (now - seconds, now]; saturates at `WINDOW_TIMES`."""
@@ -68,7 +68,7 @@ class Tally(msgspec.Struct, array_like=True):
         return sum(1 for t in self.times if since < t <= now)
 
 
-class Score(msgspec.Struct, array_like=True):
+class Score(msgspec.Struct, gc=False, array_like=True):
     """An interest score that halves every `half_life` seconds without new points."""
 
     value: float
@@ -80,21 +80,21 @@ class Score(msgspec.Struct, array_like=True):
         return self.value * math.exp2((self.at - now) / half_life)
 
 
-class Purchase(msgspec.Struct, array_like=True, frozen=True):
+class Purchase(msgspec.Struct, gc=False, array_like=True, frozen=True):
     at: float
     order_id: str | None
     categories: tuple[str, ...]
     revenue: float | None
 
 
-class RecentEvent(msgspec.Struct, array_like=True, frozen=True):
+class RecentEvent(msgspec.Struct, gc=False, array_like=True, frozen=True):
     event_id: str
     kind: str
     name: str
     time: float
 
 
-class Contacted(msgspec.Struct, array_like=True, frozen=True):
+class Contacted(msgspec.Struct, gc=False, array_like=True, frozen=True):
     """One action sent to the contact: what caps, cool-downs and fatigue look at."""
 
     at: float
@@ -106,7 +106,7 @@ class Contacted(msgspec.Struct, array_like=True, frozen=True):
     control: bool = False  # held out: decided but not delivered, so not counted either
 
 
-class Timer(msgspec.Struct, frozen=True, omit_defaults=True):
+class Timer(msgspec.Struct, gc=False, frozen=True, omit_defaults=True):
     """A pending wake-up owned by one rule; `cancel_on` lists `kind:name` keys that void it."""
 
     timer_id: str
@@ -119,7 +119,7 @@ class Timer(msgspec.Struct, frozen=True, omit_defaults=True):
     payload: dict[str, Any] = {}
 
 
-class RuleMemory(msgspec.Struct, omit_defaults=True):
+class RuleMemory(msgspec.Struct, gc=False, omit_defaults=True):
     """What a rule remembers about one contact between events (step, last fire, free data)."""
 
     fires: int = 0
@@ -129,7 +129,7 @@ class RuleMemory(msgspec.Struct, omit_defaults=True):
     entered: float | None = None
 
 
-class Outcomes(msgspec.Struct, array_like=True):
+class Outcomes(msgspec.Struct, gc=False, array_like=True):
     """What happened to one action on one channel for this contact: the propensity evidence."""
 
     sent: int = 0
@@ -138,7 +138,7 @@ class Outcomes(msgspec.Struct, array_like=True):
     suppressed_until: float = 0.0
 
 
-class DecisionRecord(msgspec.Struct, omit_defaults=True, frozen=True):
+class DecisionRecord(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
     """One candidate's fate, kept for `kairos explain`."""
 
     at: float
@@ -151,7 +151,7 @@ class DecisionRecord(msgspec.Struct, omit_defaults=True, frozen=True):
     action_id: str | None = None
 
 
-class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     contact_id: str
     schema: int = 1
     merged_into: str | None = None
@@ -202,7 +202,7 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
             if len(self.tallies) >= MAX_TALLIES:
                 oldest = min(self.tallies, key=lambda k: self.tallies[k].last)
                 del self.tallies[oldest]
-            t = self.tallies[key] = Tally(first=at, last=at, count=1, times=[at])
+            t = self.tallies[key] = Tally(first=at, last=at, count=1, times=(at,))
         else:
             t.count += 1
             if at < t.first:
@@ -211,11 +211,10 @@ class ContactState(msgspec.Struct, kw_only=True, omit_defaults=True):
                 t.last = at
             times = t.times
             if not times or at >= times[-1]:
-                times.append(at)
-            else:  # late event: keep the list in time order
-                bisect.insort_right(times, at)
-            if len(times) > WINDOW_TIMES:
-                del times[:-WINDOW_TIMES]
+                t.times = (*times[1 - WINDOW_TIMES:], at)
+            else:  # late event: keep the times in order
+                i = bisect.bisect_right(times, at)
+                t.times = (*times[:i], at, *times[i:])[-WINDOW_TIMES:]
         return t
 
     def count_within(self, key: str, seconds: float, now: float) -> int:
@@ -372,11 +371,11 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
         mine_t = into.tallies.get(key)
         if mine_t is None:
             copied = into.bump(key, t.first)
-            copied.count, copied.last, copied.times = t.count, t.last, list(t.times)
+            copied.count, copied.last, copied.times = t.count, t.last, t.times
         else:
             mine_t.count += t.count
             mine_t.first, mine_t.last = min(mine_t.first, t.first), max(mine_t.last, t.last)
-            mine_t.times = sorted(mine_t.times + t.times)[-WINDOW_TIMES:]
+            mine_t.times = tuple(sorted(mine_t.times + t.times)[-WINDOW_TIMES:])
     into.purchases = sorted(into.purchases + other.purchases, key=lambda p: p.at)[-MAX_PURCHASES:]
     into.recent = sorted(into.recent + other.recent, key=lambda r: r.time)[-MAX_RECENT:]
     theirs = set(other.seen_hashes)
