@@ -30,19 +30,23 @@ def partition_of(key: str, partitions: int) -> int:
 class Changelogged:
     """A RocksDB table whose writes become records on its compacted changelog topic.
 
-    Writes wait in `pending` (reads see them) until the batch's changelog records were
-    acknowledged: the local table never holds what its changelog does not, so whichever worker
-    restores a partition next rebuilds exactly what this one had.
+    Writes wait in `pending` (reads see them) until their changelog records are sent, then in
+    `sent` until the broker acknowledged them: the local table never holds what its changelog
+    does not, so whichever worker restores a partition next rebuilds exactly what this one had.
     """
 
     def __init__(self, path: Path, topic: str) -> None:
         self.db = RocksStore(path)
         self.topic = topic
-        self.pending: dict[str, bytes | None] = {}  # the last write of each key this batch
+        self.pending: dict[str, bytes | None] = {}  # the last write of each key since a send
+        self.sent: list[dict[str, bytes | None]] = []  # sent, not yet acknowledged; oldest first
 
     def get(self, key: str) -> bytes | None:
         if key in self.pending:
             return self.pending[key]
+        for writes in reversed(self.sent):
+            if key in writes:
+                return writes[key]
         return self.db.get(key)
 
     def __setitem__(self, key: str, value: bytes) -> None:
@@ -51,11 +55,17 @@ class Changelogged:
     def __delitem__(self, key: str) -> None:
         self.pending[key] = None  # a tombstone on the changelog
 
-    def persist(self) -> None:
-        """The batch's writes were acknowledged on the changelog: keep them locally too."""
-        for key, value in self.pending.items():
+    def take_pending(self) -> dict[str, bytes | None]:
+        """The writes to send now; they stay readable until `persist` is given them back."""
+        writes, self.pending = self.pending, {}
+        self.sent.append(writes)
+        return writes
+
+    def persist(self, writes: dict[str, bytes | None]) -> None:
+        """Those writes were acknowledged on the changelog: keep them locally too."""
+        for key, value in writes.items():
             self.apply(key.encode(), value)
-        self.pending.clear()
+        self.sent = [w for w in self.sent if w is not writes]
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         """A changelog record being restored."""

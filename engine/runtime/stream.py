@@ -97,6 +97,9 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.uncommitted: dict[TopicPartition, int] = {}  # consumed, not yet committed
         self.committed_at = time.monotonic()
         self.consumed_since_commit = 0  # at most one batch (MAX_SEEN in engine/state.py)
+        self.committing: asyncio.Future[None] | None = None  # acks and offsets in flight
+        self.acks_in_flight: set[TopicPartition] = set()  # sent while catching up, in that
+        self.failed: BaseException | None = None
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -151,7 +154,7 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         full = self.consumed_since_commit >= MAX_BATCH or len(self.unacked) > MAX_UNACKED
         if (due or full) and (
                 self.uncommitted or self.unacked or self.states.dirty):
-            await self._commit()
+            await self._commit(wait=False)
         await self._advance_inline(done)
 
     async def _handle(self, tp: TopicPartition, r: Any) -> None:
@@ -227,26 +230,67 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
     async def _dead(self, letter: DeadLetter) -> None:
         await self._send(self.settings.topic_dead_letters, None, deadletter.encode(letter))
 
-    async def _commit(self) -> None:
+    async def _commit(self, wait: bool = True) -> None:
         """Changed states out, every send acknowledged, then the offsets: never the reverse.
 
         Every `commit_interval` rather than every batch: actions leave as soon as they are
         decided, and the round trips of acks and offset commits are paid once per interval.
+        At-least-once (`wait=False`) does not stop deciding for those round trips: the acks
+        and the offset commit finish in the background while the next records are decided,
+        one commit in flight at a time. A transaction must end before the next one begins.
         """
+        await self._settled()
         done, self.uncommitted = self.uncommitted, {}
         self.committed_at, self.consumed_since_commit = time.monotonic(), 0
         self.states.flush()
         last: dict[TopicPartition, asyncio.Future[Any]] = {}
+        writes: list[tuple[Changelogged, dict[str, bytes | None]]] = []
         for table in self.tables.values():
-            for key, value in table.pending.items():
+            taken = table.take_pending()
+            writes.append((table, taken))
+            for key, value in taken.items():
                 p = partition_of(key, self.partitions)
                 last[TopicPartition(table.topic, p)] = await self._send(table.topic, key, value, p)
         acks, self.unacked = self.unacked, []
+        caught_up, self.sent_while_catching_up = self.sent_while_catching_up, {}
+        self.acks_in_flight = set(caught_up)
+        finish = self._finish_commit(done, acks, caught_up, writes, last)
+        if wait or self.exactly_once:
+            await finish
+        else:
+            self.committing = asyncio.ensure_future(finish)
+
+    async def _settled(self) -> None:
+        """The commit in flight, if any, finished.
+
+        Its failure is raised here and every later commit refuses: offsets committed past
+        records whose outputs were never acknowledged would lose those records.
+        """
+        if self.failed is not None:
+            raise RuntimeError("an earlier commit failed; offsets stay where they were") \
+                from self.failed
+        if self.committing is not None:
+            committing, self.committing = self.committing, None
+            try:
+                await committing
+            except BaseException as exc:
+                self.failed = exc
+                raise
+        self.acks_in_flight.clear()
+
+    async def _finish_commit(
+        self,
+        done: dict[TopicPartition, int],
+        acks: list[asyncio.Future[Any]],
+        caught_up: dict[TopicPartition, asyncio.Future[Any]],
+        writes: list[tuple[Changelogged, dict[str, bytes | None]]],
+        last: dict[TopicPartition, asyncio.Future[Any]],
+    ) -> None:
         await asyncio.gather(*acks)
-        for tp, ack in self.sent_while_catching_up.items():
+        for tp, ack in caught_up.items():
             if tp in self.catch_up:
                 self.catch_up[tp] = max(self.catch_up[tp], ack.result().offset + 1)
-        self.sent_while_catching_up.clear()
+        self.acks_in_flight.clear()
         if self.exactly_once:
             await self._commit_transaction(done)
         elif done:
@@ -254,8 +298,8 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
                 await self.consumer.commit(done)
             except (CommitFailedError, IllegalStateError) as exc:  # lost them in a rebalance
                 log.warning("offsets not committed (%s): the new owner re-reads them", exc)
-        for table in self.tables.values():
-            table.persist()
+        for table, taken in writes:
+            table.persist(taken)
         for tp, ack in last.items():
             self.checkpoints.set(tp, ack.result().offset + 1)
         if last:
@@ -338,7 +382,7 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             if tp.partition not in self.owned[table]:
                 del self.catch_up[tp]
                 continue
-            if tp in self.sent_while_catching_up:
+            if tp in self.sent_while_catching_up or tp in self.acks_in_flight:
                 continue  # its own sends are not acknowledged yet: their offsets are unknown
             position = done.get(tp)
             if position is None:  # nothing read this batch: ask where the consumer stands
