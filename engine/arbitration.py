@@ -152,15 +152,19 @@ def _blocked(
     if o is not None and o.suppressed_until > now:
         return "suppressed"
     cp = policy.channel(channel)
-    day = [h for h in state.history if h.marketing and not h.control and now - h.at < DAY]
-    week = [h for h in state.history if h.marketing and not h.control and now - h.at < 7 * DAY]
-    caps = (
-        (cp.daily_cap, sum(1 for h in day if h.channel == channel)),
-        (cp.weekly_cap, sum(1 for h in week if h.channel == channel)),
-        (policy.global_daily_cap, len(day)),
-        (policy.global_weekly_cap, len(week)),
-    )
-    if any(cap is not None and used >= cap for cap, used in caps):
+    caps = (cp.daily_cap, cp.weekly_cap, policy.global_daily_cap, policy.global_weekly_cap)
+    if caps == (None, None, None, None):
+        return ""
+    used = [0, 0, 0, 0]  # in the same order as caps
+    for h in state.history:
+        if h.marketing and not h.control and now - h.at < 7 * DAY:
+            today = now - h.at < DAY
+            used[3] += 1
+            used[2] += today
+            if h.channel == channel:
+                used[1] += 1
+                used[0] += today
+    if any(cap is not None and n >= cap for cap, n in zip(caps, used, strict=True)):
         return "capped"
     return ""
 

@@ -7,7 +7,9 @@ wrong types are rejected with the JSON path of the field at fault.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal, get_args
 
 import msgspec
@@ -333,4 +335,17 @@ def decode(source: Source, raw: bytes) -> Event:
 
 
 def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC, milliseconds, `Z`: what `datetime.fromtimestamp(t, UTC).isoformat` gives, at a
+    fraction of its cost (every action carries three of these)."""
+    frac, whole = math.modf(t)
+    us = round(frac * 1e6)  # half to even, as datetime rounds
+    if us >= 1_000_000:
+        whole, us = whole + 1, us - 1_000_000
+    elif us < 0:
+        whole, us = whole - 1, us + 1_000_000
+    return f"{_iso_second(int(whole))}.{us // 1000:03d}Z"
+
+
+@lru_cache(maxsize=4096)
+def _iso_second(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")

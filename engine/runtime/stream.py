@@ -100,6 +100,7 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.committing: asyncio.Future[None] | None = None  # acks and offsets in flight
         self.acks_in_flight: set[TopicPartition] = set()  # sent while catching up, in that
         self.failed: BaseException | None = None
+        self.topic_partitions: dict[str, int] = {}  # output topic -> its partition count
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -213,8 +214,9 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             self.timers.track(out.state, p)
             queue.extend(out.emits)
             for action in out.actions:
-                await self._send(self.settings.topic_actions, action.contact_id,
-                                 action_codec.encode(action))
+                topic = self.settings.topic_actions
+                await self._send(topic, action.contact_id, action_codec.encode(action),
+                                 self._partition_for(topic, action.contact_id))
 
     async def _send(self, topic: str, key: str | None, value: bytes | None,
                     partition: int | None = None) -> asyncio.Future[Any]:
@@ -226,6 +228,17 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             topic, value, key=key.encode() if key is not None else None, partition=partition)
         self.unacked.append(ack)
         return ack
+
+    def _partition_for(self, topic: str, key: str) -> int | None:
+        """The producer's own choice for `key` (murmur2), from our cache rather than its
+        per-record hashing; None until the topic's metadata is known (it then decides)."""
+        n = self.topic_partitions.get(topic)
+        if n is None:
+            known = self.producer.client.cluster.partitions_for_topic(topic)
+            if not known:
+                return None
+            n = self.topic_partitions[topic] = len(known)
+        return partition_of(key, n)
 
     async def _dead(self, letter: DeadLetter) -> None:
         await self._send(self.settings.topic_dead_letters, None, deadletter.encode(letter))
@@ -345,6 +358,7 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self.lock:
             started = time.monotonic()
+            self.topic_partitions.clear()  # a rebalance is a good moment to see new partitions
             new = self._internal_partitions(assigned)
             for table, ps in new.items():
                 await self._restore(table, ps)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from engine.events import DecodeError, decode
+from engine.events import DecodeError, decode, iso
 from engine.inputs import detect_source
 
 
@@ -93,3 +97,9 @@ def test_mixed_histories_are_told_apart_by_their_id_field() -> None:
     assert detect_source(b'{"event":"open","sg_event_id":"x"}') == "email"
     assert detect_source(b'{"event_id":"s","network":"x"}') == "social"
     assert detect_source(b"garbage") == "clickstream"
+
+
+@given(st.floats(min_value=0, max_value=7_258_118_399.999, allow_nan=False))
+def test_iso_formats_exactly_as_datetime_does(t: float) -> None:
+    expected = datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds")
+    assert iso(t) == expected.replace("+00:00", "Z")

@@ -45,7 +45,7 @@ def test_the_seen_index_answers_as_a_scan_of_the_list_would(ids: list[int], min_
     for n, h in enumerate(ids):
         fresh = h not in reference
         if fresh:
-            reference = (reference + [h])[-MAX_SEEN:]
+            reference = [*reference, h][-MAX_SEEN:]
         assert index.add(seen, h) is fresh
         assert seen == reference
         if n % 97 == 0:
