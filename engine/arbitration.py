@@ -47,7 +47,7 @@ class Candidate:
         return policy.rule(self.rule.id).action_class or self.proposal.action_class
 
 
-@dataclass
+@dataclass(slots=True)
 class Arbitration:
     actions: list[Action] = field(default_factory=list)
     records: list[DecisionRecord] = field(default_factory=list)

@@ -35,7 +35,7 @@ MAX_HOPS = 16
 MAX_TRANSITIONS = 3
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     state: ContactState | None
     actions: list[Action] = field(default_factory=list)

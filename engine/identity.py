@@ -66,7 +66,7 @@ def route(event: Event) -> Emit:
     return ("identity", ids[0], Resolve(event=event, candidates=ids))
 
 
-@dataclass
+@dataclass(slots=True)
 class IdentityStep:
     record: str | None
     emits: list[Emit] = field(default_factory=list)

@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 
 import msgspec
 
 from engine import identity
-from engine.actions import Action
-from engine.core import decide
+from engine.core import Decision, decide
 from engine.deadletter import DeadLetter
 from engine.events import DecodeError, Event, Source, decode
 from engine.identity import Emit
@@ -24,7 +22,6 @@ from engine.messages import ContactMessage, IdentityMessage
 from engine.metrics import Metrics
 from engine.policy import DEFAULT_POLICY, Policy
 from engine.ruleset import RuleSet
-from engine.state import ContactState
 from engine.stores import BytesStore, StateStore
 
 log = logging.getLogger("kairos.pipeline")
@@ -33,13 +30,6 @@ log = logging.getLogger("kairos.pipeline")
 class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True):
     contact_id: str | None = None
     identifier: str | None = None
-
-
-@dataclass
-class ContactOutcome:
-    state: ContactState | None
-    actions: list[Action] = field(default_factory=list)
-    emits: list[Emit] = field(default_factory=list)
 
 
 class Pipeline:
@@ -102,7 +92,7 @@ class Pipeline:
 
     def on_contact(
         self, states: StateStore, key: str, msg: ContactMessage, now: float
-    ) -> ContactOutcome:
+    ) -> Decision:
         started = time.perf_counter()
         decision = decide(states.load(key), key, msg, now, self.rules, self.policy)
         if decision.erased:
@@ -126,4 +116,4 @@ class Pipeline:
             if r.outcome != "chosen":
                 self.metrics.suppressions[(r.rule_id, r.channel or "", r.reason)] += 1
         self.metrics.decision_latency.observe(time.perf_counter() - started)
-        return ContactOutcome(decision.state, decision.actions, decision.emits)
+        return decision

@@ -64,8 +64,8 @@ class Tally(msgspec.Struct, gc=False, array_like=True):
 
     def within(self, seconds: float, now: float) -> int:
         """Occurrences in (now - seconds, now]; saturates at `WINDOW_TIMES`."""
-        since = now - seconds
-        return sum(1 for t in self.times if since < t <= now)
+        times = self.times  # in time order
+        return bisect.bisect_right(times, now) - bisect.bisect_right(times, now - seconds)
 
 
 class Score(msgspec.Struct, gc=False, array_like=True):
