@@ -139,7 +139,7 @@ def _negative(o: Outcomes, at: float, policy: Policy) -> None:
 def _purchase(state: ContactState, event: Event) -> None:
     revenue = event.properties.get("revenue", event.properties.get("total"))
     order_id = event.properties.get("order_id")
-    state.purchases.append(
+    state.add_purchase(
         Purchase(
             at=event.time,
             order_id=order_id if isinstance(order_id, str) else None,
@@ -147,6 +147,5 @@ def _purchase(state: ContactState, event: Event) -> None:
             revenue=float(revenue) if isinstance(revenue, int | float) else None,
         )
     )
-    del state.purchases[:-20]
     state.lifecycle = "repeat" if state.lifecycle in ("customer", "repeat") else "customer"
     state.stage = STAGES[-1]

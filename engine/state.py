@@ -3,6 +3,10 @@
 Stored as msgspec msgpack in RocksDB (both runtimes). Every collection is bounded so a very
 active contact cannot grow without limit; the bounds are constants here, in one place.
 Schema changes add fields with defaults at the end so old records still decode.
+
+Sequences are tuples of structs that opt out of the cyclic garbage collector (`gc=False`), and
+the event ids seen are packed bytes: a cached state then holds no object the collector must
+visit, so a worker caching a hundred thousand contacts does not pause for it.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ MAX_TALLIES = 256
 MAX_RECENT = 50
 # Event ids remembered to decide each once: more than the records a worker can have consumed
 # without committing (one batch, engine/runtime/stream.py), so even a contact that is every
-# event of a batch re-decides nothing after a crash. Kept as 64-bit hashes: 9 bytes each.
+# event of a batch re-decides nothing after a crash. Kept as 64-bit digests: 8 bytes each.
 MAX_SEEN = 2_500
+DIGEST = 8
 MAX_PURCHASES = 20
 MAX_HISTORY = 100
 MAX_TIMERS = 32
@@ -44,10 +49,13 @@ class Consent(msgspec.Struct, gc=False, array_like=True, frozen=True):
     source: str
 
 
-def event_hash(event_id: str) -> int:
+def event_digest(event_id: str) -> bytes:
     """A stable 64-bit digest of an event id (the same in every process, unlike `hash`)."""
-    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "big",
-                          signed=True)
+    return hashlib.blake2b(event_id.encode(), digest_size=DIGEST).digest()
+
+
+def _digests(seen: bytes) -> list[bytes]:
+    return [seen[i:i + DIGEST] for i in range(0, len(seen), DIGEST)]
 
 
 class Tally(msgspec.Struct, gc=False, array_like=True):
@@ -155,7 +163,7 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     contact_id: str
     schema: int = 1
     merged_into: str | None = None
-    identifiers: list[str] = []
+    identifiers: tuple[str, ...] = ()
     traits: dict[str, Any] = {}
     consent: dict[str, Consent] = {}
     timezone: str | None = None
@@ -164,19 +172,20 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     first_seen: float = 0.0
     last_seen: float = 0.0
     tallies: dict[str, Tally] = {}
-    purchases: list[Purchase] = []
+    purchases: tuple[Purchase, ...] = ()
     stage: str = "awareness"
     lifecycle: str = "prospect"
-    recent: list[RecentEvent] = []
-    seen_hashes: list[int] = []
+    recent: tuple[RecentEvent, ...] = ()
+    seen_hashes: list[int] = []  # before `seen`: read once, then folded into it
     memory: dict[str, RuleMemory] = {}
-    history: list[Contacted] = []
-    timers: list[Timer] = []
-    decisions: list[DecisionRecord] = []
-    outbox: list[Action] = []
+    history: tuple[Contacted, ...] = ()
+    timers: tuple[Timer, ...] = ()
+    decisions: tuple[DecisionRecord, ...] = ()
+    outbox: tuple[Action, ...] = ()
     scores: dict[str, Score] = {}
     suppressed: dict[str, str] = {}  # channel -> why it is hard-suppressed (nothing overrides)
     outcomes: dict[str, Outcomes] = {}  # "action|channel" -> evidence
+    seen: bytes = b""  # digests of the event ids decided, oldest first
 
     # --- reads rules use ----------------------------------------------------------------
 
@@ -238,8 +247,7 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
 
     def add_identifier(self, identifier: str) -> None:
         if identifier not in self.identifiers:
-            self.identifiers.append(identifier)
-            del self.identifiers[:-MAX_IDENTIFIERS]
+            self.identifiers = (*self.identifiers, identifier)[-MAX_IDENTIFIERS:]
 
     def set_traits(self, traits: dict[str, Any]) -> None:
         for k, v in traits.items():
@@ -247,12 +255,36 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
                 self.traits[k] = v
 
     def remember(self, event: Event) -> None:
-        self.recent.append(RecentEvent(event.event_id, event.kind, event.name, event.time))
-        del self.recent[:-MAX_RECENT]
+        recent = RecentEvent(event.event_id, event.kind, event.name, event.time)
+        self.recent = (*self.recent, recent)[-MAX_RECENT:]
+
+    def add_purchase(self, purchase: Purchase) -> None:
+        self.purchases = (*self.purchases, purchase)[-MAX_PURCHASES:]
 
     def mark_seen(self, event_id: str) -> bool:
         """False when the event was already decided (a duplicate delivery)."""
-        return _SEEN.add(self.seen_hashes, event_hash(event_id))
+        if self.seen_hashes:
+            self.fold_seen_hashes()
+        digest, seen = event_digest(event_id), self.seen
+        at = seen.find(digest)
+        while at != -1:  # a match must start on a digest boundary
+            if at % DIGEST == 0:
+                return False
+            at = seen.find(digest, at + 1)
+        if len(seen) >= MAX_SEEN * DIGEST:
+            self.seen = b"".join((memoryview(seen)[DIGEST:], digest))
+        else:
+            self.seen = seen + digest
+        return True
+
+    def fold_seen_hashes(self) -> None:
+        """A record from before `seen` kept its digests as a list of ints: pack them."""
+        older = b"".join(h.to_bytes(DIGEST, "big", signed=True) for h in self.seen_hashes)
+        self.seen = (older + self.seen)[-MAX_SEEN * DIGEST:]
+        self.seen_hashes = []
+
+    def seen_count(self) -> int:
+        return len(self.seen) // DIGEST + len(self.seen_hashes)
 
     def add_timer(self, timer: Timer, replaces: str | None = None) -> None:
         """Add a timer; one with the same id, or of the same rule called `replaces`, goes."""
@@ -262,24 +294,22 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
         timers.append(timer)
         if len(timers) > MAX_TIMERS:  # the one due last goes
             timers.remove(max(timers, key=_due))
-        self.timers = timers
+        self.timers = tuple(timers)
 
     def cancel_timer(self, rule_id: str, name: str) -> None:
         """Drop the rule's pending timer called `name`, if any (most events have none)."""
         for t in self.timers:
             if t.name == name and t.rule_id == rule_id:
-                self.timers = [t for t in self.timers
-                               if not (t.name == name and t.rule_id == rule_id)]
+                self.timers = tuple(t for t in self.timers
+                                    if not (t.name == name and t.rule_id == rule_id))
                 return
 
     def record_decision(self, record: DecisionRecord) -> None:
-        self.decisions.append(record)
-        del self.decisions[:-MAX_DECISIONS]
+        self.decisions = (*self.decisions, record)[-MAX_DECISIONS:]
 
     def record_outbox(self, action: Action) -> None:
         """Keep the last actions whole, so a re-delivered trigger re-emits them unchanged."""
-        self.outbox.append(action)
-        del self.outbox[:-MAX_OUTBOX]
+        self.outbox = (*self.outbox, action)[-MAX_OUTBOX:]
 
     def decided_for(self, trigger_event_id: str) -> list[Action]:
         return [a for a in self.outbox if a.trigger_event_id == trigger_event_id]
@@ -297,55 +327,11 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
         return next((h for h in reversed(self.history) if h.action_id == action_id), None)
 
     def record_contact(self, contacted: Contacted) -> None:
-        self.history.append(contacted)
-        del self.history[:-MAX_HISTORY]
+        self.history = (*self.history, contacted)[-MAX_HISTORY:]
 
 
 def _due(t: Timer) -> float:
     return t.due
-
-
-class SeenIndex:
-    """Sets beside the longest `seen_hashes` lists, so a busy contact's duplicate check is a
-    hash lookup instead of a scan of thousands of ints.
-
-    The list stays the truth (it is what is stored and restored); an index entry holds its
-    list, so the list's id cannot be reused while the entry lives, and is trusted only while
-    the list has the length the index last saw (nothing else appends to it).
-    """
-
-    def __init__(self, min_length: int = 128, capacity: int = 256) -> None:
-        self.min_length = min_length
-        self.capacity = capacity
-        self._sets: dict[int, tuple[list[int], set[int]]] = {}
-
-    def add(self, seen: list[int], h: int) -> bool:
-        """Append `h` to `seen` unless present; False when it was (a duplicate)."""
-        if len(seen) < self.min_length:
-            if h in seen:
-                return False
-            seen.append(h)
-            return True
-        entry = self._sets.pop(id(seen), None)  # re-inserted last: least recently used first
-        if entry is None or entry[0] is not seen or len(entry[1]) != len(seen):
-            entry = (seen, set(seen))
-        members = entry[1]
-        if h in members:
-            self._sets[id(seen)] = entry
-            return False
-        seen.append(h)
-        members.add(h)
-        if len(seen) > MAX_SEEN:
-            for old in seen[:-MAX_SEEN]:
-                members.discard(old)
-            del seen[:-MAX_SEEN]
-        self._sets[id(seen)] = entry
-        if len(self._sets) > self.capacity:
-            del self._sets[next(iter(self._sets))]
-        return True
-
-
-_SEEN = SeenIndex()
 
 
 def merge(into: ContactState, other: ContactState) -> ContactState:
@@ -376,17 +362,21 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
             mine_t.count += t.count
             mine_t.first, mine_t.last = min(mine_t.first, t.first), max(mine_t.last, t.last)
             mine_t.times = tuple(sorted(mine_t.times + t.times)[-WINDOW_TIMES:])
-    into.purchases = sorted(into.purchases + other.purchases, key=lambda p: p.at)[-MAX_PURCHASES:]
-    into.recent = sorted(into.recent + other.recent, key=lambda r: r.time)[-MAX_RECENT:]
-    theirs = set(other.seen_hashes)
-    into.seen_hashes = (other.seen_hashes + [h for h in into.seen_hashes if h not in theirs])[
-        -MAX_SEEN:]
+    into.purchases = tuple(sorted(into.purchases + other.purchases, key=lambda p: p.at)[
+        -MAX_PURCHASES:])
+    into.recent = tuple(sorted(into.recent + other.recent, key=lambda r: r.time)[-MAX_RECENT:])
+    into.fold_seen_hashes()
+    other.fold_seen_hashes()
+    theirs = set(_digests(other.seen))
+    ours = b"".join(d for d in _digests(into.seen) if d not in theirs)
+    into.seen = (other.seen + ours)[-MAX_SEEN * DIGEST:]
     for rule_id, m in other.memory.items():
         into.memory.setdefault(rule_id, m)
-    into.history = sorted(into.history + other.history, key=lambda h: h.at)[-MAX_HISTORY:]
+    into.history = tuple(sorted(into.history + other.history, key=lambda h: h.at)[-MAX_HISTORY:])
     for timer in other.timers:
         into.add_timer(timer)
-    into.decisions = sorted(into.decisions + other.decisions, key=lambda d: d.at)[-MAX_DECISIONS:]
+    into.decisions = tuple(sorted(into.decisions + other.decisions, key=lambda d: d.at)[
+        -MAX_DECISIONS:])
     into.outbox = (other.outbox + into.outbox)[-MAX_OUTBOX:]
     for domain, score in other.scores.items():
         into.scores.setdefault(domain, score)

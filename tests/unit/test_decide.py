@@ -72,7 +72,7 @@ def test_a_purchase_cancels_the_pending_cart_reminder() -> None:
     timer = d.state.timers[0]
     assert timer.due == T + 1800
     d = decide(d.state, "c1", buy("e2", T + 600), T + 600, RULES, DEFAULT_POLICY)
-    assert d.state is not None and d.state.timers == []
+    assert d.state is not None and d.state.timers == ()
     stale = decide(d.state, "c1", FireTimer(timer.timer_id, timer.due), T + 1800, RULES,
                    DEFAULT_POLICY)
     assert stale.actions == [] and not stale.changed
@@ -99,7 +99,7 @@ def test_state_stays_bounded_for_a_very_active_contact() -> None:
             track(f"e{i}", f"Event {i % 300}", T + i)
         state = decide(state, "c1", msg, T + i, RULES, DEFAULT_POLICY).state
     assert state is not None
-    assert len(state.recent) <= MAX_RECENT and len(state.seen_hashes) <= MAX_SEEN
+    assert len(state.recent) <= MAX_RECENT and state.seen_count() <= MAX_SEEN
     assert len(state.tallies) <= MAX_TALLIES and len(state.history) <= MAX_HISTORY
     assert len(state.decisions) <= MAX_DECISIONS and len(state.outbox) <= MAX_OUTBOX
     assert len(state_codec.encode(state)) < 64 * 1024

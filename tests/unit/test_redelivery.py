@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from engine.actions import Action
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
-from engine.state import MAX_SEEN, SeenIndex
+from engine.state import MAX_SEEN, ContactState, decode, encode, event_digest
 from tests.helpers import open_policy, spine_rules
 from tests.integration.journey import T0, segment
 
@@ -35,28 +35,31 @@ def test_a_hot_contact_s_redelivered_batch_is_decided_once() -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.integers(0, 3 * MAX_SEEN), min_size=1, max_size=3 * MAX_SEEN),
-       st.integers(0, 300))
-def test_the_seen_index_answers_as_a_scan_of_the_list_would(ids: list[int], min_length: int
-                                                             ) -> None:
-    """The set beside a long list never disagrees with the list, through appends and trims."""
-    index, seen, reference = SeenIndex(min_length=min_length, capacity=2), [], []
-    others = [[1, 2, 3] * 100 for _ in range(3)]  # other contacts push entries out of the index
-    for n, h in enumerate(ids):
-        fresh = h not in reference
+@given(st.lists(st.integers(0, 3 * MAX_SEEN), min_size=1, max_size=3 * MAX_SEEN))
+def test_seen_event_ids_answer_as_a_bounded_list_of_them_would(ids: list[int]) -> None:
+    """The packed digests never disagree with a plain list of the last MAX_SEEN ids."""
+    state, reference = ContactState(contact_id="c"), []
+    for i in ids:
+        fresh = i not in reference
         if fresh:
-            reference = [*reference, h][-MAX_SEEN:]
-        assert index.add(seen, h) is fresh
-        assert seen == reference
-        if n % 97 == 0:
-            index.add(others[n % 3], -n - 1)
+            reference = [*reference, i][-MAX_SEEN:]
+        assert state.mark_seen(f"e{i}") is fresh
+        assert state.seen_count() == len(reference)
 
 
-def test_the_seen_index_forgets_what_the_list_trimmed() -> None:
-    index, seen = SeenIndex(), []
-    for h in range(MAX_SEEN + 10):
-        assert index.add(seen, h)
-    assert len(seen) == MAX_SEEN
-    assert not index.add(seen, MAX_SEEN + 9) and not index.add(seen, 10)  # remembered
-    assert index.add(seen, 0) and index.add(seen, 9)  # trimmed away: new again
-    assert not index.add(seen, 0)
+def test_seen_event_ids_forget_the_oldest_beyond_the_bound() -> None:
+    state = ContactState(contact_id="c")
+    for i in range(MAX_SEEN + 10):
+        assert state.mark_seen(f"e{i}")
+    assert state.seen_count() == MAX_SEEN
+    assert not state.mark_seen(f"e{MAX_SEEN + 9}") and not state.mark_seen("e10")  # remembered
+    assert state.mark_seen("e0") and state.mark_seen("e9")  # beyond the bound: new again
+    assert not state.mark_seen("e0")
+
+
+def test_a_state_from_before_packed_digests_keeps_its_memory() -> None:
+    old = ContactState(contact_id="c")
+    old.seen_hashes = [int.from_bytes(event_digest(f"e{i}"), "big", signed=True) for i in range(5)]
+    state = decode(encode(old))
+    assert not state.mark_seen("e3") and state.mark_seen("e5")
+    assert state.seen_hashes == [] and state.seen_count() == 6
