@@ -11,6 +11,7 @@ import pytest
 import yaml
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
+from connectors.delivery import Delivery
 from engine.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,9 +25,10 @@ VARIABLES = {"$__rate_interval": "5m", "$instance": ".*", "$consumergroup": "kai
 
 
 def exported() -> dict[str, set[str]]:
-    """Series name -> label names, as Prometheus scrapes them from a worker."""
+    """Series name -> label names, as Prometheus scrapes them from a worker and a connector."""
     out: dict[str, set[str]] = {}
-    for family in Metrics().collect():
+    connector = Delivery(channels={}, redis=None, emit_outcome=None, dead_letter=None)  # type: ignore[arg-type]
+    for family in [*Metrics().collect(), *connector.collect()]:
         labels = set(getattr(family, "_labelnames", ()))
         if isinstance(family, HistogramMetricFamily):
             out[f"{family.name}_bucket"] = labels | {"le"}
@@ -85,6 +87,7 @@ def test_alerts_cover_lag_latency_dead_letters_and_connectors():
     assert "kairos_decision_latency_seconds_bucket" in text
     assert "kairos_dead_letters_total" in text
     assert any("connect" in name.lower() for name in exprs)
+    assert "kairos_deliveries_total" in text and "kairos_breaker_open" in text
 
 
 @pytest.mark.parametrize(("title", "expr"), dashboard_queries(), ids=lambda x: str(x)[:40])
