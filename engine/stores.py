@@ -1,7 +1,8 @@
 """Where the keyed steps keep their tables: bytes stores, and contact states on top of them.
 
-RocksDB on disk (rocksdict) or a dict in memory for the embedded runtime, a Faust Table in the
-Kafka runtime's changelogged tables; `CachedStates` turns one into a store of contact states.
+RocksDB on disk (rocksdict) or a dict in memory for the embedded runtime, a RocksDB table with a
+changelog in the Kafka runtime (engine/runtime/changelog.py); `CachedStates` turns one into a
+store of contact states.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from engine.state import ContactState
 
 
 class BytesStore(Protocol):
-    """A table of bytes: RocksDB embedded, a Faust Table on Kafka, a dict in memory."""
+    """A table of bytes: RocksDB embedded, changelogged RocksDB on Kafka, a dict in memory."""
 
     def get(self, key: str) -> bytes | None: ...
     def __setitem__(self, key: str, value: bytes) -> None: ...

@@ -77,7 +77,7 @@ def test_consent_fallback_quiet_hours_and_explain_on_kafka(
 
         deadline = time.monotonic() + 30
         text = ""
-        while time.monotonic() < deadline:  # the changelog is flushed on Faust's commit
+        while time.monotonic() < deadline:  # the changelog is written at the worker's commit
             text = explain("user:owl")
             if "quiet_hours_deferred" in text:
                 break
