@@ -64,16 +64,19 @@ class Changelogged:
     def persist(self, writes: dict[str, bytes | None]) -> None:
         """Those writes were acknowledged on the changelog: keep them locally too."""
         for key, value in writes.items():
-            self.apply(key.encode(), value)
+            self._write(key, value)
         self.sent = [w for w in self.sent if w is not writes]
 
     def apply(self, key: bytes, value: bytes | None) -> None:
         """A changelog record being restored."""
+        self._write(key.decode(), value)
+
+    def _write(self, key: str, value: bytes | None) -> None:
         if value is None:
             with contextlib.suppress(KeyError):
-                del self.db[key.decode()]
+                del self.db[key]
         else:
-            self.db[key.decode()] = value
+            self.db[key] = value
 
 
 @dataclass
