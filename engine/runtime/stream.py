@@ -98,7 +98,7 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.committed_at = time.monotonic()
         self.consumed_since_commit = 0  # at most one batch (MAX_SEEN in engine/state.py)
         self.committing: asyncio.Future[None] | None = None  # acks and offsets in flight
-        self.acks_in_flight: set[TopicPartition] = set()  # sent while catching up, in that
+        self.acks_in_flight: set[TopicPartition] = set()  # catching up; the commit awaits its acks
         self.failed: BaseException | None = None
         self.topic_partitions: dict[str, int] = {}  # output topic -> its partition count
 

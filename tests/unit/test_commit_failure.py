@@ -1,0 +1,35 @@
+"""A commit that finished in the background and failed must stop every later commit: offsets
+committed past records whose outputs were never acknowledged would lose those records."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaTimeoutError
+
+from engine.config import Settings
+from engine.pipeline import Pipeline
+from engine.ruleset import RuleSet
+from engine.runtime.stream import StreamWorker
+
+
+def test_a_failed_background_commit_stops_every_later_commit(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        worker = StreamWorker(Settings.from_env({"KAIROS_DATA_DIR": str(tmp_path)}),
+                              Pipeline(RuleSet([])))
+        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        failed.set_exception(KafkaTimeoutError("acks never came"))
+        worker.committing = failed
+        read = {TopicPartition("clickstream", 0): 10}
+        worker.uncommitted = dict(read)
+        with pytest.raises(KafkaTimeoutError):
+            await worker._commit(wait=False)
+        with pytest.raises(RuntimeError, match="earlier commit failed"):
+            await worker._commit()  # the final commit on the way out too
+        assert worker.uncommitted == read  # never handed to a commit: re-read after restart
+        worker.close()
+
+    asyncio.run(scenario())
