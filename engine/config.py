@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # 1: every worker also tails the changelogs of partitions it does not own into its tables,
     # so taking over a dead worker's partitions restores seconds of changes, not all of them.
     standby_replicas: int = 0
+    # Decoded contact states a worker keeps in memory (about 5 KB each): busy contacts skip a
+    # RocksDB read and a decode per event; beyond it, the oldest half is written back and dropped.
+    state_cache: int = 100_000
     # HTTP collector and connectors (docs/connectors.md); secrets come only from the environment.
     http: str = "127.0.0.1:8080"
     write_keys: str = ""  # comma-separated Segment write keys accepted by the collector

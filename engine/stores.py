@@ -96,6 +96,8 @@ class CachedStates:
         self._deleted.discard(key)
         if len(self._dirty) >= self.batch:
             self.flush()
+        if len(self._cache) > self.capacity:  # new contacts fill it too, not only reads
+            self._evict()
         return 0
 
     def delete(self, key: str) -> None:

@@ -74,7 +74,8 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         root = settings.data_dir / "stream"
         root.mkdir(parents=True, exist_ok=True)
         self.tables = {t: Changelogged(root / t, f"{app}-{t}-changelog") for t in TABLES}
-        self.states = CachedStates(self.tables["contacts"], batch=1 << 62)
+        self.states = CachedStates(self.tables["contacts"], capacity=settings.state_cache,
+                                   batch=1 << 62)
         self.checkpoints = Checkpoints.load(root / "checkpoints.json")
         self.timers = TimerIndex()
         self.owned: dict[str, set[int]] = {t: set() for t in TABLES}

@@ -1,0 +1,29 @@
+"""The decoded-state cache stays within its capacity and never loses a write when it evicts."""
+
+from __future__ import annotations
+
+from engine.config import Settings
+from engine.state import ContactState
+from engine.stores import CachedStates, MemoryStore
+
+
+def test_a_full_cache_writes_back_what_it_drops_and_reads_it_again() -> None:
+    store = MemoryStore()
+    states = CachedStates(store, capacity=10, batch=1 << 62)
+    for i in range(35):
+        st = ContactState(contact_id=f"c{i}")
+        st.bump("page", float(i))
+        states.save(f"c{i}", st)
+        assert states.load(f"c{i}") is st
+        for j in range(0, i, 7):  # reads of older contacts come back from the store when evicted
+            loaded = states.load(f"c{j}")
+            assert loaded is not None and loaded.count("page") == 1
+            assert loaded.tally("page").first == float(j)  # type: ignore[union-attr]
+        assert len(states._cache) <= 11
+    states.flush()
+    assert sorted(store) == sorted(f"c{i}" for i in range(35))
+
+
+def test_the_worker_cache_size_is_a_setting() -> None:
+    assert Settings.from_env({"KAIROS_STATE_CACHE": "5000"}).state_cache == 5000
+    assert Settings().state_cache == 100_000
