@@ -139,11 +139,7 @@ def _transitions(
 
 def _cancel_on_exit_events(state: ContactState, event: Event) -> None:
     kind, name = event.kind, f"{event.kind}:{event.name}"
-    for t in state.timers:
-        if t.cancel_on and (name in t.cancel_on or kind in t.cancel_on):
-            state.timers = tuple(t for t in state.timers
-                                 if not (name in t.cancel_on or kind in t.cancel_on))
-            return
+    state.drop_timers(lambda t: name in t.cancel_on or kind in t.cancel_on)
 
 
 def _on_timer(
@@ -152,7 +148,7 @@ def _on_timer(
     timer = next((t for t in state.timers if t.timer_id == msg.timer_id), None) if state else None
     if state is None or timer is None:  # cancelled, or fired already (re-emit what it decided)
         return Decision(state, state.decided_for(f"timer:{msg.timer_id}") if state else [])
-    state.timers = tuple(t for t in state.timers if t.timer_id != timer.timer_id)
+    state.drop_timers(lambda t: t.timer_id == timer.timer_id)
     r = rules.active(timer.rule_id)
     if r is None:
         return Decision(state, changed=True)  # rule removed or disabled since it was set

@@ -199,7 +199,8 @@ class Context:
 
     def cancel(self, name: str) -> None:
         """Drop this rule's pending timer called `name`, if any."""
-        self.state.cancel_timer(self.rule_id, name)
+        rule_id = self.rule_id
+        self.state.drop_timers(lambda t: t.name == name and t.rule_id == rule_id)
 
     def pending(self, name: str) -> Timer | None:
         for t in self.state.timers:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -263,8 +264,7 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
 
     def mark_seen(self, event_id: str) -> bool:
         """False when the event was already decided (a duplicate delivery)."""
-        if self.seen_hashes:
-            self.fold_seen_hashes()
+        self.fold_seen_hashes()
         digest, seen = event_digest(event_id), self.seen
         at = seen.find(digest)
         while at != -1:  # a match must start on a digest boundary
@@ -279,6 +279,8 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
 
     def fold_seen_hashes(self) -> None:
         """A record from before `seen` kept its digests as a list of ints: pack them."""
+        if not self.seen_hashes:
+            return
         older = b"".join(h.to_bytes(DIGEST, "big", signed=True) for h in self.seen_hashes)
         self.seen = (older + self.seen)[-MAX_SEEN * DIGEST:]
         self.seen_hashes = []
@@ -296,13 +298,10 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
             timers.remove(max(timers, key=_due))
         self.timers = tuple(timers)
 
-    def cancel_timer(self, rule_id: str, name: str) -> None:
-        """Drop the rule's pending timer called `name`, if any (most events have none)."""
-        for t in self.timers:
-            if t.name == name and t.rule_id == rule_id:
-                self.timers = tuple(t for t in self.timers
-                                    if not (t.name == name and t.rule_id == rule_id))
-                return
+    def drop_timers(self, match: Callable[[Timer], bool]) -> None:
+        """Drop the pending timers `match` selects; most calls find none and copy nothing."""
+        if any(match(t) for t in self.timers):
+            self.timers = tuple(t for t in self.timers if not match(t))
 
     def record_decision(self, record: DecisionRecord) -> None:
         self.decisions = (*self.decisions, record)[-MAX_DECISIONS:]
