@@ -290,7 +290,6 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
             except BaseException as exc:
                 self.failed = exc
                 raise
-        self.acks_in_flight.clear()
 
     async def _finish_commit(
         self,
