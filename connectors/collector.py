@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from engine.events import DecodeError, Source, decode, iso
+from engine.model.events import DecodeError, Source, decode, iso
 
 MAX_EVENT = 32 * 1024
 MAX_BATCH = 500 * 1024

@@ -21,10 +21,11 @@ from connectors.channels.http_provider import HttpProvider, Webhook
 from connectors.channels.print_batch import PrintBatch
 from connectors.channels.web import WebChannel
 from connectors.delivery import Channel, Delivery, Outcome, Retry
-from engine import deadletter, logs
-from engine.actions import Action
 from engine.config import Settings
-from engine.deadletter import DeadLetter
+from engine.model import deadletter
+from engine.model.actions import Action
+from engine.model.deadletter import DeadLetter
+from engine.obs import logs
 
 log = logging.getLogger("kairos.connect")
 CHANNEL_NAMES = ("email", "sms", "push", "web", "crm", "print", "webhook")
@@ -79,7 +80,7 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
                             key=o.contact_id.encode())
 
     async def dead_letter(action: Action, reason: str) -> None:
-        from engine import actions as action_codec
+        from engine.model import actions as action_codec
 
         letter = DeadLetter.of(reason, f"connect:{action.channel}", action_codec.encode(action),
                                topic=settings.topic_actions, key=action.contact_id)
@@ -104,7 +105,7 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
     gate = asyncio.Semaphore(CONCURRENCY)
 
     async def one(raw: bytes) -> None:
-        from engine import actions as action_codec
+        from engine.model import actions as action_codec
 
         try:
             action = action_codec.decode(raw)

@@ -34,9 +34,9 @@ import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from redis.asyncio import Redis
 
-from engine import actions as action_codec
-from engine.actions import Action
-from engine.events import iso
+from engine.model import actions as action_codec
+from engine.model.actions import Action
+from engine.model.events import iso
 
 log = logging.getLogger("kairos.connect")
 

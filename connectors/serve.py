@@ -11,15 +11,16 @@ from aiohttp import web
 
 from connectors.collector import CollectorConfig, collector_app
 from connectors.sinks import EmbeddedSink, KafkaSink
-from engine import actions as action_codec
-from engine import deadletter, logs
-from engine.actions import Action
 from engine.config import Settings
-from engine.deadletter import DeadLetter
+from engine.model import actions as action_codec
+from engine.model import deadletter
+from engine.model.actions import Action
+from engine.model.deadletter import DeadLetter
+from engine.obs import logs
 from engine.pipeline import Pipeline
-from engine.rule_deploy import DirectoryWatcher
-from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
+from engine.runtime.rule_updates import DirectoryWatcher
+from engine.sdk.ruleset import RuleSet
 
 
 def collector_config(settings: Settings) -> CollectorConfig:

@@ -10,7 +10,7 @@ from aiokafka.errors import KafkaError
 
 from connectors.collector import Accepted, Unavailable
 from engine.config import Settings
-from engine.events import Source
+from engine.model.events import Source
 from engine.runtime.embedded import EmbeddedRuntime
 
 

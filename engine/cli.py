@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     if args.command == "demo":
-        from engine.demo import run_demo
+        from engine.ops.demo import run_demo
 
         return run_demo(args.contacts, args.seed, args.pace)
     if args.command == "connect":
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "run":
         if not args.events:
             parser.error("run needs --events FILE (or - for stdin) or --http")
-        from engine.runtime.cli_run import run_file
+        from engine.ops.run import run_file
 
         return run_file(
             args.events,
@@ -129,18 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "explain":
         return _explain(args, settings)
     if args.command == "contacts":
-        from engine import privacy
+        from engine.ops import privacy
 
         return privacy.run(settings, args.action, args.contact, args.kafka, args.data_dir)
     if args.command == "report":
-        from engine.ruleset import RuleSet
-        from engine.uplift import render, uplift
+        from engine.ops.uplift import render, uplift
+        from engine.sdk.ruleset import RuleSet
 
         policy = settings.load_policy()
         rules = RuleSet.load(args.rules or settings.rules_dir)
         print(render(uplift(Path(args.events), rules, policy), policy.conversion_window_days))
         return 0
-    from engine.runtime.stream import run_worker
+    from engine.runtime.kafka.worker import run_worker
 
     return run_worker(settings)
 
@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from contextlib import ExitStack
 
-    from engine.replay import chart, replay
-    from engine.ruleset import RuleSet
+    from engine.ops.replay import chart, replay
+    from engine.sdk.ruleset import RuleSet
 
     rules = RuleSet.load(args.rules or settings.rules_dir)
     with ExitStack() as files:
@@ -164,7 +164,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from engine.generator import JourneyGenerator
+    from engine.ops.generator import JourneyGenerator
 
     sink = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
     try:
@@ -179,8 +179,8 @@ def _generate(args: argparse.Namespace) -> int:
 def _rules(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from engine import rule_deploy
-    from engine.rule_check import check
+    from engine.ops.rules_check import check
+    from engine.runtime import rule_updates as rule_deploy
 
     action, directory = args.action, args.directory or settings.rules_dir
     if action in ("enable", "disable"):
@@ -219,7 +219,7 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _explain(args: argparse.Namespace, settings: Settings) -> int:
-    from engine import explain
+    from engine.ops import explain
 
     if args.kafka:
         identity, contacts = explain.from_changelogs(settings.bootstrap, settings.app_id)
@@ -242,7 +242,7 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _set_disabled(directory: Path, rule_id: str, disabled: bool) -> bool:
-    from engine.ruleset import DISABLED_FILE, load_rules, read_disabled
+    from engine.sdk.ruleset import DISABLED_FILE, load_rules, read_disabled
 
     if rule_id not in {r.id for r in load_rules(directory)}:
         return False

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import msgspec
 
-from engine.policy import DEFAULT_POLICY, Policy
-from engine.ruleset import DEFAULT_RULES_DIR
+from engine.core.policy import DEFAULT_POLICY, Policy
+from engine.sdk.ruleset import DEFAULT_RULES_DIR
 
 SECRETS = frozenset({"write_keys", "social_webhook_secret", "smtp_password", "sms_auth",
                      "push_auth", "webhook_secret"})

@@ -13,16 +13,16 @@ import time
 
 import msgspec
 
-from engine import identity
-from engine.core import Decision, decide
-from engine.deadletter import DeadLetter
-from engine.events import DecodeError, Event, Source, decode
-from engine.identity import Emit
-from engine.messages import ContactMessage, IdentityMessage
-from engine.metrics import Metrics
-from engine.policy import DEFAULT_POLICY, Policy
-from engine.ruleset import RuleSet
-from engine.stores import BytesStore, StateStore
+from engine.core import identity
+from engine.core.decide import Decision, decide
+from engine.core.identity import Emit
+from engine.core.policy import DEFAULT_POLICY, Policy
+from engine.model.deadletter import DeadLetter
+from engine.model.events import DecodeError, Event, Source, decode
+from engine.model.messages import ContactMessage, IdentityMessage
+from engine.obs.metrics import Metrics
+from engine.sdk.ruleset import RuleSet
+from engine.storage.stores import BytesStore, StateStore
 
 log = logging.getLogger("kairos.pipeline")
 

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from engine import actions as action_codec
+from engine.model import actions as action_codec
 from load_tests.stats import Latency, lag_growing
 from load_tests.traffic import Record, sequence_of
 

@@ -7,7 +7,7 @@ so every event is a latency sample and every system in the comparison produces o
 `python -m load_tests.bench --no-probe-rule` measures with the shipped rules alone.
 """
 
-from engine.rules import Context, Proposal, on, rule
+from engine.sdk.rule import Context, Proposal, on, rule
 
 KINDS = ("page", "track", "identify", "email", "social")
 

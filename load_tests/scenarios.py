@@ -150,10 +150,10 @@ async def drain_backlog(opts: Options, group: str, topics: list[str], events: in
 
 def embedded(opts: Options) -> dict[str, Any]:
     """The embedded runtime with the shipped rules, in this process, in memory: events/s."""
+    from engine.core.policy import Policy
     from engine.pipeline import Pipeline
-    from engine.policy import Policy
-    from engine.ruleset import RuleSet
     from engine.runtime.embedded import EmbeddedRuntime
+    from engine.sdk.ruleset import RuleSet
 
     records = Traffic().take(opts.embedded_events)
     actions: list[object] = []

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from engine.events import iso
+from engine.model.events import iso
 
 MIX = (  # (weight, kind): page views dominate, purchases are rare
     (45, "page"), (18, "product_viewed"), (8, "product_added"), (3, "order"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.policy import Policy
-from engine.ruleset import DEFAULT_RULES_DIR, RuleSet, load_rules
+from engine.core.policy import Policy
+from engine.sdk.ruleset import DEFAULT_RULES_DIR, RuleSet, load_rules
 
 SPINE = ("first-purchase-in-category", "cart-abandoned", "email-click-related-content",
          "social-mention-follow-up")

@@ -6,8 +6,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from connectors.delivery import Transient
-from engine import actions as action_codec
-from engine.actions import Action
+from engine.model import actions as action_codec
+from engine.model.actions import Action
 
 
 class CrmTopic:

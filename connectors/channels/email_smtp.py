@@ -17,8 +17,8 @@ import aiosmtplib
 import orjson
 
 from connectors.delivery import Permanent, Transient
-from engine.actions import Action
 from engine.config import Settings
+from engine.model.actions import Action
 
 DEFAULT = "Subject: $action\n\nHello,\n\nWe thought you would like this: $action.\n"
 

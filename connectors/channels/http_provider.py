@@ -15,8 +15,8 @@ import aiohttp
 import orjson
 
 from connectors.delivery import Permanent, Transient
-from engine import actions as action_codec
-from engine.actions import Action
+from engine.model import actions as action_codec
+from engine.model.actions import Action
 
 
 class HttpProvider:

@@ -7,7 +7,7 @@ import io
 from datetime import datetime
 from pathlib import Path
 
-from engine.actions import Action
+from engine.model.actions import Action
 
 COLUMNS = ("action_id", "contact_id", "action", "decided_at", "expires_at", "street", "city",
            "postal_code", "country", "payload")

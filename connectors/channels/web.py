@@ -7,8 +7,8 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
-from engine import actions as action_codec
-from engine.actions import Action
+from engine.model import actions as action_codec
+from engine.model.actions import Action
 
 KEY = "kairos:nba:{}"
 # Replace only with a newer decision, and expire with the action: one round trip, atomic.

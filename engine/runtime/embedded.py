@@ -14,17 +14,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from engine import identity
-from engine import state as state_codec
-from engine.actions import Action
-from engine.deadletter import DeadLetter
-from engine.events import Event, Source
-from engine.identity import Emit
-from engine.inputs import detect_source
-from engine.messages import ContactMessage, IdentityMessage, Resolve, encode
+from engine.core import identity
+from engine.core.identity import Emit
+from engine.model import state as state_codec
+from engine.model.actions import Action
+from engine.model.deadletter import DeadLetter
+from engine.model.events import Event, Source, detect_source
+from engine.model.messages import ContactMessage, IdentityMessage, Resolve, encode
 from engine.pipeline import Pipeline
-from engine.stores import CachedStates, MemoryStore, RocksStore
-from engine.timers import TimerIndex
+from engine.runtime.timers import TimerIndex
+from engine.storage.stores import CachedStates, MemoryStore, RocksStore
 
 SOURCE_TOPICS: dict[Source, str] = {
     "clickstream": "clickstream",

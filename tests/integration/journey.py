@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from engine.events import iso
+from engine.model.events import iso
 
 T0 = 1_790_000_000.0  # 2026-09-21, any fixed instant works
 

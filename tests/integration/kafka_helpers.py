@@ -176,7 +176,7 @@ ORDER_ONLY_RULES = ("first-purchase-in-category", "cart-abandoned", "affinity-th
 
 def order_only_rules(into: Path) -> Path:
     """A copy of the shipped rules with every other rule disabled (`disabled.txt`)."""
-    from engine.ruleset import DEFAULT_RULES_DIR, DISABLED_FILE, load_rules
+    from engine.sdk.ruleset import DEFAULT_RULES_DIR, DISABLED_FILE, load_rules
 
     shutil.copytree(DEFAULT_RULES_DIR, into, ignore=shutil.ignore_patterns(DISABLED_FILE))
     others = sorted(r.id for r in load_rules(into) if r.id not in ORDER_ONLY_RULES)

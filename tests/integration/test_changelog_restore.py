@@ -13,8 +13,8 @@ import pytest
 
 from engine.config import Settings
 from engine.pipeline import Pipeline
-from engine.runtime.changelog import partition_of
-from engine.runtime.stream import StreamWorker, ensure_topics
+from engine.runtime.kafka.worker import StreamWorker, ensure_topics
+from engine.storage.changelog import partition_of
 from tests.helpers import spine_rules
 from tests.integration.kafka_helpers import produce
 

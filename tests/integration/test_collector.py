@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from connectors.collector import CollectorConfig, collector_app
 from connectors.sinks import EmbeddedSink
-from engine.actions import Action
+from engine.model.actions import Action
 from engine.pipeline import Pipeline
-from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
+from engine.sdk.ruleset import RuleSet
 from tests.helpers import open_policy
 from tests.integration.kafka_helpers import free_port
 

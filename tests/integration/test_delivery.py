@@ -21,9 +21,9 @@ from connectors.channels.http_provider import HttpProvider, Webhook
 from connectors.channels.print_batch import PrintBatch
 from connectors.channels.web import WebChannel, latest_action
 from connectors.delivery import Breaker, Channel, Delivery, Outcome, Retry
-from engine.actions import Action
 from engine.config import Settings
-from engine.events import iso
+from engine.model.actions import Action
+from engine.model.events import iso
 from tests.integration.servers import HttpServer, SmtpServer
 
 pytestmark = pytest.mark.redis

@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from connectors.connect import CONCURRENCY
-from engine import actions as action_codec
-from engine import deadletter
-from engine.events import iso
+from engine.model import actions as action_codec
+from engine.model import deadletter
+from engine.model.events import iso
 from tests.integration.kafka_helpers import ROOT, Worker, consume, free_port, produce
 from tests.integration.servers import HttpServer, SmtpServer
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import actions as action_codec
+from engine.model import actions as action_codec
 from tests.integration.journey import T0, segment
 from tests.integration.kafka_helpers import ROOT, Worker, consume, produce
 

@@ -11,8 +11,8 @@ import orjson
 import pytest
 from redis import Redis
 
-from engine import actions as action_codec
-from engine import explain
+from engine.model import actions as action_codec
+from engine.ops import explain
 from tests.integration.journey import T0, segment
 from tests.integration.kafka_helpers import ROOT, Worker, consume, produce
 

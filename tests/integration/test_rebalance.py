@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from engine import actions as action_codec
+from engine.core.policy import Policy
+from engine.model import actions as action_codec
 from engine.pipeline import Pipeline
-from engine.policy import Policy
-from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
+from engine.sdk.ruleset import RuleSet
 from load_tests.traffic import Record, Traffic
 from tests.integration.kafka_helpers import (
     UNLIMITED_POLICY,

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from engine import actions as action_codec
+from engine.model import actions as action_codec
 from tests.integration.journey import T0, segment
 from tests.integration.kafka_helpers import ROOT, Worker, consume, produce
 
 pytestmark = pytest.mark.kafka
 
 RULE = '''
-from engine.rules import Context, Proposal, on, rule
+from engine.sdk.rule import Context, Proposal, on, rule
 
 
 @rule("hello-page", version={version}, triggers=[on("page")], description="greets page views")

@@ -12,13 +12,13 @@ import msgspec
 import orjson
 import pytest
 
-from engine import actions as action_codec
-from engine import deadletter
-from engine.generator import JourneyGenerator
+from engine.core.policy import Policy
+from engine.model import actions as action_codec
+from engine.model import deadletter
+from engine.ops.generator import JourneyGenerator
 from engine.pipeline import Pipeline
-from engine.policy import Policy
-from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
+from engine.sdk.ruleset import RuleSet
 from tests.integration.journey import EXPECTED, T0, phase_one, phase_two, segment
 from tests.integration.kafka_helpers import UNLIMITED_POLICY, Worker, consume, produce
 

@@ -12,8 +12,8 @@ from aiokafka.errors import KafkaTimeoutError
 
 from engine.config import Settings
 from engine.pipeline import Pipeline
-from engine.ruleset import RuleSet
-from engine.runtime.stream import StreamWorker
+from engine.runtime.kafka.worker import StreamWorker
+from engine.sdk.ruleset import RuleSet
 
 
 def test_a_failed_background_commit_stops_every_later_commit(tmp_path: Path) -> None:

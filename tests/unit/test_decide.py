@@ -6,12 +6,12 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import state as state_codec
-from engine.core import decide
-from engine.events import Event
-from engine.messages import Deliver, FireTimer
-from engine.policy import DEFAULT_POLICY
-from engine.state import (
+from engine.core.decide import decide
+from engine.core.policy import DEFAULT_POLICY
+from engine.model import state as state_codec
+from engine.model.events import Event
+from engine.model.messages import Deliver, FireTimer
+from engine.model.state import (
     MAX_DECISIONS,
     MAX_HISTORY,
     MAX_OUTBOX,

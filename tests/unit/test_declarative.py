@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.ruleset import RuleError, RuleSet
+from engine.sdk.ruleset import RuleError, RuleSet
 from engine.testing import Scenario
 
 VIP = """

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.events import DecodeError, decode, iso
-from engine.inputs import detect_source
+from engine.model.events import DecodeError, decode, detect_source, iso
 
 
 def seg(**fields: object) -> bytes:

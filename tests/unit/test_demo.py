@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import re
 
-from engine.demo import run_demo
+from engine.ops.demo import run_demo
 
 
 def test_the_demo_shows_actions_being_decided_and_a_summary() -> None:

@@ -1,5 +1,5 @@
 """The Grafana dashboard and Prometheus alert rules under deploy/ query only metrics the engine
-really exports: renaming a metric in engine/metrics.py without updating them fails here."""
+really exports: renaming a metric in engine/obs/metrics.py without updating them fails here."""
 
 import json
 import re
@@ -12,7 +12,7 @@ import yaml
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 
 from connectors.delivery import Delivery
-from engine.metrics import Metrics
+from engine.obs.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "kairos-alerts.yml"
@@ -55,7 +55,7 @@ def check(where: str, expr: str, series: dict[str, set[str]]) -> None:
     assert names, f"{where}: no metric in {expr!r}"
     for name in names:
         assert name in series or name in EXTERNAL, (
-            f"{where}: {name!r} is not exported (engine/metrics.py exports {sorted(series)})"
+            f"{where}: {name!r} is not exported (engine/obs/metrics.py exports {sorted(series)})"
         )
     for name, matchers in re.findall(r"\b(kairos_[a-z0-9_]+)\{([^}]*)\}", expr):
         for label in re.findall(r"([a-z_]+)\s*(?:=~|!~|!=|=)", matchers):

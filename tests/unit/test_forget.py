@@ -7,8 +7,8 @@ from pathlib import Path
 
 import orjson
 
-from engine.actions import Action
 from engine.cli import main
+from engine.model.actions import Action
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from tests.helpers import open_policy, spine_rules

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import state as state_codec
-from engine.events import decode
-from engine.identity import contact_id_for, identifiers
+from engine.core.identity import contact_id_for, identifiers
+from engine.model import state as state_codec
+from engine.model.events import decode
 from engine.testing import Scenario
 
 

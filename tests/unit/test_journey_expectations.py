@@ -3,10 +3,10 @@ so a rule change that moves its expected actions fails here first, with a clear 
 
 from __future__ import annotations
 
+from engine.core.policy import Policy
 from engine.pipeline import Pipeline
-from engine.policy import Policy
-from engine.ruleset import RuleSet
 from engine.runtime.embedded import EmbeddedRuntime
+from engine.sdk.ruleset import RuleSet
 from tests.integration.journey import EXPECTED, phase_one, phase_two
 from tests.integration.kafka_helpers import UNLIMITED_POLICY
 

@@ -6,7 +6,7 @@ import io
 import logging
 
 from engine.config import Settings
-from engine.logs import RedactingFormatter, redact
+from engine.obs.logs import RedactingFormatter, redact
 
 
 def test_emails_and_phone_numbers_are_masked_in_every_formatted_record() -> None:

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.arbitration import consents
-from engine.policy import ChannelPolicy, Policy, RulePolicy
-from engine.rules import Context, Proposal, on, rule
+from engine.core.arbitration import consents
+from engine.core.policy import ChannelPolicy, Policy, RulePolicy
+from engine.sdk.rule import Context, Proposal, on, rule
 from engine.testing import Scenario
 
 # 2026-09-21 12:00 UTC: midday in London, so quiet hours only bite where a test says so.
@@ -322,7 +322,7 @@ def test_never_a_channel_without_consent_never_over_a_cap_nothing_in_quiet_hours
 
 
 def in_quiet_hours(tz: str | None, hours: tuple[str, str] | None, at: float) -> bool:
-    from engine.arbitration import _quiet_until
+    from engine.core.arbitration import _quiet_until
 
     return _quiet_until(tz, hours, at) is not None
 
@@ -334,7 +334,7 @@ def test_same_inputs_give_the_same_decisions(p: Policy, steps: list[tuple[str, i
 
 
 def test_consents_helper_uses_channel_defaults() -> None:
-    from engine.state import ContactState
+    from engine.model.state import ContactState
 
     assert consents(ContactState(contact_id="c"), "sms", policy()) is False
     assert consents(ContactState(contact_id="c"), "email", policy()) is True

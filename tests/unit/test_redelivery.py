@@ -6,14 +6,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.actions import Action
+from engine.model.actions import Action
+from engine.model.state import MAX_SEEN, ContactState, decode, encode, event_digest
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
-from engine.state import MAX_SEEN, ContactState, decode, encode, event_digest
 from tests.helpers import open_policy, spine_rules
 from tests.integration.journey import T0, segment
 
-BATCH = 2_000  # engine/runtime/stream.py MAX_BATCH: what a crash can leave uncommitted
+BATCH = 2_000  # engine/runtime/kafka/worker.py MAX_BATCH: what a crash can leave uncommitted
 
 
 def test_a_hot_contact_s_redelivered_batch_is_decided_once() -> None:

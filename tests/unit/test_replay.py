@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine import actions as action_codec
 from engine.cli import main
-from engine.generator import JourneyGenerator
-from engine.replay import replay
-from engine.ruleset import RuleSet
+from engine.model import actions as action_codec
+from engine.ops.generator import JourneyGenerator
+from engine.ops.replay import replay
+from engine.sdk.ruleset import RuleSet
 
 
 @pytest.fixture(scope="module")

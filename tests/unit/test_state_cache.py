@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from engine.config import Settings
-from engine.state import ContactState
-from engine.stores import CachedStates, MemoryStore
+from engine.model.state import ContactState
+from engine.storage.stores import CachedStates, MemoryStore
 
 
 def test_a_full_cache_writes_back_what_it_drops_and_reads_it_again() -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.state import ContactState, Timer
-from engine.timers import COMPACT_SLACK, TimerIndex
+from engine.model.state import ContactState, Timer
+from engine.runtime.timers import COMPACT_SLACK, TimerIndex
 
 
 def state(contact: str, *dues: float) -> ContactState:

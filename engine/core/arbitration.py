@@ -1,0 +1,303 @@
+"""Arbitration: many rules' candidates in, the next best action(s) out, every loser explained.
+
+For each candidate, in this order (docs/policy.md has the why of each):
+
+1. cool-down: the same action was decided for this contact too recently -> `cooling_down`;
+2. channel choice: the contact's preferred channel first if the rule allows it, then the rule's
+   order; a channel is skipped without consent (`no_consent`), when hard-suppressed
+   (`hard_suppressed`), after repeated negative outcomes (`suppressed`) or over a cap (`capped`);
+   the first channel's reason is kept when none is left;
+3. ranking: mandatory actions first, then priority x value x propensity x levers, where the
+   propensity is a Beta posterior over this contact's outcomes for that action and channel;
+   beyond `max_actions_per_decision` -> `outranked`;
+4. holdout: contacts in the global or the rule's control group get the action recorded with
+   `control_group: true` (`held_out`), for uplift measurement, and it is never delivered;
+5. quiet hours in the contact's time zone: the action is deferred to the next allowed moment by
+   a timer (`quiet_hours_deferred`), or dropped when it would expire first (`expired`).
+
+Transactional and mandatory actions skip caps, negative-outcome suppression and quiet hours;
+nothing skips consent or hard suppressions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from engine.core.policy import DAY, Policy
+from engine.model.actions import Action, action_id
+from engine.model.events import Event, iso
+from engine.model.state import Contacted, ContactState, DecisionRecord, RuleMemory, Timer
+from engine.sdk.rule import Proposal, Rule
+
+DEFER_TIMER = "policy:defer"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    rule: Rule
+    proposal: Proposal
+    trigger: Event
+    expires_at: float | None = None  # set when a deferred action comes back
+
+    def action_class(self, policy: Policy) -> str:
+        return policy.rule(self.rule.id).action_class or self.proposal.action_class
+
+
+@dataclass(slots=True)
+class Arbitration:
+    actions: list[Action] = field(default_factory=list)
+    records: list[DecisionRecord] = field(default_factory=list)
+
+
+def arbitrate(
+    state: ContactState, candidates: list[Candidate], now: float, policy: Policy,
+    *, deferred: bool = False,
+) -> Arbitration:
+    out = Arbitration()
+    if not candidates:  # most events propose nothing
+        return out
+    ranked: list[tuple[float, Candidate]] = []
+    for cand in candidates:
+        reason = _cooling_down(state, cand, now)
+        if reason:
+            _record(state, out, cand, now, "suppressed", reason)
+        else:
+            ranked.append((_score(state, cand, policy), cand))
+    ranked.sort(key=lambda sc: (sc[1].action_class(policy) != "mandatory", -sc[0], sc[1].rule.id))
+    kept = 0
+    for score, cand in ranked:
+        if kept >= policy.max_actions_per_decision:
+            _record(state, out, cand, now, "suppressed", "outranked")
+            continue
+        channel, reason = _channel(state, cand, now, policy)
+        if channel is None:
+            _record(state, out, cand, now, "suppressed", reason)
+            continue
+        kept += 1
+        expires = cand.expires_at if cand.expires_at is not None else now + cand.proposal.ttl
+        if now >= expires:
+            _record(state, out, cand, now, "suppressed", "expired", channel)
+            continue
+        held_out = _held_out(state.contact_id, cand.rule.id, policy)
+        if not held_out and not deferred and cand.action_class(policy) == "marketing":
+            resume = _quiet_until(state.timezone, policy.channel(channel).quiet_hours, now)
+            if resume is not None:
+                if resume >= expires:
+                    _record(state, out, cand, now, "suppressed", "expired", channel)
+                else:
+                    _defer(state, cand, channel, resume, expires, now)
+                    _record(state, out, cand, now, "deferred", "quiet_hours_deferred", channel)
+                continue
+        out.actions.append(_act(state, out, cand, channel, score, now, expires, held_out, policy))
+    return out
+
+
+def _cooling_down(state: ContactState, cand: Candidate, now: float) -> str:
+    p = cand.proposal
+    if p.cooldown:
+        for h in reversed(state.history):
+            if h.action == p.action and now - h.at < p.cooldown:
+                return "cooling_down"
+    return ""
+
+
+def _score(state: ContactState, cand: Candidate, policy: Policy) -> float:
+    p = cand.proposal
+    best = max(_propensity(state, p.action, ch, policy) * policy.channel(ch).lever
+               for ch in p.channels)
+    return p.priority * p.value * best * policy.rule(cand.rule.id).lever
+
+
+def _propensity(state: ContactState, action: str, channel: str, policy: Policy) -> float:
+    """Posterior mean of Beta(prior) after this contact's outcomes for the action on the channel."""
+    alpha, beta = policy.channel(channel).prior
+    o = state.outcomes.get(f"{action}|{channel}")
+    if o is None:
+        return alpha / (alpha + beta)
+    return (alpha + o.positive) / (alpha + beta + max(o.sent, o.positive))
+
+
+def _channel(
+    state: ContactState, cand: Candidate, now: float, policy: Policy
+) -> tuple[str | None, str]:
+    p = cand.proposal
+    order = list(p.channels)
+    if state.preferred_channel in order:
+        order.remove(state.preferred_channel)
+        order.insert(0, state.preferred_channel)
+    marketing = cand.action_class(policy) == "marketing"
+    first_reason = ""
+    for ch in order:
+        reason = _blocked(state, p.action, ch, now, policy, marketing)
+        if not reason:
+            return ch, ""
+        first_reason = first_reason or reason
+    return None, first_reason
+
+
+def _blocked(
+    state: ContactState, action: str, channel: str, now: float, policy: Policy, marketing: bool
+) -> str:
+    if channel in state.suppressed:
+        return "hard_suppressed"
+    if not consents(state, channel, policy):
+        return "no_consent"
+    if not marketing:
+        return ""
+    o = state.outcomes.get(f"{action}|{channel}")
+    if o is not None and o.suppressed_until > now:
+        return "suppressed"
+    cp = policy.channel(channel)
+    caps = (cp.daily_cap, cp.weekly_cap, policy.global_daily_cap, policy.global_weekly_cap)
+    if all(cap is None or cap > len(state.history) for cap in caps):
+        return ""  # even counting every recorded contact, no cap is reached
+    used = [0, 0, 0, 0]  # in the same order as caps
+    for h in state.history:
+        if h.marketing and not h.control and now - h.at < 7 * DAY:
+            today = now - h.at < DAY
+            used[3] += 1
+            used[2] += today
+            if h.channel == channel:
+                used[1] += 1
+                used[0] += today
+    if any(cap is not None and n >= cap for cap, n in zip(caps, used, strict=True)):
+        return "capped"
+    return ""
+
+
+def consents(state: ContactState, channel: str, policy: Policy) -> bool:
+    """An explicit answer wins; silence means the channel's configured default."""
+    answer = state.consents(channel)
+    return policy.channel(channel).consent_default if answer is None else answer
+
+
+def _held_out(contact_id: str, rule_id: str, policy: Policy) -> bool:
+    """Deterministic control groups: the same contact is always in or out of the same group."""
+    salt, share = policy.holdout_salt, policy.rule(rule_id).holdout
+    in_global = policy.holdout > 0 and _unit(f"{salt}|{contact_id}") < policy.holdout
+    return in_global or (share > 0 and _unit(f"{salt}|{rule_id}|{contact_id}") < share)
+
+
+def _unit(text: str) -> float:
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@lru_cache(maxsize=512)
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _quiet_until(timezone: str | None, hours: tuple[str, str] | None, now: float) -> float | None:
+    """When quiet hours end, if `now` is inside them in the contact's own time zone."""
+    if hours is None:
+        return None
+    local = datetime.fromtimestamp(now, _zone(timezone))
+    start, end = (_minutes(h) for h in hours)
+    if start == end:  # ["00:00", "00:00"]: no quiet hours (TOML has no null)
+        return None
+    minute = local.hour * 60 + local.minute
+    inside = start <= minute < end if start < end else minute >= start or minute < end
+    if not inside:
+        return None
+    resume = local.replace(hour=end // 60, minute=end % 60, second=0, microsecond=0)
+    if resume <= local:
+        resume = (resume + timedelta(days=1)).replace(hour=end // 60, minute=end % 60)
+    return resume.timestamp()
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    return int(h) * 60 + int(m)
+
+
+def _defer(
+    state: ContactState, cand: Candidate, channel: str, resume: float, expires: float, now: float
+) -> None:
+    p = cand.proposal
+    aid = action_id(cand.trigger.event_id, cand.rule.id, p.action)
+    state.add_timer(Timer(
+        timer_id=f"defer-{aid}", name=DEFER_TIMER, rule_id=cand.rule.id, due=resume, set_at=now,
+        cause_event_id=cand.trigger.event_id,
+        payload={
+            "action": p.action, "channels": [channel, *[c for c in p.channels if c != channel]],
+            "priority": p.priority, "value": p.value, "payload": dict(p.payload),
+            "cooldown": p.cooldown, "action_class": p.action_class, "expires_at": expires,
+            "trigger_event_id": cand.trigger.event_id, "trigger_time": cand.trigger.time,
+        },
+    ))
+
+
+def resumed(timer: Timer, rule: Rule) -> Candidate:
+    """The candidate a quiet-hours timer kept, back for a decision under the policy as it is now."""
+    d = timer.payload
+    proposal = Proposal(
+        action=d["action"], channels=tuple(d["channels"]), priority=d["priority"],
+        value=d["value"], payload=d["payload"], ttl=max(d["expires_at"] - timer.due, 1.0),
+        cooldown=d["cooldown"], action_class=d["action_class"],
+    )
+    trigger = Event(event_id=d["trigger_event_id"], source="clickstream", kind="timer",
+                    name=DEFER_TIMER, time=d["trigger_time"])
+    return Candidate(rule, proposal, trigger, expires_at=d["expires_at"])
+
+
+def _act(
+    state: ContactState, out: Arbitration, cand: Candidate, channel: str, score: float,
+    now: float, expires: float, held_out: bool, policy: Policy,
+) -> Action:
+    p, r, ev = cand.proposal, cand.rule, cand.trigger
+    aid = action_id(ev.event_id, r.id, p.action)
+    marketing = cand.action_class(policy) == "marketing"
+    state.record_contact(Contacted(now, channel, p.action, r.id, aid, marketing, held_out))
+    if not held_out:
+        state.outcome(p.action, channel).sent += 1
+    mem = state.memory.setdefault(r.id, RuleMemory())
+    mem.fires += 1
+    mem.last_fired = now
+    reason = f"{r.id} v{r.version}: {r.description}" if r.description else r.id
+    _record(state, out, cand, now, "held_out" if held_out else "chosen",
+            "held_out" if held_out else f"best score {score:.4g}", channel, aid)
+    action = Action(
+        action_id=aid, contact_id=state.contact_id, channel=channel, action=p.action,
+        rule_id=r.id, rule_version=r.version, score=round(score, 6), reason=reason,
+        trigger_event_id=ev.event_id, event_time=iso(ev.time), decided_at=iso(now),
+        expires_at=iso(expires), payload=dict(p.payload), control_group=held_out,
+        action_class=cand.action_class(policy), recipient=recipient(state, channel),
+    )
+    state.record_outbox(action)
+    return action
+
+
+RECIPIENT_TRAITS = {"sms": ("phone", "mobile"), "push": ("push_token", "device_token")}
+
+
+def recipient(state: ContactState, channel: str) -> str | None:
+    """Where a connector delivers: the contact's email, phone or push token; None for the web,
+    the CRM and print (they address the contact by id, or by postal address in the payload)."""
+    if channel == "email":
+        return next((i[6:] for i in state.identifiers if i.startswith("email:")), None)
+    for trait in RECIPIENT_TRAITS.get(channel, ()):
+        value = state.traits.get(trait)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _record(
+    state: ContactState, out: Arbitration, cand: Candidate, now: float, outcome: str,
+    reason: str, channel: str | None = None, aid: str | None = None,
+) -> None:
+    record = DecisionRecord(
+        at=now, trigger_event_id=cand.trigger.event_id, rule_id=cand.rule.id,
+        action=cand.proposal.action, outcome=outcome, reason=reason, channel=channel,
+        action_id=aid,
+    )
+    state.record_decision(record)
+    out.records.append(record)

@@ -1,0 +1,221 @@
+"""The pure core: `decide(state, key, message, now, rules, policy)` -> new state, actions, emits.
+
+Read this module first. Everything the engine does for a contact happens here, in this order:
+
+1. A contact that was merged away forwards what it receives to the contact it became.
+2. Duplicate events (an event id already decided) change nothing.
+3. `observe` learns from the event (consent revocations first), pending timers whose exit
+   events just happened are cancelled, and the rules indexed on the event propose candidates.
+4. `arbitrate` turns candidates into the next best action(s) under the contact policy.
+
+No clock reads, no I/O: `now` is passed in (processing time live, event time in replays), so the
+same inputs give the same outputs in tests, replays and both runtimes. `decide` takes ownership
+of the `state` it is given and returns it (or a replacement) in the `Decision`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import msgspec
+
+from engine.core.arbitration import DEFER_TIMER, Candidate, arbitrate, resumed
+from engine.core.identity import Emit, relink
+from engine.core.merge import merge
+from engine.core.observe import observe
+from engine.core.policy import Policy
+from engine.model import state as state_codec
+from engine.model.actions import Action
+from engine.model.events import Event
+from engine.model.messages import ContactMessage, Deliver, FireTimer, Forget, MergeIn, Unite, Unlink
+from engine.model.state import ContactState, DecisionRecord, Timer
+from engine.sdk.rule import Context, Rule
+from engine.sdk.ruleset import RuleSet
+
+MAX_HOPS = 16
+MAX_TRANSITIONS = 3
+
+
+@dataclass(slots=True)
+class Decision:
+    state: ContactState | None
+    actions: list[Action] = field(default_factory=list)
+    emits: list[Emit] = field(default_factory=list)
+    changed: bool = False
+    duplicate: bool = False
+    erased: bool = False  # the contact was forgotten: delete its state
+    rule_errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
+    records: list[DecisionRecord] = field(default_factory=list)  # every candidate's fate
+
+
+def decide(
+    state: ContactState | None,
+    key: str,
+    msg: ContactMessage,
+    now: float,
+    rules: RuleSet,
+    policy: Policy,
+) -> Decision:
+    if isinstance(msg, Forget):
+        return _forget(state, msg)
+    if state is not None and state.merged_into is not None:
+        return _forward(state, state.merged_into, msg)
+    if isinstance(msg, Deliver):
+        return _on_event(state or ContactState(contact_id=key), msg.event, now, rules, policy)
+    if isinstance(msg, FireTimer):
+        return _on_timer(state, msg, now, rules, policy)
+    if isinstance(msg, Unite):
+        return _unite(state or ContactState(contact_id=key), msg)
+    incoming = state_codec.decode(msg.state)
+    return Decision(merge(state or ContactState(contact_id=key), incoming), changed=True)
+
+
+def _on_event(
+    state: ContactState, event: Event, now: float, rules: RuleSet, policy: Policy
+) -> Decision:
+    if not state.mark_seen(event.event_id):
+        # Decided before (a redelivery after a crash, or a sender's retry): the same actions
+        # again, never new ones; connectors drop the ids they already sent.
+        return Decision(state, state.decided_for(event.event_id), duplicate=True)
+    before = (state.stage, state.lifecycle)
+    observe(state, event, policy)
+    _cancel_on_exit_events(state, event)
+    errors: list[tuple[str, str]] = []
+    candidates: list[Candidate] = []
+    for r in rules.for_event(event):
+        _propose(r, Context(event, state, now, r.id, None), errors, candidates)
+    if before != (state.stage, state.lifecycle):
+        _transitions(state, event, before, now, rules, errors, candidates)
+    result = arbitrate(state, candidates, now, policy)
+    return Decision(state, result.actions, changed=True, rule_errors=errors,
+                    records=result.records)
+
+
+def _propose(
+    r: Rule, ctx: Context, errors: list[tuple[str, str]], candidates: list[Candidate]
+) -> None:
+    """Add one rule's candidates; a rule that raises loses its say, not the whole decision."""
+    try:
+        for p in r.run(ctx):
+            candidates.append(Candidate(r, p, ctx.event))
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        errors.append((r.id, reason))
+        ctx.state.record_decision(
+            DecisionRecord(
+                at=ctx.now, trigger_event_id=ctx.event.event_id, rule_id=r.id, action="",
+                outcome="error", reason=reason,
+            )
+        )
+
+
+def _transitions(
+    state: ContactState,
+    cause: Event,
+    before: tuple[str, str],
+    now: float,
+    rules: RuleSet,
+    errors: list[tuple[str, str]],
+    found: list[Candidate],
+) -> None:
+    """Stage and lifecycle changes are events too: rules on `on("stage", "decision")` run now.
+
+    Followed up to `MAX_TRANSITIONS` deep, so rules moving each other's stages cannot loop.
+    """
+    for _ in range(MAX_TRANSITIONS):
+        after = (state.stage, state.lifecycle)
+        moves = [(k, v) for k, old, v in zip(("stage", "lifecycle"), before, after, strict=True)
+                 if old != v]
+        if not moves:
+            break
+        before = after
+        for kind, value in moves:
+            event = Event(
+                event_id=f"{cause.event_id}:{kind}:{value}", source=cause.source, kind=kind,
+                name=value, time=cause.time,
+            )
+            for r in rules.for_event(event):
+                _propose(r, Context(event, state, now, r.id, None), errors, found)
+
+
+def _cancel_on_exit_events(state: ContactState, event: Event) -> None:
+    kind, name = event.kind, f"{event.kind}:{event.name}"
+    state.drop_timers(lambda t: name in t.cancel_on or kind in t.cancel_on)
+
+
+def _on_timer(
+    state: ContactState | None, msg: FireTimer, now: float, rules: RuleSet, policy: Policy
+) -> Decision:
+    timer = next((t for t in state.timers if t.timer_id == msg.timer_id), None) if state else None
+    if state is None or timer is None:  # cancelled, or fired already (re-emit what it decided)
+        return Decision(state, state.decided_for(f"timer:{msg.timer_id}") if state else [])
+    state.drop_timers(lambda t: t.timer_id == timer.timer_id)
+    r = rules.active(timer.rule_id)
+    if r is None:
+        return Decision(state, changed=True)  # rule removed or disabled since it was set
+    if timer.name == DEFER_TIMER:  # an action held back by quiet hours: decide it again now
+        result = arbitrate(state, [resumed(timer, r)], now, policy, deferred=True)
+        return Decision(state, result.actions, changed=True, records=result.records)
+    event = timer_event(timer)
+    before = (state.stage, state.lifecycle)
+    errors: list[tuple[str, str]] = []
+    candidates: list[Candidate] = []
+    _propose(r, Context(event, state, now, r.id, timer), errors, candidates)
+    if before != (state.stage, state.lifecycle):
+        _transitions(state, event, before, now, rules, errors, candidates)
+    result = arbitrate(state, candidates, now, policy)
+    return Decision(state, result.actions, changed=True, rule_errors=errors,
+                    records=result.records)
+
+
+def timer_event(timer: Timer) -> Event:
+    """A timer fires as an event of its own, so rules and action ids treat both alike."""
+    return Event(
+        event_id=f"timer:{timer.timer_id}",
+        source="clickstream",
+        kind="timer",
+        name=timer.name,
+        time=timer.due,
+        properties=timer.payload,
+    )
+
+
+def _forget(state: ContactState | None, msg: Forget) -> Decision:
+    """Erase the contact and every identity record of its identifiers; a merged-away contact
+    passes the request on to the contact it merged into."""
+    if state is None:
+        return Decision(None)
+    emits: list[Emit] = [("identity", i, Unlink(identifier=i)) for i in state.identifiers]
+    if state.merged_into is not None:
+        if msg.hops >= MAX_HOPS:
+            raise RuntimeError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}")
+        emits.append(("contacts", state.merged_into, Forget(hops=msg.hops + 1)))
+    return Decision(None, emits=emits, erased=True)
+
+
+def _unite(state: ContactState, msg: Unite) -> Decision:
+    me, other = state.contact_id, msg.other
+    if me == other:
+        return Decision(state)
+    if me < other:  # the larger id always moves into the smaller: merges can never form a cycle
+        return Decision(state, emits=[("contacts", other, Unite(contact_id=other, other=me))])
+    moved = MergeIn(source=me, state=state_codec.encode(state))
+    gone = ContactState(contact_id=me, merged_into=other)
+    return Decision(gone, emits=[("contacts", other, moved)], changed=True)
+
+
+def _forward(state: ContactState, target: str, msg: ContactMessage) -> Decision:
+    if isinstance(msg, FireTimer):
+        return Decision(state)  # its timers moved with the state and fire there
+    hops = msg.hops + 1 if isinstance(msg, Deliver | Unite | MergeIn) else 0
+    if hops > MAX_HOPS:
+        raise RuntimeError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}")
+    emits: list[Emit] = []
+    if isinstance(msg, Unite):
+        fwd: ContactMessage = msgspec.structs.replace(msg, contact_id=target, hops=hops)
+    else:
+        fwd = msgspec.structs.replace(msg, hops=hops)
+    if isinstance(msg, Deliver) and msg.via:
+        emits.append(relink(msg.via, state.contact_id, target))
+    emits.insert(0, ("contacts", target, fwd))
+    return Decision(state, emits=emits)

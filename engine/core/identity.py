@@ -1,0 +1,129 @@
+"""Identity resolution: one contact per person across anonymous ids, user ids, emails and handles.
+
+The identity table is keyed by identifier (`user:42`, `email:ada@example.com`, `anon:…`,
+`handle:twitter:ada`) and holds the contact id it names. This step is pure: given the record
+for the message's key it returns the new record and the messages to emit.
+
+Linking rules: only authenticated events (clickstream calls with a userId) link identifiers,
+and only they can cause two existing contacts to be merged. Unverified events (email, social)
+look their identifiers up in priority order and, when none is known, start a contact of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+from engine.model.events import Event, social_handle
+from engine.model.messages import (
+    Claim,
+    ContactMessage,
+    Deliver,
+    Erase,
+    Forget,
+    IdentityMessage,
+    Relink,
+    Resolve,
+    Unite,
+    Unlink,
+)
+
+Emit = tuple[Literal["identity", "contacts"], str, IdentityMessage | ContactMessage]
+
+
+def contact_id_for(identifier: str) -> str:
+    """A new contact's id, derived from its first identifier so both runtimes agree on it."""
+    return "c" + hashlib.blake2b(identifier.encode(), digest_size=10).hexdigest()
+
+
+def identifiers(event: Event) -> tuple[str, ...]:
+    """The event's identifiers, strongest first: user id, email, social handles, anonymous id."""
+    ids: list[str] = []
+    if event.user_id:
+        ids.append(f"user:{event.user_id}")
+    if event.email:
+        ids.append(f"email:{event.email}")
+    if event.handle:
+        ids.append(f"handle:{event.handle}")
+    if event.kind == "identify":
+        handles = event.traits.get("social_handles")
+        if isinstance(handles, dict):
+            for network, handle in handles.items():
+                if isinstance(network, str) and isinstance(handle, str) and handle:
+                    ids.append(f"handle:{social_handle(network, handle)}")
+    if event.anonymous_id:
+        ids.append(f"anon:{event.anonymous_id}")
+    return tuple(dict.fromkeys(ids))
+
+
+def route(event: Event) -> Emit:
+    """The first hop of an event: to the identity partition of its strongest identifier, or
+    straight to its contact when the sender knows it (an action's outcome)."""
+    if event.contact_id is not None:
+        return ("contacts", event.contact_id, Deliver(event=event, via=""))
+    ids = identifiers(event)
+    return ("identity", ids[0], Resolve(event=event, candidates=ids))
+
+
+@dataclass(slots=True)
+class IdentityStep:
+    record: str | None
+    emits: list[Emit] = field(default_factory=list)
+    changed: bool = False
+    deleted: bool = False  # the record is to be removed (a forgotten contact's identifier)
+
+
+def step(record: str | None, key: str, msg: IdentityMessage) -> IdentityStep:
+    """Apply one identity message to the record stored under `key`."""
+    out = IdentityStep(record)
+    if isinstance(msg, Resolve):
+        _resolve(out, key, msg)
+    elif isinstance(msg, Claim):
+        if record is None:
+            out.record, out.changed = msg.contact_id, True
+        elif record != msg.contact_id:
+            out.record, out.changed = msg.contact_id, True
+            out.emits.append(("contacts", record, Unite(contact_id=record, other=msg.contact_id)))
+    elif isinstance(msg, Erase | Unlink):
+        if record is not None:
+            out.record, out.deleted = None, True
+            if isinstance(msg, Erase):
+                out.emits.append(("contacts", record, Forget()))
+    elif record == msg.stale:  # Relink
+        out.record, out.changed = msg.contact_id, True
+    return out
+
+
+def erasure(who: str) -> Emit:
+    """The first hop of a right-to-be-forgotten request: a contact id (`c…`) or an identifier."""
+    if ":" in who:
+        return ("identity", who, Erase(identifier=who))
+    return ("contacts", who, Forget())
+
+
+def _resolve(out: IdentityStep, key: str, msg: Resolve) -> None:
+    event, ids = msg.event, msg.candidates
+    if out.record is not None:
+        contact = out.record
+    elif event.authenticated or msg.index + 1 >= len(ids):
+        # Authenticated: the user id names the contact, the rest get linked by claims below.
+        # Unverified and nothing known: start a contact from the strongest identifier.
+        contact = contact_id_for(ids[0])
+        if key == ids[0]:
+            out.record, out.changed = contact, True
+        else:
+            out.emits.append(("identity", ids[0], Claim(identifier=ids[0], contact_id=contact)))
+    else:
+        nxt = msg.index + 1
+        out.emits.append(("identity", ids[nxt], Resolve(event=event, candidates=ids, index=nxt)))
+        return
+    out.emits.append(("contacts", contact, Deliver(event=event, via=key)))
+    if event.authenticated:
+        for other in ids[1:]:
+            out.emits.append(("identity", other, Claim(identifier=other, contact_id=contact)))
+
+
+def relink(identifier: str, stale: str, contact_id: str) -> Emit:
+    msg = Relink(identifier=identifier, stale=stale, contact_id=contact_id)
+    return ("identity", identifier, msg)

@@ -1,0 +1,74 @@
+"""Merging two contacts' states into one: what a merge keeps, and which side wins."""
+
+from __future__ import annotations
+
+from engine.model.state import (
+    DIGEST,
+    MAX_DECISIONS,
+    MAX_HISTORY,
+    MAX_OUTBOX,
+    MAX_PURCHASES,
+    MAX_RECENT,
+    MAX_SEEN,
+    STAGES,
+    WINDOW_TIMES,
+    ContactState,
+    seen_digests,
+)
+
+
+def merge(into: ContactState, other: ContactState) -> ContactState:
+    """Fold a merged contact's state into the surviving one; nothing learned is lost.
+
+    Where both know a thing, the surviving contact's value wins, except counts and times,
+    which combine. Pending timers move over (their ids are unique per cause and rule).
+    """
+    for ident in other.identifiers:
+        into.add_identifier(ident)
+    into.set_traits({k: v for k, v in other.traits.items() if k not in into.traits})
+    for ch, c in other.consent.items():
+        mine = into.consent.get(ch)
+        if mine is None or c.at > mine.at:
+            into.consent[ch] = c
+    into.timezone = into.timezone or other.timezone
+    into.location = into.location or other.location
+    into.preferred_channel = into.preferred_channel or other.preferred_channel
+    firsts = [t for t in (into.first_seen, other.first_seen) if t]
+    into.first_seen = min(firsts) if firsts else 0.0
+    into.last_seen = max(into.last_seen, other.last_seen)
+    for key, t in other.tallies.items():
+        mine_t = into.tallies.get(key)
+        if mine_t is None:
+            copied = into.bump(key, t.first)
+            copied.count, copied.last, copied.times = t.count, t.last, t.times
+        else:
+            mine_t.count += t.count
+            mine_t.first, mine_t.last = min(mine_t.first, t.first), max(mine_t.last, t.last)
+            mine_t.times = tuple(sorted(mine_t.times + t.times)[-WINDOW_TIMES:])
+    into.purchases = tuple(sorted(into.purchases + other.purchases, key=lambda p: p.at)[
+        -MAX_PURCHASES:])
+    into.recent = tuple(sorted(into.recent + other.recent, key=lambda r: r.time)[-MAX_RECENT:])
+    into.fold_seen_hashes()
+    other.fold_seen_hashes()
+    theirs = set(seen_digests(other.seen))
+    ours = b"".join(d for d in seen_digests(into.seen) if d not in theirs)
+    into.seen = (other.seen + ours)[-MAX_SEEN * DIGEST:]
+    for rule_id, m in other.memory.items():
+        into.memory.setdefault(rule_id, m)
+    into.history = tuple(sorted(into.history + other.history, key=lambda h: h.at)[-MAX_HISTORY:])
+    for timer in other.timers:
+        into.add_timer(timer)
+    into.decisions = tuple(sorted(into.decisions + other.decisions, key=lambda d: d.at)[
+        -MAX_DECISIONS:])
+    into.outbox = (other.outbox + into.outbox)[-MAX_OUTBOX:]
+    for domain, score in other.scores.items():
+        into.scores.setdefault(domain, score)
+    for channel, why in other.suppressed.items():
+        into.suppressed.setdefault(channel, why)
+    for key, o in other.outcomes.items():
+        into.outcomes.setdefault(key, o)
+    if other.stage in STAGES and into.stage in STAGES:
+        into.stage = max(into.stage, other.stage, key=STAGES.index)
+    if into.lifecycle == "prospect":
+        into.lifecycle = other.lifecycle
+    return into

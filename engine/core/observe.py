@@ -1,0 +1,151 @@
+"""What the engine learns from every event before any rule sees it.
+
+Consent revocations and hard suppressions are applied here, first, so an unsubscribe, a spam
+report or a hard bounce takes effect before anything else about that event (or any later one)
+is decided. Outcomes of earlier actions (opens, clicks, bounces, purchases soon after) are
+credited to the action and channel they answer: the propensity and suppression evidence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.core.identity import identifiers
+from engine.core.policy import DAY, DEFAULT_POLICY, Policy
+from engine.model.actions import CHANNELS
+from engine.model.events import Event
+from engine.model.state import STAGES, Consent, ContactState, Outcomes, Purchase
+
+REVOKES_EMAIL = ("unsubscribe", "group_unsubscribe", "spamreport")
+POSITIVE_EMAIL = ("open", "click")
+NEGATIVE_EMAIL = ("bounce", "dropped")
+PURCHASE_EVENTS = ("Order Completed",)
+SIGNUP_EVENTS = ("Signed Up",)
+PREFERENCE_EVENTS = ("Preferences Updated",)
+
+
+def observe(state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY) -> None:
+    t = event.time
+    state.first_seen = min(state.first_seen, t) if state.first_seen else t
+    state.last_seen = max(state.last_seen, t)
+    for ident in identifiers(event):
+        state.add_identifier(ident)
+    _consent(state, event, policy)
+    _suppressions(state, event)
+    _outcomes(state, event, policy)
+    state.bump(event.kind, t)
+    base = f"{event.kind}:{event.name}"
+    state.bump(base, t)
+    for cat in event.categories:
+        state.bump(f"{base}@{cat}", t)
+        state.bump(f"category@{cat}", t)
+    if event.timezone:
+        state.timezone = event.timezone
+    if event.location:
+        state.location = event.location
+    if event.kind == "identify":
+        state.set_traits(event.traits)
+    if event.kind == "identify" or event.name in PREFERENCE_EVENTS:
+        source = event.traits if event.kind == "identify" else event.properties
+        pref = source.get("preferred_channel")
+        if isinstance(pref, str) and pref in CHANNELS:
+            state.preferred_channel = pref
+    if event.kind == "track":
+        if event.name in PURCHASE_EVENTS:
+            _purchase(state, event)
+        elif event.name in SIGNUP_EVENTS and state.lifecycle == "prospect":
+            state.lifecycle = "lead"
+    state.remember(event)
+
+
+def _consent(state: ContactState, event: Event, policy: Policy) -> None:
+    """Answers, oldest kind first so the most explicit wins: Segment categories, then traits."""
+    if event.kind == "email" and event.name in REVOKES_EMAIL:
+        state.consent["email"] = Consent(False, event.time, f"email:{event.name}")
+        return
+    for category, granted in (event.consent or {}).items():
+        for channel in policy.consent_categories.get(category, ()):
+            state.consent[channel] = Consent(granted, event.time, f"segment:{category}")
+    answers: Any = None
+    if event.kind == "identify":
+        answers = event.traits.get("consent")
+    elif event.name in PREFERENCE_EVENTS:
+        answers = event.properties.get("consent")
+    if isinstance(answers, dict):
+        source = "traits" if event.kind == "identify" else "preference-centre"
+        for channel, granted in answers.items():
+            if channel in CHANNELS and isinstance(granted, bool):
+                state.consent[channel] = Consent(granted, event.time, source)
+
+
+def _suppressions(state: ContactState, event: Event) -> None:
+    """Hard suppressions nothing overrides: a hard-bounced address, a spam report."""
+    if event.kind != "email":
+        return
+    reason = (event.reason or "").lower()
+    if event.name == "spamreport" or (event.name == "dropped" and "spam" in reason):
+        state.suppressed["email"] = "spam report"
+    elif (event.name == "bounce" and event.properties.get("type") != "blocked") or (
+        event.name == "dropped" and "bounced" in reason
+    ):
+        state.suppressed["email"] = "hard bounce"
+
+
+POSITIVE_OUTCOMES = ("opened", "clicked", "converted")
+NEGATIVE_OUTCOMES = ("failed", "bounced", "ignored")
+
+
+def _outcomes(state: ContactState, event: Event, policy: Policy) -> None:
+    if event.kind == "outcome":  # a connector's report on an action it handled
+        aid = event.properties.get("action_id")
+        sent = state.find_action(aid) if isinstance(aid, str) else None
+        if sent is None or sent.control:
+            return
+        o = state.outcome(sent.action, sent.channel)
+        if event.name in POSITIVE_OUTCOMES:
+            o.positive += 1
+            o.negative_streak = 0
+        elif event.name in NEGATIVE_OUTCOMES:
+            _negative(o, event.time, policy)
+    elif event.kind == "email":
+        aid = event.properties.get("action_id")
+        sent = state.find_action(aid) if isinstance(aid, str) else None
+        if sent is None or sent.control:
+            return
+        o = state.outcome(sent.action, sent.channel)
+        if event.name in POSITIVE_EMAIL:
+            o.positive += 1
+            o.negative_streak = 0
+        elif event.name in NEGATIVE_EMAIL:
+            _negative(o, event.time, policy)
+    elif event.kind == "track" and event.name in PURCHASE_EVENTS:
+        window = policy.conversion_window_days * DAY
+        for h in reversed(state.history):
+            if event.time - h.at > window:
+                break
+            if not h.control and h.at <= event.time:
+                o = state.outcome(h.action, h.channel)
+                o.positive += 1
+                o.negative_streak = 0
+                return
+
+
+def _negative(o: Outcomes, at: float, policy: Policy) -> None:
+    o.negative_streak += 1
+    if o.negative_streak >= policy.negative_outcomes:
+        o.suppressed_until = at + policy.suppress_days * DAY
+
+
+def _purchase(state: ContactState, event: Event) -> None:
+    revenue = event.properties.get("revenue", event.properties.get("total"))
+    order_id = event.properties.get("order_id")
+    state.add_purchase(
+        Purchase(
+            at=event.time,
+            order_id=order_id if isinstance(order_id, str) else None,
+            categories=event.categories,
+            revenue=float(revenue) if isinstance(revenue, int | float) else None,
+        )
+    )
+    state.lifecycle = "repeat" if state.lifecycle in ("customer", "repeat") else "customer"
+    state.stage = STAGES[-1]

@@ -1,0 +1,120 @@
+"""The contact policy: consent, caps, quiet hours, suppressions, holdouts and ranking levers.
+
+One typed object, loaded from a TOML file (`KAIROS_POLICY`), so arbitration and its tests see
+every knob in one place. Every setting has a documented default (docs/policy.md); settings
+per channel and per rule override the global ones.
+
+    [channels.email]
+    daily_cap = 2
+    weekly_cap = 5
+    quiet_hours = ["21:00", "08:00"]
+
+    [rules.cart-abandoned]
+    holdout = 0.10
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from engine.model.actions import CHANNELS
+
+DAY = 86_400.0
+
+
+class ChannelPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    consent_default: bool = True  # what silence means: opt-out (True) or opt-in needed (False)
+    daily_cap: int | None = None  # marketing actions per rolling 24 h on this channel
+    weekly_cap: int | None = None  # … per rolling 7 days
+    quiet_hours: tuple[str, str] | None = None  # local "HH:MM" start, end (may wrap midnight)
+    lever: float = 1.0  # multiplies the score of actions on this channel
+    prior: tuple[float, float] = (1.0, 4.0)  # Beta(alpha, beta) prior of a positive outcome
+
+
+DEFAULT_CHANNELS = {
+    "email": ChannelPolicy(daily_cap=2, weekly_cap=5, quiet_hours=("21:00", "08:00")),
+    "sms": ChannelPolicy(consent_default=False, daily_cap=1, weekly_cap=2,
+                         quiet_hours=("20:00", "09:00")),
+    "push": ChannelPolicy(consent_default=False, daily_cap=2, weekly_cap=6,
+                          quiet_hours=("21:00", "08:00")),
+    "web": ChannelPolicy(),
+    "crm": ChannelPolicy(),
+    "print": ChannelPolicy(weekly_cap=1),
+}
+
+
+class RulePolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    holdout: float = 0.0  # share of contacts held out of this rule, on top of the global one
+    lever: float = 1.0
+    action_class: str | None = None  # overrides the class the rule's proposals carry
+
+
+class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    max_actions_per_decision: int = 1
+    global_daily_cap: int | None = 4  # marketing actions per contact per 24 h, all channels
+    global_weekly_cap: int | None = 10
+    holdout: float = 0.0  # global control group share, by a hash of the contact id
+    holdout_salt: str = "kairos"
+    negative_outcomes: int = 3  # this many negative outcomes in a row for an action ...
+    suppress_days: float = 30.0  # ... suppress that action for this long
+    conversion_window_days: float = 7.0  # a purchase this soon after an action converts it
+    # Segment consent categories (`context.consent.categoryPreferences`) -> channels they govern.
+    consent_categories: dict[str, tuple[str, ...]] = msgspec.field(
+        default_factory=lambda: {
+            "Advertising": ("email", "sms", "push", "print"),
+            "Marketing": ("email", "sms", "push", "print"),
+            "Personalization": ("web",),
+            "Functional": ("web",),
+        }
+    )
+    channels: dict[str, ChannelPolicy] = msgspec.field(
+        default_factory=lambda: dict(DEFAULT_CHANNELS)
+    )
+    rules: dict[str, RulePolicy] = {}
+
+    def __post_init__(self) -> None:
+        for ch in self.channels:
+            if ch not in CHANNELS:
+                raise ValueError(f"policy: unknown channel {ch!r} - at `$.channels.{ch}`")
+        for name, chans in self.consent_categories.items():
+            for ch in chans:
+                if ch not in CHANNELS:
+                    raise ValueError(
+                        f"policy: unknown channel {ch!r} - at `$.consent_categories.{name}`"
+                    )
+        for share, where in [(self.holdout, "$.holdout")] + [
+            (r.holdout, f"$.rules.{rid}.holdout") for rid, r in self.rules.items()
+        ]:
+            if not 0.0 <= share < 1.0:
+                raise ValueError(f"policy: a holdout is a share in [0, 1) - at `{where}`")
+
+    def channel(self, name: str) -> ChannelPolicy:
+        """A channel's settings; one left out keeps its defaults (SMS stays opt-in)."""
+        return self.channels.get(name) or DEFAULT_CHANNELS[name]
+
+    def rule(self, rule_id: str) -> RulePolicy:
+        return self.rules.get(rule_id) or _DEFAULT_RULE
+
+    @classmethod
+    def load(cls, path: Path) -> Policy:
+        """A policy file overrides the defaults field by field: `[channels.email] daily_cap = 1`
+        keeps email's other defaults and every other channel's (SMS stays opt-in)."""
+        try:
+            given = msgspec.toml.decode(path.read_bytes())
+            merged = _overlay(msgspec.to_builtins(DEFAULT_POLICY), given)
+            return msgspec.convert(merged, cls)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise ValueError(f"{path.name}: {exc}") from None
+
+
+def _overlay(base: Any, given: Any) -> Any:
+    if isinstance(base, dict) and isinstance(given, dict):
+        return {**base, **{k: _overlay(base.get(k), v) for k, v in given.items()}}
+    return given
+
+
+_DEFAULT_RULE = RulePolicy()
+DEFAULT_POLICY = Policy()

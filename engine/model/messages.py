@@ -1,0 +1,108 @@
+"""Messages between the pipeline's keyed steps, identical in both runtimes.
+
+The Kafka runtime carries them on internal topics; the embedded runtime on an in-process queue.
+Because both runtimes move the same messages through the same pure steps, they decide the same
+actions. Encoded as tagged msgpack so a topic can hold several kinds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from engine.model.events import Event
+
+
+class Resolve(msgspec.Struct, tag="resolve", frozen=True):
+    """An event looking for its contact, keyed by `candidates[index]` on the identity topic."""
+
+    event: Event
+    candidates: tuple[str, ...]
+    index: int = 0
+
+
+class Claim(msgspec.Struct, tag="claim", frozen=True):
+    """An authenticated event links `identifier` to `contact_id` (keyed by identifier)."""
+
+    identifier: str
+    contact_id: str
+
+
+class Relink(msgspec.Struct, tag="relink", frozen=True):
+    """Path compression: `identifier` still names merged `stale`, point it at `contact_id`."""
+
+    identifier: str
+    stale: str
+    contact_id: str
+
+
+class Deliver(msgspec.Struct, tag="deliver", frozen=True):
+    """An event for the contact it is keyed by on the contacts topic."""
+
+    event: Event
+    via: str
+    hops: int = 0
+
+
+class FireTimer(msgspec.Struct, tag="timer", frozen=True):
+    """A due timer, sent through the contact's keyed path so it is ordered with its events."""
+
+    timer_id: str
+    due: float
+
+
+class Unite(msgspec.Struct, tag="unite", frozen=True):
+    """Merge contacts `contact_id` (the key) and `other`: the larger id moves into the smaller."""
+
+    contact_id: str
+    other: str
+    hops: int = 0
+
+
+class MergeIn(msgspec.Struct, tag="merge_in", frozen=True):
+    """The whole state of a contact that was merged into the keyed one."""
+
+    source: str
+    state: bytes
+    hops: int = 0
+
+
+class Erase(msgspec.Struct, tag="erase", frozen=True):
+    """Right to be forgotten, keyed by an identifier: forget the contact it names."""
+
+    identifier: str
+
+
+class Unlink(msgspec.Struct, tag="unlink", frozen=True):
+    """Delete the identity record of an identifier of a forgotten contact."""
+
+    identifier: str
+
+
+class Forget(msgspec.Struct, tag="forget", frozen=True):
+    """Right to be forgotten, keyed by contact id: erase its state and identity records."""
+
+    hops: int = 0
+
+
+IdentityMessage = Resolve | Claim | Relink | Erase | Unlink
+ContactMessage = Deliver | FireTimer | Unite | MergeIn | Forget
+
+_identity_encoder = msgspec.msgpack.Encoder()
+_identity_decoder = msgspec.msgpack.Decoder(IdentityMessage)
+_contact_decoder = msgspec.msgpack.Decoder(ContactMessage)
+
+
+def encode(msg: Any) -> bytes:
+    return _identity_encoder.encode(msg)
+
+
+def decode_identity(raw: bytes) -> IdentityMessage:
+    msg: IdentityMessage = _identity_decoder.decode(raw)
+    return msg
+
+
+def decode_contact(raw: bytes) -> ContactMessage:
+    msg: ContactMessage = _contact_decoder.decode(raw)
+    return msg

@@ -1,0 +1,184 @@
+"""Declarative rules: TOML or YAML files whose conditions are CEL expressions.
+
+For simple rules a data team need not write Python. Each file holds `[[rule]]` tables that
+compile to the same `Rule` objects as Python modules, so they are indexed, arbitrated,
+replayed and deployed alike. Conditions are Common Expression Language, compiled once at load
+by the `common-expression-language` package (the cel-rust interpreter): no `eval`, no parser
+of our own.
+
+    [[rule]]
+    id = "vip-big-order"
+    version = 1
+    description = "a big order from a repeat customer: a thank-you call"
+    triggers = ["track:Order Completed"]
+    when = "double(event.properties.revenue) > 500.0 && state.lifecycle == 'repeat'"
+    set_stage = "post-purchase"            # optional
+      [[rule.propose]]
+      action = "vip-thank-you"
+      channels = ["crm", "email"]
+      priority = 80
+      ttl_days = 2
+      cooldown_days = 30
+      payload = { script = "vip" }
+
+In `when`: `event` (event_id, kind, name, time, categories, properties, traits, url),
+`state` (stage, lifecycle, traits, consent, timezone, preferred_channel, first_seen, last_seen,
+purchases), `now`, and the functions `count(key)`, `count_within(key, seconds)`,
+`first_time(key)` and `score(domain, half_life_days)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cel
+import msgspec
+
+from engine.model.state import LIFECYCLES, STAGES
+from engine.sdk.rule import DAY, Context, Proposal, Rule, Trigger
+
+SUFFIXES = (".toml", ".yaml", ".yml")
+VARIABLES = {"event", "state", "now"}
+FUNCTIONS = {"count", "count_within", "first_time", "score"}
+
+
+class Propose(msgspec.Struct, forbid_unknown_fields=True):
+    action: str
+    channels: list[str]
+    priority: float = 50.0
+    value: float = 1.0
+    ttl_days: float = 1.0
+    cooldown_days: float = 0.0
+    payload: dict[str, Any] = {}
+
+
+class RuleSpec(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    triggers: list[str]
+    propose: list[Propose] = []
+    version: int = 1
+    description: str = ""
+    when: str = "true"
+    reentry_days: float = 0.0
+    set_stage: str | None = None
+    set_lifecycle: str | None = None
+
+
+class RuleFile(msgspec.Struct, forbid_unknown_fields=True):
+    rule: list[RuleSpec]
+
+
+class DeclarativeError(ValueError):
+    """A declarative rule file that cannot be compiled; names file, rule and field."""
+
+
+def load_file(path: Path) -> list[Rule]:
+    data = path.read_bytes()
+    try:
+        if path.suffix == ".toml":
+            spec = msgspec.toml.decode(data, type=RuleFile)
+        else:
+            spec = msgspec.yaml.decode(data, type=RuleFile)
+    except msgspec.ValidationError as exc:
+        raise DeclarativeError(f"{path.name}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise DeclarativeError(f"{path.name}: not valid {path.suffix[1:].upper()}: {exc}") from None
+    return [_compile(path.name, i, s) for i, s in enumerate(spec.rule)]
+
+
+def _compile(source: str, index: int, spec: RuleSpec) -> Rule:
+    where = f"{source}: rule {spec.id!r} ($.rule[{index}]"
+    try:
+        program = cel.compile(spec.when)
+    except ValueError as exc:
+        raise DeclarativeError(f"{where}.when): {exc}") from None
+    refs = program.references()
+    unknown_vars = set(refs["variables"]) - VARIABLES
+    if unknown_vars:
+        raise DeclarativeError(
+            f"{where}.when): unknown variable(s) {sorted(unknown_vars)} "
+            f"(use {sorted(VARIABLES)})"
+        )
+    unknown_fns = {f for f in refs["functions"] if f.isidentifier()} - FUNCTIONS - CEL_BUILTINS
+    if unknown_fns:
+        raise DeclarativeError(f"{where}.when): unknown function(s) {sorted(unknown_fns)}")
+    for field, value, allowed in (("set_stage", spec.set_stage, STAGES),
+                                  ("set_lifecycle", spec.set_lifecycle, LIFECYCLES)):
+        if value is not None and value not in allowed:
+            raise DeclarativeError(f"{where}.{field}): {value!r} is not one of {allowed}")
+    proposals = []
+    for j, p in enumerate(spec.propose):
+        try:
+            proposals.append(Proposal(
+                action=p.action, channels=tuple(p.channels), priority=p.priority, value=p.value,
+                payload=p.payload, ttl=p.ttl_days * DAY, cooldown=p.cooldown_days * DAY,
+            ))
+        except ValueError as exc:
+            raise DeclarativeError(f"{where}.propose[{j}]): {exc}") from None
+    triggers = tuple(_trigger(where, t) for t in spec.triggers)
+    return Rule(
+        id=spec.id, version=spec.version, description=spec.description, triggers=triggers,
+        body=_body(program, proposals, spec), module=source,
+        reentry=spec.reentry_days * DAY,
+    )
+
+
+def _trigger(where: str, text: str) -> Trigger:
+    """`kind`, `kind:name` or `kind:name@category` (e.g. `track:Order Completed@baby`)."""
+    head, _, category = text.partition("@")
+    kind, _, name = head.partition(":")
+    if not kind:
+        raise DeclarativeError(f"{where}.triggers): empty trigger {text!r}")
+    return Trigger(kind, name or None, category or None)
+
+
+def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[Context], Any]:
+    uses_state = "state" in program.references()["variables"]
+
+    def body(ctx: Context) -> list[Proposal]:
+        env = cel.Context()
+        ev = ctx.event
+        env.add_variable("event", {
+            "event_id": ev.event_id, "kind": ev.kind, "name": ev.name, "time": ev.time,
+            "categories": list(ev.categories), "properties": ev.properties,
+            "traits": ev.traits, "url": ev.url or "",
+        })
+        env.add_variable("now", ctx.now)
+        if uses_state:
+            env.add_variable("state", _state_view(ctx))
+        env.add_function("count", ctx.count)
+        env.add_function("count_within", ctx.count_within)
+        env.add_function("first_time", ctx.first_time)
+        env.add_function("score", lambda domain, days: ctx.score(domain, days * DAY))
+        result = program.execute(env)
+        if not isinstance(result, bool):
+            raise TypeError(f"`when` must be true or false, got {result!r}")
+        if not result:
+            return []
+        if spec.set_stage:
+            ctx.set_stage(spec.set_stage)
+        if spec.set_lifecycle:
+            ctx.set_lifecycle(spec.set_lifecycle)
+        return proposals
+
+    return body
+
+
+def _state_view(ctx: Context) -> dict[str, Any]:
+    s = ctx.state
+    return {
+        "stage": s.stage, "lifecycle": s.lifecycle, "traits": s.traits,
+        "consent": {ch: c.granted for ch, c in s.consent.items()},
+        "timezone": s.timezone or "", "preferred_channel": s.preferred_channel or "",
+        "first_seen": s.first_seen, "last_seen": s.last_seen, "purchases": len(s.purchases),
+    }
+
+
+# CEL's own functions and macros that may appear among a program's references.
+CEL_BUILTINS = {
+    "size", "has", "all", "exists", "exists_one", "map", "filter", "contains", "startsWith",
+    "endsWith", "matches", "int", "uint", "double", "string", "bool", "bytes", "duration",
+    "timestamp", "type", "dyn", "max", "min",
+}

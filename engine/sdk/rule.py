@@ -1,0 +1,271 @@
+"""The rules SDK: what a data team imports to write a rule module.
+
+A rule is a plain function decorated with `@rule`: it receives a `Context` (the event, the
+contact's state, the time, and the rule's own memory and timers) and returns the candidate
+actions it proposes. Rules do no I/O; they run inside the pure core, so a rule behaves the same
+in tests, replays and production.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from engine.model.actions import CHANNELS
+from engine.model.events import Event
+from engine.model.state import LIFECYCLES, STAGES, ContactState, RuleMemory, Timer
+
+__all__ = [
+    "CHANNELS",
+    "DAY",
+    "INTEREST_HALF_LIFE",
+    "Context",
+    "Proposal",
+    "Rule",
+    "Trigger",
+    "on",
+    "on_timer",
+    "rule",
+]
+
+DAY = 86_400.0
+# One interest model shared by every rule module, so scoring and nurturing agree on a score.
+INTEREST_HALF_LIFE = 14 * DAY
+ActionClass = Literal["marketing", "transactional", "mandatory"]
+ACTION_CLASSES: tuple[str, ...] = get_args(ActionClass)
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """What wakes a rule: an event kind, optionally narrowed to a name and a category.
+
+    `on("track", "Order Completed", category="baby")` wakes the rule only for orders with a
+    baby product; without a category every event of that kind and name does.
+    """
+
+    kind: str
+    name: str | None = None
+    category: str | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.kind}:{self.name}" if self.name else self.kind
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.category}" if self.category else self.key
+
+
+def on(kind: str, name: str | None = None, *, category: str | None = None) -> Trigger:
+    return Trigger(kind, name, category)
+
+
+def on_timer(name: str) -> Trigger:
+    return Trigger("timer", name)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A candidate action. Channels are in the rule's order of preference."""
+
+    action: str
+    channels: tuple[str, ...]
+    priority: float = 50.0
+    value: float = 1.0
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    ttl: float = DAY
+    cooldown: float = 0.0
+    # marketing: every policy applies; transactional: no caps or quiet hours (still consent and
+    # hard suppressions); mandatory: also wins arbitration, still obeys consent.
+    action_class: ActionClass = "marketing"
+
+    def __post_init__(self) -> None:
+        if self.action_class not in ACTION_CLASSES:
+            raise ValueError(
+                f"proposal {self.action!r}: unknown action_class {self.action_class!r} "
+                f"(one of {ACTION_CLASSES})"
+            )
+        if not self.channels:
+            raise ValueError(f"proposal {self.action!r}: needs at least one channel")
+        for ch in self.channels:
+            if ch not in CHANNELS:
+                raise ValueError(
+                    f"proposal {self.action!r}: unknown channel {ch!r} (one of {CHANNELS})"
+                )
+        if self.ttl <= 0:
+            raise ValueError(f"proposal {self.action!r}: ttl must be positive, got {self.ttl}")
+
+
+class Context:
+    """What a rule sees and may change: the event, the state, the time, its memory and timers."""
+
+    __slots__ = ("acted", "event", "now", "rule_id", "state", "timer")
+
+    def __init__(
+        self, event: Event, state: ContactState, now: float, rule_id: str, timer: Timer | None
+    ) -> None:
+        self.event = event
+        self.state = state
+        self.now = now
+        self.rule_id = rule_id
+        self.timer = timer
+        self.acted = False
+
+    # --- reading the contact -------------------------------------------------------------
+
+    def count(self, key: str) -> int:
+        """How often `key` (`kind`, `kind:name`, `kind:name@category`, `category@c`) happened."""
+        return self.state.count(key)
+
+    def count_within(self, key: str, seconds: float) -> int:
+        """How often `key` happened in the last `seconds` (exact up to 10, then saturates)."""
+        return self.state.count_within(key, seconds, self.now)
+
+    def first_time(self, key: str) -> bool:
+        """True when the event being decided is the first ever `key` for this contact."""
+        return self.state.count(key) == 1
+
+    def score(self, domain: str, half_life: float) -> float:
+        """The domain's interest score decayed to now (use one half-life per domain)."""
+        return self.state.score(domain, self.now, half_life)
+
+    def add_score(self, domain: str, points: float, half_life: float) -> float:
+        return self.state.add_score(domain, points, self.now, half_life)
+
+    def interest(self, domain: str) -> float:
+        """The contact's interest in a domain (a category), halving every 14 days of silence."""
+        return self.state.score(domain, self.now, INTEREST_HALF_LIFE)
+
+    def add_interest(self, domain: str, points: float) -> float:
+        return self.state.add_score(domain, points, self.now, INTEREST_HALF_LIFE)
+
+    def top_interest(self) -> tuple[str, float] | None:
+        """The domain this contact is most interested in now, with its score."""
+        scored = [(d, self.interest(d)) for d in self.state.scores]
+        return max(scored, key=lambda ds: ds[1]) if scored else None
+
+    # --- journey stage and lifecycle -----------------------------------------------------
+
+    def set_stage(self, stage: str) -> bool:
+        """Move the journey stage; rules on `on("stage", stage)` run in the same decision."""
+        if stage not in STAGES:
+            raise ValueError(f"rule {self.rule_id!r}: unknown stage {stage!r} (one of {STAGES})")
+        changed = self.state.stage != stage
+        self.state.stage = stage
+        return changed
+
+    def set_lifecycle(self, lifecycle: str) -> bool:
+        """Move the lifecycle; rules on `on("lifecycle", lifecycle)` run in the same decision."""
+        if lifecycle not in LIFECYCLES:
+            raise ValueError(
+                f"rule {self.rule_id!r}: unknown lifecycle {lifecycle!r} (one of {LIFECYCLES})"
+            )
+        changed = self.state.lifecycle != lifecycle
+        self.state.lifecycle = lifecycle
+        return changed
+
+    @property
+    def memory(self) -> RuleMemory:
+        """This rule's memory for this contact (created on first use)."""
+        mem = self.state.memory.get(self.rule_id)
+        if mem is None:
+            mem = self.state.memory[self.rule_id] = RuleMemory()
+        return mem
+
+    def schedule(
+        self,
+        name: str,
+        after: float,
+        payload: Mapping[str, Any] | None = None,
+        cancel_on: Iterable[Trigger] = (),
+    ) -> Timer:
+        """Wake this rule `after` seconds from now, unless an event in `cancel_on` comes first."""
+        cause = self.event.event_id
+        tid = hashlib.blake2b(f"{cause}|{self.rule_id}|{name}".encode(), digest_size=10).hexdigest()
+        timer = Timer(
+            timer_id=tid,
+            name=name,
+            rule_id=self.rule_id,
+            due=self.now + after,
+            set_at=self.now,
+            cause_event_id=cause,
+            cancel_on=tuple(t.key for t in cancel_on),
+            payload=dict(payload or {}),
+        )
+        self.state.add_timer(timer, replaces=name)
+        self.acted = True
+        return timer
+
+    def cancel(self, name: str) -> None:
+        """Drop this rule's pending timer called `name`, if any."""
+        rule_id = self.rule_id
+        self.state.drop_timers(lambda t: t.name == name and t.rule_id == rule_id)
+
+    def pending(self, name: str) -> Timer | None:
+        for t in self.state.timers:
+            if t.rule_id == self.rule_id and t.name == name:
+                return t
+        return None
+
+
+RuleBody = Callable[[Context], "Iterable[Proposal] | Proposal | None"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    version: int
+    description: str
+    triggers: tuple[Trigger, ...]
+    body: RuleBody
+    module: str = ""
+    reentry: float = 0.0
+
+    @property
+    def source(self) -> str:
+        """The file the rule came from, as its author names it (`nurture.py`, `vip.toml`)."""
+        prefix = "kairos_rules."
+        return f"{self.module[len(prefix):]}.py" if self.module.startswith(prefix) else self.module
+
+    def run(self, ctx: Context) -> list[Proposal]:
+        """The rule's proposals, or none while the contact may not re-enter its flow.
+
+        A rule "enters" a contact when, woken by an event, it proposes or schedules something;
+        with `reentry` set it then ignores that contact's events for that long (its own timers
+        still fire, so a multi-step flow runs to its end).
+        """
+        mem = ctx.state.memory.get(self.id)
+        entering = ctx.timer is None
+        entered = mem.entered if mem is not None else None
+        if entering and entered is not None and ctx.now - entered < self.reentry:
+            return []
+        out = self.body(ctx)
+        proposals = [] if out is None else [out] if isinstance(out, Proposal) else list(out)
+        if entering and (proposals or ctx.acted):
+            ctx.memory.entered = ctx.now
+        return proposals
+
+
+def rule(
+    id: str,
+    *,
+    triggers: Iterable[Trigger],
+    version: int = 1,
+    description: str = "",
+    reentry: float = 0.0,
+) -> Callable[[RuleBody], Rule]:
+    """Declare a rule: `@rule("cart-abandoned", triggers=[on("track", "Product Added")])`."""
+
+    def wrap(fn: RuleBody) -> Rule:
+        return Rule(
+            id=id,
+            version=version,
+            description=description or (fn.__doc__ or "").strip().split("\n")[0],
+            triggers=tuple(triggers),
+            body=fn,
+            module=fn.__module__,
+            reentry=reentry,
+        )
+
+    return wrap

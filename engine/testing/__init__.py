@@ -1,0 +1,1 @@
+from engine.testing.scenario import *  # noqa: F403
