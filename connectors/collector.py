@@ -27,7 +27,8 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from engine.model.events import DecodeError, Source, decode, iso
+from engine.errors import DecodeError
+from engine.model.events import Source, decode, iso
 
 MAX_EVENT = 32 * 1024
 MAX_BATCH = 500 * 1024

@@ -30,11 +30,7 @@ class KafkaSink:
     returns only when the broker acknowledged every event, raises `Unavailable` otherwise."""
 
     def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
-        self.topics: dict[Source, str] = {
-            "clickstream": settings.topic_clickstream,
-            "email": settings.topic_email,
-            "social": settings.topic_social,
-        }
+        self.topics: dict[Source, str] = settings.topics.sources
         self.timeout = timeout
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True,

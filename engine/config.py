@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
 from engine.core.policy import DEFAULT_POLICY, Policy
+from engine.errors import SettingsError
 from engine.sdk.ruleset import DEFAULT_RULES_DIR
+from engine.topics import Topics
 
 SECRETS = frozenset({"write_keys", "social_webhook_secret", "smtp_password", "sms_auth",
                      "push_auth", "webhook_secret"})
@@ -31,7 +34,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     topic_erasure: str = "kairos-erasure"  # right-to-be-forgotten requests (docs/privacy.md)
     partitions: int = 4
     replication_factor: int = 1
-    processing_guarantee: str = "at_least_once"
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     metrics_port: int = 9464
     metrics_addr: str = "127.0.0.1"
     connect_metrics_port: int = 9465  # `kairos connect`'s /metrics (0: none)
@@ -96,7 +99,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             for f in cls.__struct_fields__
             if f"KAIROS_{f.upper()}" in env
         }
-        return msgspec.convert(given, cls, strict=False, dec_hook=_to_path)
+        try:
+            return msgspec.convert(given, cls, strict=False, dec_hook=_to_path)
+        except msgspec.ValidationError as exc:  # "... - at `$.field`": name the variable instead
+            text = str(exc)
+            field = text.rsplit("`$.", 1)[-1].rstrip("`") if "`$." in text else ""
+            what = text.split(" - at ")[0]
+            raise SettingsError(f"KAIROS_{field.upper()}: {what}" if field else text) from None
 
     def load_policy(self) -> Policy:
         return Policy.load(self.policy) if self.policy else DEFAULT_POLICY
@@ -107,14 +116,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return self.broker.split("://", 1)[-1]
 
     @property
-    def input_topics(self) -> dict[str, str]:
-        """Topic name -> source shape."""
-        return {
-            self.topic_clickstream: "clickstream",
-            self.topic_email: "email",
-            self.topic_social: "social",
-            self.topic_outcomes: "outcome",
-        }
+    def topics(self) -> Topics:
+        """Every topic this application reads and writes (engine/topics.py)."""
+        return Topics(
+            app_id=self.app_id,
+            sources={"clickstream": self.topic_clickstream, "email": self.topic_email,
+                     "social": self.topic_social, "outcome": self.topic_outcomes},
+            actions=self.topic_actions, dead_letters=self.topic_dead_letters,
+            rules=self.topic_rules, erasure=self.topic_erasure, crm=self.topic_crm,
+        )
 
 
 def _to_path(kind: type, value: object) -> object:

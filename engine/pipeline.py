@@ -17,8 +17,9 @@ from engine.core import identity
 from engine.core.decide import Decision, decide
 from engine.core.identity import Emit
 from engine.core.policy import DEFAULT_POLICY, Policy
+from engine.errors import DecodeError
 from engine.model.deadletter import DeadLetter
-from engine.model.events import DecodeError, Event, Source, decode
+from engine.model.events import Event, Source, decode
 from engine.model.messages import ContactMessage, IdentityMessage
 from engine.obs.metrics import Metrics
 from engine.sdk.ruleset import RuleSet

@@ -24,6 +24,7 @@ from engine.core.identity import Emit, relink
 from engine.core.merge import merge
 from engine.core.observe import observe
 from engine.core.policy import Policy
+from engine.errors import StateError
 from engine.model import state as state_codec
 from engine.model.actions import Action
 from engine.model.events import Event
@@ -188,7 +189,8 @@ def _forget(state: ContactState | None, msg: Forget) -> Decision:
     emits: list[Emit] = [("identity", i, Unlink(identifier=i)) for i in state.identifiers]
     if state.merged_into is not None:
         if msg.hops >= MAX_HOPS:
-            raise RuntimeError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}")
+            raise StateError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}; "
+                         "the message goes to the dead letters, the state is kept")
         emits.append(("contacts", state.merged_into, Forget(hops=msg.hops + 1)))
     return Decision(None, emits=emits, erased=True)
 
@@ -209,7 +211,8 @@ def _forward(state: ContactState, target: str, msg: ContactMessage) -> Decision:
         return Decision(state)  # its timers moved with the state and fire there
     hops = msg.hops + 1 if isinstance(msg, Deliver | Unite | MergeIn) else 0
     if hops > MAX_HOPS:
-        raise RuntimeError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}")
+        raise StateError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}; "
+                         "the message goes to the dead letters, the state is kept")
     emits: list[Emit] = []
     if isinstance(msg, Unite):
         fwd: ContactMessage = msgspec.structs.replace(msg, contact_id=target, hops=hops)

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from engine.errors import PolicyError
 from engine.model.actions import CHANNELS
 
 DAY = 86_400.0
@@ -107,7 +108,7 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
             merged = _overlay(msgspec.to_builtins(DEFAULT_POLICY), given)
             return msgspec.convert(merged, cls)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            raise ValueError(f"{path.name}: {exc}") from None
+            raise PolicyError(f"{path.name}: {exc}") from None
 
 
 def _overlay(base: Any, given: Any) -> Any:

@@ -14,6 +14,8 @@ from typing import Any, Literal, get_args
 
 import msgspec
 
+from engine.errors import DecodeError
+
 Source = Literal["clickstream", "email", "social", "outcome"]
 
 EmailEventName = Literal[
@@ -32,10 +34,6 @@ SocialAction = Literal["like", "comment", "share", "mention", "follow", "message
 EMAIL_EVENTS: tuple[str, ...] = get_args(EmailEventName)
 SOCIAL_ACTIONS: tuple[str, ...] = get_args(SocialAction)
 MAX_ID_LENGTH = 256
-
-
-class DecodeError(ValueError):
-    """Input that cannot become an `Event`; the message names the field at fault."""
 
 
 # --- clickstream: Segment track / page / identify -------------------------------------------

@@ -15,6 +15,7 @@ import msgspec
 
 from engine.model import state as state_codec
 from engine.model.state import ContactState
+from engine.topics import Table, changelog
 
 Lookup = Callable[[str], bytes | None]
 
@@ -92,8 +93,8 @@ def from_directory(data_dir: Path) -> tuple[Lookup, Lookup, Callable[[], None]]:
 def from_changelogs(bootstrap: str, app_id: str) -> tuple[Lookup, Lookup]:
     """Lookups that scan a worker group's table changelogs for the latest value of a key."""
 
-    def lookup(table: str) -> Lookup:
-        return lambda key: asyncio.run(_latest(bootstrap, f"{app_id}-{table}-changelog", key))
+    def lookup(table: Table) -> Lookup:
+        return lambda key: asyncio.run(_latest(bootstrap, changelog(app_id, table), key))
 
     return lookup("identity"), lookup("contacts")
 

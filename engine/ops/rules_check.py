@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.errors import RuleError
 from engine.model.events import EMAIL_EVENTS, SOCIAL_ACTIONS
 from engine.ops.generator import JourneyGenerator
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
-from engine.sdk.ruleset import RuleError, RuleSet
+from engine.sdk.ruleset import RuleSet
 
 KNOWN_NAMES = {"email": EMAIL_EVENTS, "social": SOCIAL_ACTIONS}
 DRY_RUN_CONTACTS = 150

@@ -24,13 +24,7 @@ from engine.model.messages import ContactMessage, IdentityMessage, Resolve, enco
 from engine.pipeline import Pipeline
 from engine.runtime.timers import TimerIndex
 from engine.storage.stores import CachedStates, MemoryStore, RocksStore
-
-SOURCE_TOPICS: dict[Source, str] = {
-    "clickstream": "clickstream",
-    "email": "email-events",
-    "social": "social-interactions",
-    "outcome": "kairos-outcomes",
-}
+from engine.topics import DEFAULT_INPUTS
 
 
 class EmbeddedRuntime:
@@ -74,7 +68,7 @@ class EmbeddedRuntime:
         and line number when replaying a file.
         """
         src = source or detect_source(raw)
-        first = self.pipeline.ingest(src, raw, topic or SOURCE_TOPICS[src], **where)
+        first = self.pipeline.ingest(src, raw, topic or DEFAULT_INPUTS[src], **where)
         if isinstance(first, DeadLetter):
             self.on_dead_letter(first)
             return

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import msgspec
 
-from engine.sdk.ruleset import RuleError, RuleSet
+from engine.errors import RuleError
+from engine.sdk.ruleset import RuleSet
 
 log = logging.getLogger("kairos.rules")
 

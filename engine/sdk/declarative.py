@@ -36,6 +36,7 @@ from typing import Any
 import cel
 import msgspec
 
+from engine.errors import RuleError
 from engine.model.state import LIFECYCLES, STAGES
 from engine.sdk.rule import DAY, Context, Proposal, Rule, Trigger
 
@@ -70,7 +71,7 @@ class RuleFile(msgspec.Struct, forbid_unknown_fields=True):
     rule: list[RuleSpec]
 
 
-class DeclarativeError(ValueError):
+class DeclarativeError(RuleError):
     """A declarative rule file that cannot be compiled; names file, rule and field."""
 
 

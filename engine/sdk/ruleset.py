@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from engine.errors import RuleError
 from engine.model.events import Event
 from engine.sdk import declarative
 from engine.sdk.rule import Rule, Trigger
@@ -18,10 +19,6 @@ from engine.sdk.rule import Rule, Trigger
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 DISABLED_FILE = "disabled.txt"
 MAX_CACHED_NAMES = 10_000
-
-
-class RuleError(ValueError):
-    """A rule module that cannot be loaded; the message names module and rule."""
 
 
 class RuleSet:

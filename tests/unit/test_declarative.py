@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.sdk.ruleset import RuleError, RuleSet
+from engine.errors import RuleError
+from engine.sdk.ruleset import RuleSet
 from engine.testing import Scenario
 
 VIP = """

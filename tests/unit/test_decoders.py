@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.model.events import DecodeError, decode, detect_source, iso
+from engine.errors import DecodeError
+from engine.model.events import decode, detect_source, iso
 
 
 def seg(**fields: object) -> bytes:

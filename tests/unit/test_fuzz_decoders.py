@@ -7,7 +7,8 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.model.events import DecodeError, Event, decode
+from engine.errors import DecodeError
+from engine.model.events import Event, decode
 
 SOURCES = ("clickstream", "email", "social", "outcome")
 FIELDS = ("messageId", "type", "event", "userId", "anonymousId", "timestamp", "properties",

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
+from engine.errors import RuleError
 from engine.ops.rules_check import check
 from engine.runtime import rule_updates as rule_deploy
-from engine.sdk.ruleset import DEFAULT_RULES_DIR, RuleError, RuleSet
+from engine.sdk.ruleset import DEFAULT_RULES_DIR, RuleSet
 
 GOOD = '''
 from engine.sdk.rule import Context, Proposal, on, rule

@@ -44,6 +44,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, TopicAlreadyEx
 
 from engine.config import Settings
 from engine.core.identity import Emit
+from engine.errors import CommitError
 from engine.model import actions as action_codec
 from engine.model import deadletter
 from engine.model import state as state_codec
@@ -58,9 +59,10 @@ from engine.runtime.timers import TimerIndex
 from engine.sdk.ruleset import RuleSet
 from engine.storage.changelog import Changelogged, Checkpoints, partition_of
 from engine.storage.stores import CachedStates
+from engine.topics import TABLES
 
 log = logging.getLogger("kairos.worker")
-TABLES = ("identity", "contacts")
+
 MAX_BATCH = 2000  # records per getmany: bounds the memory and the time a batch holds offsets
 MAX_UNACKED = 20_000  # records sent since the last commit before one is forced
 
@@ -69,13 +71,14 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, settings: Settings, pipeline: Pipeline) -> None:
         self.settings, self.pipeline = settings, pipeline
         self.metrics = pipeline.metrics
-        app = settings.app_id
-        self.internal = {"identity": f"{app}-identity", "contacts": f"{app}-contacts"}
-        self.sources: dict[str, Source] = settings.input_topics  # type: ignore[assignment]
+        topics = settings.topics
+        self.internal: dict[str, str] = {t: name for t, name in topics.internal.items()}
+        self.sources: dict[str, Source] = topics.inputs
         self.partitions = settings.partitions
         root = settings.data_dir / "stream"
         root.mkdir(parents=True, exist_ok=True)
-        self.tables = {t: Changelogged(root / t, f"{app}-{t}-changelog") for t in TABLES}
+        self.tables: dict[str, Changelogged] = {
+            t: Changelogged(root / t, topic) for t, topic in topics.changelogs.items()}
         self.states = CachedStates(self.tables["contacts"], capacity=settings.state_cache,
                                    batch=1 << 62)
         self.checkpoints = Checkpoints.load(root / "checkpoints.json")
@@ -92,9 +95,6 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.consumer: AIOKafkaConsumer
         self.producer: AIOKafkaProducer
         self.unacked: list[asyncio.Future[Any]] = []  # broker acks the next commit waits for
-        if settings.processing_guarantee not in ("at_least_once", "exactly_once"):
-            raise ValueError(f"KAIROS_PROCESSING_GUARANTEE: {settings.processing_guarantee!r} is "
-                             "neither at_least_once nor exactly_once")
         self.exactly_once = settings.processing_guarantee == "exactly_once"
         self.in_transaction = False
         self.uncommitted: dict[TopicPartition, int] = {}  # consumed, not yet committed
@@ -283,7 +283,7 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         records whose outputs were never acknowledged would lose those records.
         """
         if self.failed is not None:
-            raise RuntimeError("an earlier commit failed; offsets stay where they were") \
+            raise CommitError("an earlier commit failed; offsets stay where they were") \
                 from self.failed
         if self.committing is not None:
             committing, self.committing = self.committing, None
@@ -522,12 +522,10 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
 
 async def ensure_topics(settings: Settings) -> None:
     """Create the topics the group needs if the cluster lacks them; changelogs compacted."""
-    app, n, rf = settings.app_id, settings.partitions, settings.replication_factor
-    compact = {"cleanup.policy": "compact"}
-    wanted = [NewTopic(t, n, rf) for t in (*settings.input_topics, settings.topic_actions,
-                                          settings.topic_dead_letters, settings.topic_erasure,
-                                          f"{app}-identity", f"{app}-contacts")]
-    wanted += [NewTopic(f"{app}-{t}-changelog", n, rf, topic_configs=compact) for t in TABLES]
+    n, rf = settings.partitions, settings.replication_factor
+    plain, compacted = settings.topics.created()
+    wanted = [NewTopic(t, n, rf) for t in plain]
+    wanted += [NewTopic(t, n, rf, topic_configs={"cleanup.policy": "compact"}) for t in compacted]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap)
     await admin.start()
     try:

@@ -1,0 +1,46 @@
+"""The errors Kairos raises on purpose, under one root a caller can catch.
+
+Each message names the thing at fault (setting, file, rule id, field path, contact, topic) and,
+where there is one, what to do about it. Errors that are also `ValueError` or `RuntimeError`
+stay so, so callers written against the built-in types keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CommitError",
+    "DecodeError",
+    "KairosError",
+    "PolicyError",
+    "RuleError",
+    "SettingsError",
+    "StateError",
+]
+
+
+class KairosError(Exception):
+    """The root of every error Kairos raises deliberately."""
+
+
+class SettingsError(KairosError, ValueError):
+    """A `KAIROS_*` setting has a value Kairos cannot use; the message names the variable."""
+
+
+class DecodeError(KairosError, ValueError):
+    """An input message is not of its source's shape; the message names the field path."""
+
+
+class RuleError(KairosError, ValueError):
+    """A rule module, a declarative rule or a rule bundle is wrong; names the file and rule."""
+
+
+class PolicyError(KairosError, ValueError):
+    """A contact policy file is wrong; the message names the file and the field path."""
+
+
+class StateError(KairosError, RuntimeError):
+    """A contact's state cannot be brought to a consistent point (a runaway merge chain)."""
+
+
+class CommitError(KairosError, RuntimeError):
+    """Offsets could not be committed; the worker does not commit past unacknowledged output."""
