@@ -3,7 +3,7 @@
 The purchase is the exit event: it cancels the pending reminder before it fires.
 """
 
-from engine.sdk.rule import Context, Proposal, on, on_timer, rule
+from engine.sdk import Context, Proposal, on, on_timer, rule
 
 WAIT = 30 * 60
 

@@ -4,7 +4,7 @@
 - A contact who keeps receiving emails (5 or more in 30 days) but opened none: switch channel.
 """
 
-from engine.sdk.rule import DAY, Context, Proposal, on, on_timer, rule
+from engine.sdk import DAY, Context, Proposal, on, on_timer, rule
 
 
 @rule(

@@ -1,6 +1,6 @@
 """Reaction to an email click: show related content on the website next time."""
 
-from engine.sdk.rule import Context, Proposal, on, rule
+from engine.sdk import Context, Proposal, on, rule
 
 
 @rule(

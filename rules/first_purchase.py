@@ -1,6 +1,6 @@
 """Life event: a contact buys in a category for the first time (e.g. first baby items)."""
 
-from engine.sdk.rule import Context, Proposal, on, rule
+from engine.sdk import Context, Proposal, on, rule
 
 
 @rule(

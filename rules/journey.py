@@ -4,7 +4,7 @@ Lifecycle moves by itself on facts (observe: lead on "Signed Up", customer then 
 "Order Completed"); these rules act on those moments.
 """
 
-from engine.sdk.rule import DAY, Context, Proposal, on, on_timer, rule
+from engine.sdk import DAY, Context, Proposal, on, on_timer, rule
 
 QUALIFIED_INTEREST = 15.0
 

@@ -11,7 +11,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from engine.sdk.rule import DAY, Context, Proposal, on, on_timer, rule
+from engine.sdk import DAY, Context, Proposal, on, on_timer, rule
 
 DATA = Path(__file__).parent / "data"
 

@@ -3,7 +3,7 @@ interest reaches the hand-over threshold, then a sales hand-over. A purchase end
 contact re-enters it at most once every 90 days.
 """
 
-from engine.sdk.rule import DAY, Context, Proposal, on, on_timer, rule
+from engine.sdk import DAY, Context, Proposal, on, on_timer, rule
 
 STEPS = ("guide-getting-started", "guide-comparison", "case-study")
 EVERY = 2 * DAY

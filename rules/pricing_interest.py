@@ -1,6 +1,6 @@
 """Reaction to actions: someone who keeps coming back to the pricing page wants to talk."""
 
-from engine.sdk.rule import DAY, Context, Proposal, on, rule
+from engine.sdk import DAY, Context, Proposal, on, rule
 
 
 @rule(

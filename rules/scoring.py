@@ -6,7 +6,7 @@ like, comment or share 1. The score halves every 14 days without new points
 at 15 — the ideal moment for a personal, commercial contact.
 """
 
-from engine.sdk.rule import Context, Proposal, on, rule
+from engine.sdk import Context, Proposal, on, rule
 
 POINTS = {
     ("page", None): 1.0,

@@ -1,6 +1,6 @@
 """Social interactions that deserve a human answer become call-centre tasks."""
 
-from engine.sdk.rule import Context, Proposal, on, rule
+from engine.sdk import Context, Proposal, on, rule
 
 
 @rule(

@@ -3,7 +3,7 @@ still silent 30 days later, a well-made goodbye that asks what they want to hear
 Every event pushes the inactivity timer back.
 """
 
-from engine.sdk.rule import DAY, Context, Proposal, on, on_timer, rule
+from engine.sdk import DAY, Context, Proposal, on, on_timer, rule
 
 QUIET_FOR = 60 * DAY
 GOODBYE_AFTER = 30 * DAY

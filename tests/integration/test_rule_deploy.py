@@ -18,7 +18,7 @@ from tests.integration.kafka_helpers import ROOT, Worker, consume, produce
 pytestmark = pytest.mark.kafka
 
 RULE = '''
-from engine.sdk.rule import Context, Proposal, on, rule
+from engine.sdk import Context, Proposal, on, rule
 
 
 @rule("hello-page", version={version}, triggers=[on("page")], description="greets page views")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from engine.core.arbitration import consents
 from engine.core.policy import ChannelPolicy, Policy, RulePolicy
-from engine.sdk.rule import Context, Proposal, on, rule
+from engine.sdk import Context, Proposal, on, rule
 from engine.testing import Scenario
 
 # 2026-09-21 12:00 UTC: midday in London, so quiet hours only bite where a test says so.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.sdk.rule import DAY, Context, Proposal, on, on_timer, rule
+from engine.sdk import DAY, Context, Proposal, on, on_timer, rule
 from engine.testing import Scenario
 
 

@@ -14,7 +14,7 @@ from engine.runtime import rule_updates as rule_deploy
 from engine.sdk.ruleset import DEFAULT_RULES_DIR, RuleSet
 
 GOOD = '''
-from engine.sdk.rule import Context, Proposal, on, rule
+from engine.sdk import Context, Proposal, on, rule
 
 
 @rule("hello", version=2, triggers=[on("page")])
@@ -51,7 +51,7 @@ def test_an_import_error_names_the_module(tmp_path: Path) -> None:
 
 def test_check_reports_unknown_event_names_and_what_raised_in_a_dry_run(tmp_path: Path) -> None:
     d = rules_dir(tmp_path, bad__py='''
-from engine.sdk.rule import Context, Proposal, on, rule
+from engine.sdk import Context, Proposal, on, rule
 
 
 @rule("typo-event", triggers=[on("email", "opne")])
