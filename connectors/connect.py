@@ -21,6 +21,7 @@ from connectors.channels.http_provider import HttpProvider, Webhook
 from connectors.channels.print_batch import PrintBatch
 from connectors.channels.web import WebChannel
 from connectors.delivery import Channel, Delivery, Outcome, Retry
+from connectors.redis_gate import RedisGate, RedisUnavailable
 from engine.config import Settings
 from engine.model import deadletter
 from engine.model.actions import Action
@@ -89,6 +90,7 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
     delivery = Delivery(
         channels, redis, emit_outcome, dead_letter, Retry(attempts=settings.delivery_attempts),
         rate_limits={ch.provider: limits[n] for n, ch in channels.items() if n in limits},
+        gate=RedisGate(limit=settings.redis_outage_limit),
     )
     if settings.connect_metrics_port:
         registry = CollectorRegistry()
@@ -100,6 +102,8 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
         group_id=f"{settings.app_id}-connect-{'-'.join(sorted(names))}",
         enable_auto_commit=False, auto_offset_reset="earliest", isolation_level="read_committed",
         max_poll_records=500,
+        # A batch may wait out a Redis outage: the group must not evict the consumer meanwhile.
+        max_poll_interval_ms=int((settings.redis_outage_limit + 60) * 1000),
     )
     await consumer.start()
     gate = asyncio.Semaphore(CONCURRENCY)
@@ -141,7 +145,11 @@ def run_connect(settings: Settings, names: list[str]) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        d = await connect(settings, names, stop)
+        try:
+            d = await connect(settings, names, stop)
+        except RedisUnavailable as exc:
+            log.error("%s", exc)
+            raise SystemExit(1) from None
         log.info("stopped: %d sent, %d failed, %d duplicates skipped", d.sent, d.failed,
                  d.skipped)
 

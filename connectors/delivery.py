@@ -15,12 +15,15 @@ around it lives here once:
   the reason after the last attempt or on a permanent failure;
 - a per-provider rate limit shared by every connector process (a Redis counter per second);
 - a per-provider circuit breaker that stops hammering a provider that keeps failing;
+- a Redis outage is waited out (`RedisGate`): no send without its in-flight record, no send
+  forgotten once the provider accepted it, and the wait visible in metrics;
 - every outcome (sent, failed, expired, held_out) produced as an event for the engine.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -28,12 +31,14 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Protocol
 
 import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from redis.asyncio import Redis
 
+from connectors.redis_gate import REDIS_DOWN, RedisGate
 from engine.model import actions as action_codec
 from engine.model.actions import Action
 from engine.model.events import iso
@@ -140,6 +145,7 @@ class Delivery:
     retry: Retry = field(default_factory=Retry)
     rate_limits: dict[str, int] = field(default_factory=dict)  # provider -> sends per second
     clock: Callable[[], float] = time.time
+    gate: RedisGate = field(default_factory=RedisGate)
     breakers: dict[str, Breaker] = field(default_factory=dict)
     sent: int = 0
     failed: int = 0
@@ -159,28 +165,33 @@ class Delivery:
         key = action.action_id
         sent_key, lease_key, flight_key = (f"kairos:sent:{key}", f"kairos:lease:{key}",
                                            f"kairos:inflight:{key}")
-        while not await self.redis.set(lease_key, b"1", nx=True, ex=LEASE_TTL):
-            if await self.redis.exists(sent_key):
+        redis, gate = self.redis, self.gate
+        while not await gate.call(lambda: redis.set(lease_key, b"1", nx=True, ex=LEASE_TTL)):
+            if await self._exists(sent_key):
                 break
             await asyncio.sleep(0.2)  # another process is sending it right now
         try:
-            if await self.redis.exists(sent_key):
+            if await self._exists(sent_key):
                 self.skipped += 1
                 return await self._outcome(action, "duplicate", 0)
-            if not channel.resend_safe and await self.redis.exists(flight_key):
+            if not channel.resend_safe and await self._exists(flight_key):
                 return await self._in_doubt(action, sent_key, flight_key)
-            await self.redis.set(flight_key, b"1", ex=SENT_TTL)
+            await gate.call(lambda: redis.set(flight_key, b"1", ex=SENT_TTL))
             attempts, error = await self._attempts(channel, action)
             if error is None:
                 await self._settle(sent_key, flight_key, b"1")
                 self.sent += 1
                 return await self._outcome(action, "sent", attempts)
-            await self.redis.delete(flight_key)
+            await gate.call(lambda: redis.delete(flight_key))
             self.failed += 1
             await self.dead_letter(action, error)
             return await self._outcome(action, "failed", attempts, error)
         finally:
-            await self.redis.delete(lease_key)
+            with contextlib.suppress(*REDIS_DOWN):  # else the lease expires within LEASE_TTL
+                await redis.delete(lease_key)
+
+    async def _exists(self, key: str) -> bool:
+        return bool(await self.gate.call(lambda: self.redis.exists(key)))
 
     async def _in_doubt(self, action: Action, sent_key: str, flight_key: str) -> Outcome:
         """A process died mid-call: the provider may have it. Not resent; settled once."""
@@ -193,23 +204,33 @@ class Delivery:
 
     async def _settle(self, sent_key: str, flight_key: str, how: bytes) -> None:
         """Sent (or given up as in doubt) and no longer in flight, in one transaction."""
-        async with self.redis.pipeline(transaction=True) as tx:
-            tx.set(sent_key, how, ex=SENT_TTL)
-            tx.delete(flight_key)
-            await tx.execute()
+        async def settle() -> None:
+            async with self.redis.pipeline(transaction=True) as tx:
+                tx.set(sent_key, how, ex=SENT_TTL)
+                tx.delete(flight_key)
+                await tx.execute()
+
+        await self.gate.call(settle)
 
     async def _attempts(self, channel: Channel, action: Action) -> tuple[int, str | None]:
         breaker = self.breakers.setdefault(channel.provider, Breaker())
         limit = self.rate_limits.get(channel.provider)
         error = "no attempt"
-        for attempt in range(1, self.retry.attempts + 1):
+        attempt = 0
+        while attempt < self.retry.attempts:
+            attempt += 1
             wait = breaker.allow(self.clock())
             if wait:
                 await asyncio.sleep(wait)  # backpressure: lag grows, visibly, instead
             if limit:
-                await RateLimit(self.redis, limit).acquire(channel.provider)
+                await self.gate.call(partial(RateLimit(self.redis, limit).acquire,
+                                             channel.provider))
             try:
                 await channel.send(action)
+            except REDIS_DOWN:  # a channel kept in Redis (web): wait for it, not an attempt
+                attempt -= 1
+                await self.gate.call(self.redis.ping)
+                continue
             except Permanent as exc:
                 breaker.success()  # the provider answered: it is up
                 return attempt, f"permanent failure: {exc}"
@@ -249,6 +270,15 @@ class Delivery:
         for provider, breaker in self.breakers.items():
             open_.add_metric([provider], 1.0 if breaker.allow(self.clock()) else 0.0)
         yield open_
+        yield GaugeMetricFamily("kairos_connector_redis_up",
+                                "0 while the connector cannot reach Redis and deliveries wait.",
+                                value=1.0 if self.gate.up else 0.0)
+        yield GaugeMetricFamily("kairos_deliveries_waiting_for_redis",
+                                "Deliveries blocked right now until Redis answers again.",
+                                value=float(self.gate.waiting))
+        yield CounterMetricFamily("kairos_connector_redis_errors",
+                                  "Redis calls that failed and were retried, all outages.",
+                                  value=float(self.gate.errors))
 
 
 def _epoch(iso_time: str) -> float:
