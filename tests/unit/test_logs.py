@@ -41,3 +41,31 @@ def test_settings_never_show_their_secrets() -> None:
         for secret in ("wk_live_123", "hunter2", "whsec", "Bearer tok", "redispw"):
             assert secret not in shown
     assert "smtp_host='127.0.0.1'" in repr(s)
+
+
+def test_a_message_repeated_per_request_is_one_line_per_interval_with_its_count() -> None:
+    from engine.obs.logs import RepeatFilter, suppressed
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    repeats = RepeatFilter(interval=0.2)
+    handler.addFilter(repeats)
+    log = logging.getLogger("kairos.test-repeats")
+    log.addHandler(handler)
+    log.propagate = False
+    held_before = suppressed["kairos.test-repeats"]
+    try:
+        for node in range(1000):
+            log.error("Unable connect to node with id %s", node)
+        log.warning("Broker lost")  # another message is not held back by the first
+        repeats.interval = 0.0
+        log.error("Unable connect to node with id %s", 1000)
+    finally:
+        log.removeHandler(handler)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Unable connect to node with id 0"
+    assert lines[1] == "Broker lost"
+    assert lines[2].startswith("Unable connect to node with id 1000 (and 999 more like it in ")
+    assert len(lines) == 3
+    assert suppressed["kairos.test-repeats"] - held_before == 999
