@@ -24,8 +24,8 @@ from engine.model.actions import Action
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
+from engine.testing.kafka import free_port
 from tests.helpers import open_policy
-from tests.integration.kafka_helpers import free_port
 
 KEY = "wk_test_123"
 SOCIAL_SECRET = "s3cret"

@@ -20,8 +20,8 @@ from engine.ops.generator import JourneyGenerator
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
+from engine.testing.kafka import UNLIMITED_POLICY, Worker, consume, produce
 from tests.integration.journey import EXPECTED, T0, phase_one, phase_two, segment
-from tests.integration.kafka_helpers import UNLIMITED_POLICY, Worker, consume, produce
 
 pytestmark = pytest.mark.kafka
 
