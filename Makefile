@@ -8,7 +8,7 @@ REDIS_PORT ?= 6379
 PYTEST_ARGS ?=
 export KAFKA_PORT REDIS_PORT
 
-.PHONY: setup demo test unit lint kafka-up kafka-down redis-up redis-down bench clean
+.PHONY: setup demo test unit lint promtool kafka-up kafka-down redis-up redis-down bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,10 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(VENV)/bin/kairos demo
+
+# promtool checks the alert rules and dashboard queries (tests/unit/test_deploy_monitoring.py).
+promtool:
+	deploy/prometheus/promtool.sh
 
 kafka-up: setup
 	deploy/kafka/kafka.sh up
@@ -34,7 +38,7 @@ redis-down:
 	deploy/redis/redis.sh down
 
 # The whole suite against the real broker and server; both are stopped even when tests fail.
-test: setup
+test: setup promtool
 	@status=0; \
 	$(MAKE) --no-print-directory kafka-up redis-up || status=$$?; \
 	if [ $$status -eq 0 ]; then \
@@ -60,7 +64,7 @@ bench: setup
 	exit $$status
 
 # Pure-core tests only: no broker, no server.
-unit: setup
+unit: setup promtool
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 lint: setup

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client import CollectorRegistry, start_http_server
 from redis.asyncio import Redis
 
+from connectors.channels import CHANNEL_NAMES
 from connectors.channels.crm_topic import CrmTopic
 from connectors.channels.email_smtp import EmailChannel
 from connectors.channels.http_provider import HttpProvider, Webhook
@@ -29,7 +30,6 @@ from engine.model.deadletter import DeadLetter
 from engine.obs import logs
 
 log = logging.getLogger("kairos.connect")
-CHANNEL_NAMES = ("email", "sms", "push", "web", "crm", "print", "webhook")
 CONCURRENCY = 32
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.commands import Commands, discover
 from engine.config import Settings
 
 
@@ -30,12 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
 
     sub.add_parser("worker", help="Kafka runtime worker (settings from KAIROS_* env)")
-    con = sub.add_parser("connect", help="deliver next best actions on some channels")
-    con.add_argument("channels", nargs="+",
-                     choices=["email", "sms", "push", "web", "crm", "print", "webhook"])
-    col = sub.add_parser("collect", help="HTTP collector producing to the Kafka input topics")
-    col.add_argument("--http", default=None, metavar="HOST:PORT",
-                     help="listen address (default KAIROS_HTTP, 127.0.0.1:8080)")
 
     rep = sub.add_parser("replay", help="backtest rules over recorded events, in event time")
     rep.add_argument("--events", required=True, help="JSON lines of any input shape (.gz ok)")
@@ -86,25 +81,27 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--dir", type=Path, default=None, dest="directory")
         p.add_argument("--deploy", action="store_true", help="then publish to the workers")
 
-    args = parser.parse_args(argv)
+    commands = Commands(sub)
+    discover(commands)  # connectors' `connect`, `collect` and `run --http`, when installed
+    given = sys.argv[1:] if argv is None else argv
+    if commands.broken and given and given[0] not in sub.choices and given[0][:1] != "-":
+        parser.error(commands.unavailable(f"unknown command {given[0]!r}"))
+    args = parser.parse_args(given)
     settings = Settings.from_env()
+    if args.command in commands.handlers:
+        return commands.handlers[args.command](args, settings)
     if args.command == "demo":
         from engine.ops.demo import run_demo
 
         return run_demo(args.contacts, args.seed, args.pace)
-    if args.command == "connect":
-        from connectors.connect import run_connect
-
-        return run_connect(settings, args.channels)
-    if args.command == "collect":
-        from connectors.serve import run_kafka_collector
-
-        return run_kafka_collector(settings, args.http or settings.http)
     if args.command == "run" and args.http:
-        from connectors.serve import run_embedded_http
-
+        if commands.run_over_http is None:
+            parser.error(commands.unavailable(
+                "run --http needs the HTTP collector of the connectors package, "
+                "which is not importable here"))
         data_dir = args.data_dir or settings.data_dir / "embedded"
-        return run_embedded_http(settings, args.http, data_dir, args.rules or settings.rules_dir)
+        return commands.run_over_http(settings, args.http, data_dir,
+                                      args.rules or settings.rules_dir)
     if args.command == "run":
         if not args.events:
             parser.error("run needs --events FILE (or - for stdin) or --http")

@@ -12,7 +12,7 @@ import msgspec
 from engine.core.policy import DEFAULT_POLICY, Policy
 from engine.errors import SettingsError
 from engine.sdk.ruleset import DEFAULT_RULES_DIR
-from engine.topics import Topics
+from engine.topics import DEFAULT_INPUTS, Topics
 
 SECRETS = frozenset({"write_keys", "social_webhook_secret", "smtp_password", "sms_auth",
                      "push_auth", "webhook_secret"})
@@ -25,9 +25,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     data_dir: Path = Path(".kairos")
     rules_dir: Path = DEFAULT_RULES_DIR
     policy: Path | None = None  # a TOML contact policy (docs/policy.md); built-in defaults if unset
-    topic_clickstream: str = "clickstream"
-    topic_email: str = "email-events"
-    topic_social: str = "social-interactions"
+    topic_clickstream: str = DEFAULT_INPUTS["clickstream"]
+    topic_email: str = DEFAULT_INPUTS["email"]
+    topic_social: str = DEFAULT_INPUTS["social"]
     topic_actions: str = "next-best-actions"
     topic_dead_letters: str = "kairos-dead-letters"
     topic_rules: str = "kairos-rules"
@@ -57,7 +57,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sendgrid_public_key: str = ""  # base64 DER public key of the email provider's webhook
     social_webhook_secret: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
-    topic_outcomes: str = "kairos-outcomes"
+    topic_outcomes: str = DEFAULT_INPUTS["outcome"]
     topic_crm: str = "kairos-crm-tasks"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25

@@ -23,7 +23,7 @@ from engine.model.events import Event, Source, decode
 from engine.model.messages import ContactMessage, IdentityMessage
 from engine.obs.metrics import Metrics
 from engine.sdk.ruleset import RuleSet
-from engine.storage.stores import BytesStore, StateStore
+from engine.storage import BytesStore, StateStore
 
 log = logging.getLogger("kairos.pipeline")
 
@@ -100,9 +100,7 @@ class Pipeline:
             states.delete(key)
             log.info("contact %s forgotten", key)
         elif decision.changed and decision.state is not None:
-            size = states.save(key, decision.state)
-            if size:
-                self.metrics.state_bytes.observe(size)
+            states.save(key, decision.state)
         for rule_id, reason in decision.rule_errors:
             self.metrics.rule_errors[rule_id] += 1
             if rule_id not in self.rule_failures:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.integration.kafka_helpers import Worker, produce
+from engine.testing.kafka import Worker, produce
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -1,6 +1,6 @@
 """The scenarios: each runs bounded in events and seconds and returns its result as a dict.
 
-Worker scenarios run real `kairos worker` processes (the integration tests' `Worker`) on fresh
+Worker scenarios run real `kairos worker` processes (`engine.testing.kafka.Worker`) on fresh
 topics named `bench-<scenario>-<id>.*`, deleted again afterwards.
 """
 
@@ -22,6 +22,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from engine.sdk.ruleset import DEFAULT_RULES_DIR
+from engine.testing.kafka import UNLIMITED_POLICY, Worker
 from load_tests import stats
 from load_tests.kafka_io import (
     LagProbe,
@@ -33,8 +35,8 @@ from load_tests.kafka_io import (
     scrape,
 )
 from load_tests.traffic import Traffic
-from tests.integration.kafka_helpers import ROOT, UNLIMITED_POLICY, Worker
 
+ROOT = Path(__file__).resolve().parents[1]  # load_tests/ runs from a checkout
 SOURCES = ("clickstream", "email", "social")
 PROBE_RULE = Path(__file__).parent / "probe_rule.py"
 
@@ -72,7 +74,7 @@ class Options:
 def rules_dir(tmp: Path, probe: bool) -> Path:
     """The shipped rules, plus the latency probe rule when asked for."""
     target = tmp / "rules"
-    shutil.copytree(ROOT / "rules", target, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(DEFAULT_RULES_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
     if probe:
         shutil.copy(PROBE_RULE, target / "bench_probe.py")
     return target

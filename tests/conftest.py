@@ -10,14 +10,13 @@ import os
 
 import pytest
 
+from tests.helpers import unavailable
+
 
 def _service(var: str, what: str) -> str:
     value = os.environ.get(var)
     if not value:
-        msg = f"{var} not set: run through `make test`, which starts the real {what}"
-        if os.environ.get("KAIROS_REQUIRE_SERVICES"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+        unavailable(f"{var} not set: run through `make test`, which starts the real {what}")
     return value
 
 

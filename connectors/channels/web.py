@@ -7,10 +7,10 @@ from datetime import datetime
 
 from redis.asyncio import Redis
 
+from engine.keys import latest_action_key
 from engine.model import actions as action_codec
 from engine.model.actions import Action
 
-KEY = "kairos:nba:{}"
 # Replace only with a newer decision, and expire with the action: one round trip, atomic.
 NEWER = """
 local current = redis.call('GET', KEYS[1])
@@ -32,10 +32,10 @@ class WebChannel:
     async def send(self, action: Action) -> None:
         expires_ms = int(datetime.fromisoformat(
             action.expires_at.replace("Z", "+00:00")).timestamp() * 1000)
-        await self._newer(keys=[KEY.format(action.contact_id)],
+        await self._newer(keys=[latest_action_key(action.contact_id)],
                           args=[action_codec.encode(action), action.decided_at, expires_ms])
 
 
 async def latest_action(redis: Redis, contact_id: str) -> bytes | None:
-    value = await redis.get(KEY.format(contact_id))
+    value = await redis.get(latest_action_key(contact_id))
     return value.encode() if isinstance(value, str) else value

@@ -73,21 +73,16 @@ def _t(ts: float) -> str:
 
 def from_directory(data_dir: Path) -> tuple[Lookup, Lookup, Callable[[], None]]:
     """Lookups over an embedded runtime's RocksDB state (read-only: a running engine is fine)."""
-    from rocksdict import AccessType, Options, Rdict
+    from engine.storage import RocksStore
 
-    dbs = [
-        Rdict(str(data_dir / name), Options(raw_mode=True), access_type=AccessType.read_only())
-        for name in ("identity", "contacts")
-    ]
-
-    def get(db: Rdict) -> Lookup:
-        return lambda key: db.get(key.encode())
+    identity, contacts = (RocksStore(data_dir / name, read_only=True)
+                          for name in ("identity", "contacts"))
 
     def close() -> None:
-        for db in dbs:
-            db.close()
+        identity.close()
+        contacts.close()
 
-    return get(dbs[0]), get(dbs[1]), close
+    return identity.get, contacts.get, close
 
 
 def from_changelogs(bootstrap: str, app_id: str) -> tuple[Lookup, Lookup]:

@@ -21,6 +21,7 @@ import msgspec
 import orjson
 
 from engine.config import Settings
+from engine.keys import latest_action_key
 from engine.model.state import ContactState
 from engine.ops import explain
 from engine.ops.explain import Lookup
@@ -59,8 +60,6 @@ async def request_erasure(settings: Settings, who: str, contact_id: str | None) 
     from aiokafka import AIOKafkaProducer
     from redis.asyncio import Redis
 
-    from connectors.channels.web import KEY
-
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap, acks="all",
                                 enable_idempotence=True)
     await producer.start()
@@ -73,7 +72,7 @@ async def request_erasure(settings: Settings, who: str, contact_id: str | None) 
         return 0
     redis = Redis.from_url(settings.redis_url)
     try:
-        deleted: int = await redis.delete(KEY.format(contact_id))
+        deleted: int = await redis.delete(latest_action_key(contact_id))
     finally:
         await redis.aclose()
     return deleted

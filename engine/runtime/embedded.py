@@ -23,7 +23,7 @@ from engine.model.events import Event, Source, detect_source
 from engine.model.messages import ContactMessage, IdentityMessage, Resolve, encode
 from engine.pipeline import Pipeline
 from engine.runtime.timers import TimerIndex
-from engine.storage.stores import CachedStates, MemoryStore, RocksStore
+from engine.storage import CachedStates, MemoryStore, RocksStore
 from engine.topics import DEFAULT_INPUTS
 
 
@@ -50,7 +50,8 @@ class EmbeddedRuntime:
             self.contacts = RocksStore(data_dir / "contacts")
         # In memory nothing is durable anyway: write states back only when asked (flush/close).
         batch = 1024 if isinstance(self.contacts, RocksStore) else 1 << 62
-        self.states = CachedStates(self.contacts, batch=batch)
+        self.states = CachedStates(self.contacts, batch=batch,
+                                   on_encoded=pipeline.metrics.state_bytes.observe)
         self.timers = TimerIndex()
         self.watermark = 0.0
         for _, raw in self.contacts.items():  # timers survive restarts: re-index them

@@ -17,7 +17,7 @@ from pathlib import Path
 from aiokafka import TopicPartition
 from aiokafka.partitioner import murmur2
 
-from engine.storage.stores import RocksStore
+from engine.storage.rocksdb import RocksStore
 
 
 @lru_cache(maxsize=1 << 17)

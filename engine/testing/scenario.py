@@ -32,8 +32,11 @@ from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.rule import Rule
 from engine.sdk.ruleset import RuleSet
 
-__all__ = ["Scenario"]
+__all__ = ["UNLIMITED_POLICY", "Scenario"]
 
+# A contact policy with no caps and no quiet hours: `policy=Policy.load(UNLIMITED_POLICY)` for
+# tests about a rule rather than about the policy (consent still applies).
+UNLIMITED_POLICY = Path(__file__).with_name("unlimited.toml")
 START = 1_790_000_000.0  # 2026-09-21T13:33:20Z; any fixed instant keeps tests repeatable
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from tests.integration.kafka_helpers import free_port
+from engine.testing.kafka import free_port
 
 
 class SmtpServer:

@@ -21,16 +21,9 @@ from engine.model import actions as action_codec
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
+from engine.testing.kafka import UNLIMITED_POLICY, Worker, consume, free_port, produce
 from load_tests.traffic import Traffic
-from tests.integration.kafka_helpers import (
-    ROOT,
-    UNLIMITED_POLICY,
-    Worker,
-    consume,
-    free_port,
-    order_only_rules,
-    produce,
-)
+from tests.helpers import ROOT, order_only_rules
 
 pytestmark = pytest.mark.kafka
 KAFKA = ROOT / "deploy" / "kafka" / "kafka.sh"

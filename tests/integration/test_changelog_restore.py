@@ -15,8 +15,8 @@ from engine.config import Settings
 from engine.pipeline import Pipeline
 from engine.runtime.kafka.worker import StreamWorker, ensure_topics
 from engine.storage.changelog import partition_of
+from engine.testing.kafka import produce
 from tests.helpers import spine_rules
-from tests.integration.kafka_helpers import produce
 
 pytestmark = pytest.mark.kafka
 

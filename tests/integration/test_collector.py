@@ -7,9 +7,15 @@ import base64
 import gzip
 import hashlib
 import hmac
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -24,8 +30,9 @@ from engine.model.actions import Action
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
-from tests.helpers import open_policy
-from tests.integration.kafka_helpers import free_port
+from engine.testing import UNLIMITED_POLICY
+from engine.testing.kafka import free_port
+from tests.helpers import ROOT, open_policy
 
 KEY = "wk_test_123"
 SOCIAL_SECRET = "s3cret"
@@ -177,3 +184,30 @@ def test_social_webhook_verifies_an_hmac_signature(collector: Collector) -> None
         "answer-social"]
     headers["X-Kairos-Signature"] = "sha256=" + "0" * 64
     assert post(url, body, headers, key=None)[0] == 401
+
+
+def test_kairos_run_over_http_serves_the_embedded_engine(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "KAIROS_WRITE_KEYS": KEY, "KAIROS_POLICY": str(UNLIMITED_POLICY)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "run", "--http", f"127.0.0.1:{port}",
+         "--data-dir", str(tmp_path / "state")],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}/v1"
+        assert post(f"{url}/identify", orjson.dumps(call(traits={"email": "h@example.com"})))[0] == 200
+        order = call(event="Order Completed",
+                     properties={"products": [{"category": "books"}], "order_id": "o1"})
+        assert post(f"{url}/track", orjson.dumps(order))[0] == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err.decode()
+    actions = [orjson.loads(line) for line in out.splitlines()]
+    assert [(a["action"], a["recipient"]) for a in actions] == [("welcome-books", "h@example.com")]

@@ -70,6 +70,12 @@ def run(redis_url: str, channels: list[Channel],
     return asyncio.run(go())
 
 
+def exported(delivery: Delivery) -> dict[tuple[str, ...], float]:
+    """The connector's Prometheus samples: (name, *label values) -> value."""
+    return {(sample.name, *sample.labels.values()): sample.value
+            for family in delivery.collect() for sample in family.samples}
+
+
 def smtp_settings(smtp: SmtpServer, tmp: Path | None = None) -> Settings:
     return Settings(smtp_host="127.0.0.1", smtp_port=smtp.port, email_templates=tmp)
 
@@ -190,6 +196,9 @@ def test_a_4xx_is_permanent_and_a_down_provider_opens_the_breaker(redis_url: str
             started = time.monotonic()
             await asyncio.gather(*(h.delivery.handle(action("push")) for _ in range(2)))
             assert time.monotonic() - started >= 0.4  # waited for the breaker to half-open
+            # what the KairosProviderBreakerOpen and KairosDeliveriesFailing alerts read
+            assert exported(h.delivery)[("kairos_breaker_open", provider.provider)] == 1.0
+            assert exported(h.delivery)[("kairos_deliveries_total", "push", "failed")] == 2.0
 
         before = len(server.requests)
         h = run(redis_url, [provider], many, attempts=3)

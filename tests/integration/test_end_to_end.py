@@ -23,7 +23,8 @@ from connectors.connect import CONCURRENCY
 from engine.model import actions as action_codec
 from engine.model import deadletter
 from engine.model.events import iso
-from tests.integration.kafka_helpers import ROOT, Worker, consume, free_port, produce
+from engine.testing.kafka import Worker, consume, free_port, produce
+from tests.helpers import ROOT
 from tests.integration.servers import HttpServer, SmtpServer
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]

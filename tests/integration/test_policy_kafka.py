@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from engine.model import actions as action_codec
+from engine.testing.kafka import Worker, consume, produce
+from tests.helpers import ROOT
 from tests.integration.journey import T0, segment
-from tests.integration.kafka_helpers import ROOT, Worker, consume, produce
 
 pytestmark = pytest.mark.kafka
 

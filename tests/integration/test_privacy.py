@@ -13,8 +13,9 @@ from redis import Redis
 
 from engine.model import actions as action_codec
 from engine.ops import explain
+from engine.testing.kafka import Worker, consume, produce
+from tests.helpers import ROOT
 from tests.integration.journey import T0, segment
-from tests.integration.kafka_helpers import ROOT, Worker, consume, produce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 

@@ -18,14 +18,9 @@ from engine.model import actions as action_codec
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
+from engine.testing.kafka import UNLIMITED_POLICY, Worker, consume, produce
 from load_tests.traffic import Record, Traffic
-from tests.integration.kafka_helpers import (
-    UNLIMITED_POLICY,
-    Worker,
-    consume,
-    order_only_rules,
-    produce,
-)
+from tests.helpers import order_only_rules
 
 pytestmark = pytest.mark.kafka
 PHASE = 8_000

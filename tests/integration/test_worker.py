@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import re
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -19,8 +20,8 @@ from engine.ops.generator import JourneyGenerator
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
+from engine.testing.kafka import UNLIMITED_POLICY, Worker, consume, produce
 from tests.integration.journey import EXPECTED, T0, phase_one, phase_two, segment
-from tests.integration.kafka_helpers import UNLIMITED_POLICY, Worker, consume, produce
 
 pytestmark = pytest.mark.kafka
 
@@ -98,6 +99,8 @@ def test_bad_input_is_dead_lettered_and_good_input_around_it_still_decided(
     assert 'kairos_dead_letters_total{reason="invalid JSON"} 2.0' in metrics
     assert 'kairos_dead_letters_total{reason="schema violation"} 2.0' in metrics
     assert "kairos_decision_latency_seconds_count" in metrics
+    written = re.search(r"^kairos_contact_state_bytes_count (\S+)$", metrics, re.MULTILINE)
+    assert written and float(written.group(1)) > 0  # states are measured where encoded
     assert 'kairos_actions_total{channel="email",rule="first-baby-purchase"}' in metrics
     assert 'kairos_suppressions_total{channel="",reason="outranked",rule="first-purchase-in-category"}' in metrics
 

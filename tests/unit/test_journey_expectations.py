@@ -7,8 +7,8 @@ from engine.core.policy import Policy
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
+from engine.testing import UNLIMITED_POLICY
 from tests.integration.journey import EXPECTED, phase_one, phase_two
-from tests.integration.kafka_helpers import UNLIMITED_POLICY
 
 
 def test_the_scripted_journey_decides_the_expected_actions() -> None:

@@ -57,8 +57,8 @@ from engine.pipeline import Pipeline
 from engine.runtime import rule_updates as rule_deploy
 from engine.runtime.timers import TimerIndex
 from engine.sdk.ruleset import RuleSet
+from engine.storage import CachedStates
 from engine.storage.changelog import Changelogged, Checkpoints, partition_of
-from engine.storage.stores import CachedStates
 from engine.topics import TABLES
 
 log = logging.getLogger("kairos.worker")
@@ -80,7 +80,7 @@ class StreamWorker(ConsumerRebalanceListener):  # type: ignore[misc]
         self.tables: dict[str, Changelogged] = {
             t: Changelogged(root / t, topic) for t, topic in topics.changelogs.items()}
         self.states = CachedStates(self.tables["contacts"], capacity=settings.state_cache,
-                                   batch=1 << 62)
+                                   batch=1 << 62, on_encoded=self.metrics.state_bytes.observe)
         self.checkpoints = Checkpoints.load(root / "checkpoints.json")
         self.timers = TimerIndex()
         self.owned: dict[str, set[int]] = {t: set() for t in TABLES}

@@ -1,11 +1,25 @@
-"""Driving a real `kairos worker` process and a real broker from tests."""
+"""Testing kit for the Kafka runtime: real `kairos worker` processes against a real broker.
+
+    from engine.testing.kafka import Worker, consume, produce
+
+    w = Worker("127.0.0.1:9092", tmp_path).start()       # returns once the worker is Ready
+    try:
+        produce(w.bootstrap, [(w.topics["clickstream"], b"u1", segment_call_bytes)])
+        actions = consume(w.bootstrap, w.topics["actions"], lambda vs: len(vs) >= 1)
+    finally:
+        w.stop()
+
+Each `Worker` has its own application id, topics (`<prefix>.<default topic name>`), data
+directory, metrics and health ports, so tests and benchmarks on one broker never meet; several
+workers given the same `prefix` form one consumer group. The integration tests and load_tests/
+drive the engine through it. Imports aiokafka: `engine.testing` itself does not.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,32 +31,42 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from engine.config import Settings
+from engine.testing.scenario import UNLIMITED_POLICY
+
+__all__ = ["ROOT", "TOPIC_SETTINGS", "UNLIMITED_POLICY", "Worker", "consume", "free_port",
+           "produce"]
+
+# The directory holding the `engine` package (a checkout's root when run from source): worker
+# processes start there, so `python -m engine.cli` imports this same engine.
 ROOT = Path(__file__).resolve().parents[2]
-UNLIMITED_POLICY = ROOT / "tests" / "policies" / "unlimited.toml"
+# `Worker.topics` key -> the setting naming that topic; every worker topic is one of these.
+TOPIC_SETTINGS = {
+    "clickstream": "topic_clickstream", "email": "topic_email", "social": "topic_social",
+    "actions": "topic_actions", "dead": "topic_dead_letters", "rules": "topic_rules",
+    "outcomes": "topic_outcomes", "crm": "topic_crm", "erasure": "topic_erasure",
+}
 
 
 def free_port() -> int:
+    """A TCP port free on loopback right now (for a worker's metrics and health servers)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 class Worker:
-    """A `kairos worker` subprocess with its own app id, topics and data directory."""
+    """A `kairos worker` subprocess with its own app id, topics and data directory.
+
+    `env` overrides any `KAIROS_*` setting (`KAIROS_RULES_DIR=...`); the contact policy is
+    `UNLIMITED_POLICY` unless given. The log goes to `<data_dir>/worker-<prefix>.log`.
+    """
 
     def __init__(self, bootstrap: str, data_dir: Path, prefix: str | None = None, **env: str):
         self.prefix = prefix or f"t{uuid.uuid4().hex[:8]}"
-        self.topics = {
-            "clickstream": f"{self.prefix}.clickstream",
-            "email": f"{self.prefix}.email-events",
-            "social": f"{self.prefix}.social-interactions",
-            "actions": f"{self.prefix}.next-best-actions",
-            "dead": f"{self.prefix}.dead-letters",
-            "rules": f"{self.prefix}.rules",
-            "outcomes": f"{self.prefix}.outcomes",
-            "crm": f"{self.prefix}.crm-tasks",
-            "erasure": f"{self.prefix}.erasure",
-        }
+        defaults = Settings()
+        self.topics = {key: f"{self.prefix}.{getattr(defaults, field)}"
+                       for key, field in TOPIC_SETTINGS.items()}
         self.bootstrap = bootstrap
         self.data_dir = data_dir
         self.env = {
@@ -50,15 +74,8 @@ class Worker:
             "KAIROS_BROKER": f"kafka://{bootstrap}",
             "KAIROS_APP_ID": self.prefix,
             "KAIROS_DATA_DIR": str(data_dir),
-            "KAIROS_TOPIC_CLICKSTREAM": self.topics["clickstream"],
-            "KAIROS_TOPIC_EMAIL": self.topics["email"],
-            "KAIROS_TOPIC_SOCIAL": self.topics["social"],
-            "KAIROS_TOPIC_ACTIONS": self.topics["actions"],
-            "KAIROS_TOPIC_DEAD_LETTERS": self.topics["dead"],
-            "KAIROS_TOPIC_RULES": self.topics["rules"],
-            "KAIROS_TOPIC_OUTCOMES": self.topics["outcomes"],
-            "KAIROS_TOPIC_CRM": self.topics["crm"],
-            "KAIROS_TOPIC_ERASURE": self.topics["erasure"],
+            **{f"KAIROS_{field.upper()}": self.topics[key]
+               for key, field in TOPIC_SETTINGS.items()},
             "KAIROS_PARTITIONS": "4",
             "KAIROS_METRICS_PORT": str(free_port()),
             "KAIROS_WEB_PORT": str(free_port()),
@@ -69,8 +86,10 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"worker-{self.prefix}.log"
         self.starts = 0
+        self._log_offset = 0
 
     def start(self, ready_timeout: float = 90.0) -> Worker:
+        """Start the process and wait until it logs Ready (its partitions restored)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         log = self.log_path.open("ab")
@@ -85,6 +104,7 @@ class Worker:
         return self
 
     def wait_for_log(self, text: str, timeout: float) -> None:
+        """Until `text` appears in this start's log; raises if the process exits first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
@@ -100,11 +120,13 @@ class Worker:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
 
     def kill9(self) -> None:
+        """A crash: no shutdown, no last commit, no leaving the group."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
 
     def stop(self) -> None:
+        """A clean stop (SIGTERM), killed after 30 s; a no-op when not running."""
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.send_signal(signal.SIGTERM)
@@ -123,7 +145,8 @@ def produce(
     records: Iterable[tuple[str, bytes | None, bytes]],
     timestamps: Iterable[int] | None = None,
 ) -> None:
-    """Send and wait for the acks; `timestamps` (ms) set the records' own times."""
+    """Send (topic, key, value) records and wait for the acks; `timestamps` (ms) set their
+    own times."""
 
     async def go() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
@@ -145,7 +168,8 @@ def consume(
     until: Callable[[list[bytes]], bool],
     timeout: float = 60.0,
 ) -> list[bytes]:
-    """Values read from the start of `topic` until `until(values)` or the timeout."""
+    """Values read (committed only) from the start of `topic` until `until(values)` or the
+    timeout."""
 
     async def go() -> list[bytes]:
         consumer = AIOKafkaConsumer(
@@ -165,20 +189,3 @@ def consume(
         return values
 
     return asyncio.run(go())
-
-
-# Rules whose decisions depend only on the order of a contact's events, not on when a process
-# happens to run them (interest scores decay with the clock): what runs compared across
-# processes, kills and rebalances must decide the same, so only these run there.
-ORDER_ONLY_RULES = ("first-purchase-in-category", "cart-abandoned", "affinity-third-item",
-                    "email-click-related-content", "social-mention-follow-up")
-
-
-def order_only_rules(into: Path) -> Path:
-    """A copy of the shipped rules with every other rule disabled (`disabled.txt`)."""
-    from engine.sdk.ruleset import DEFAULT_RULES_DIR, DISABLED_FILE, load_rules
-
-    shutil.copytree(DEFAULT_RULES_DIR, into, ignore=shutil.ignore_patterns(DISABLED_FILE))
-    others = sorted(r.id for r in load_rules(into) if r.id not in ORDER_ONLY_RULES)
-    (into / DISABLED_FILE).write_text("\n".join(others) + "\n")
-    return into
