@@ -6,26 +6,22 @@ the `kairos.commands` group (pyproject.toml):
     [project.entry-points."kairos.commands"]
     connectors = "connectors.cli:register"
 
-From a source checkout that was not (re)installed, entry points are not visible yet, so the
-plugin modules the project ships (`SOURCE_PLUGINS`) are also looked for by name and used when
-importable. Plugins import lazily: registering one costs a parser, not its dependencies.
+`make setup` installs the project with its entry points (a checkout needs `pip install -e .`
+once). Plugins import lazily: registering one costs a parser, not its dependencies.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
 
 from engine.config import Settings
 
-__all__ = ["GROUP", "SOURCE_PLUGINS", "Commands", "Handler", "RunOverHttp", "discover"]
+__all__ = ["GROUP", "Commands", "Handler", "RunOverHttp", "discover"]
 
 GROUP = "kairos.commands"
-SOURCE_PLUGINS = ("connectors.cli",)  # module names holding a `register` function
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 # `kairos run --http ADDRESS`: (settings, address, data directory, rules directory) -> exit code.
@@ -58,32 +54,12 @@ class Commands:
 
 
 def discover(commands: Commands) -> None:
-    """Register every plugin: entry points first, then shipped modules not registered so."""
-    registers: dict[str, Callable[[], Register]] = {}
+    """Register every plugin installed under the entry point group."""
     for ep in entry_points(group=GROUP):
-        registers.setdefault(ep.value.split(":")[0].strip(), ep.load)
-    for module in SOURCE_PLUGINS:
-        if module not in registers and _importable(module):
-            registers[module] = _loader(module)
-    for name, load in registers.items():
         try:
-            register = load()
+            register: Register = ep.load()
         except ImportError as exc:  # installed but a dependency is missing: say so, go on
-            commands.broken.append(f"{name}: {type(exc).__name__}: {exc}")
+            commands.broken.append(f"{ep.value}: {type(exc).__name__}: {exc}")
             continue
         register(commands)
 
-
-def _loader(module: str) -> Callable[[], Register]:
-    def load() -> Register:
-        register: Register = importlib.import_module(module).register
-        return register
-
-    return load
-
-
-def _importable(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:  # its parent package is not there
-        return False

@@ -13,8 +13,8 @@ import pytest
 
 from engine.model import actions as action_codec
 from engine.model.events import iso
+from engine.testing.kafka import Worker, free_port, produce
 from tests.integration.faults import RedisServer, cpu_hog, wait_for, wait_for_progress
-from tests.integration.kafka_helpers import Worker, free_port, produce
 from tests.integration.servers import SmtpServer
 from tests.integration.test_end_to_end import spawn, stop
 

@@ -16,25 +16,15 @@ def fresh() -> Commands:
     return Commands(argparse.ArgumentParser().add_subparsers(dest="command"))
 
 
-def test_a_source_checkout_finds_the_connectors_commands_by_module_name(monkeypatch) -> None:
-    monkeypatch.setattr(commands, "entry_points", lambda group: [])
+def test_the_installed_project_finds_the_connectors_commands_through_its_entry_point() -> None:
     found = fresh()
     discover(found)
     assert set(found.handlers) == {"connect", "collect"}
     assert found.run_over_http is not None and not found.broken
 
 
-def test_an_installed_entry_point_and_the_module_name_register_once(monkeypatch) -> None:
-    ep = EntryPoint(name="connectors", value="connectors.cli:register", group=GROUP)
-    monkeypatch.setattr(commands, "entry_points", lambda group: [ep] if group == GROUP else [])
-    found = fresh()
-    discover(found)  # a second registration would be a conflicting subparser
-    assert set(found.handlers) == {"connect", "collect"}
-
-
 def test_without_connectors_run_over_http_says_what_is_missing(monkeypatch, capsys) -> None:
     monkeypatch.setattr(commands, "entry_points", lambda group: [])
-    monkeypatch.setattr(commands, "SOURCE_PLUGINS", ("no_such_package.cli",))
     with pytest.raises(SystemExit, match="2"):
         cli.main(["run", "--http"])
     err = capsys.readouterr().err
@@ -44,9 +34,8 @@ def test_without_connectors_run_over_http_says_what_is_missing(monkeypatch, caps
 def test_a_plugin_that_cannot_load_is_named_with_its_reason(monkeypatch, capsys) -> None:
     ep = EntryPoint(name="broken", value="no_such_package.cli:register", group=GROUP)
     monkeypatch.setattr(commands, "entry_points", lambda group: [ep])
-    monkeypatch.setattr(commands, "SOURCE_PLUGINS", ())
     with pytest.raises(SystemExit, match="2"):
         cli.main(["connect", "email"])
     err = capsys.readouterr().err
     assert "unknown command 'connect'; plugins that did not load:" in err
-    assert "no_such_package.cli: ModuleNotFoundError: No module named 'no_such_package'" in err
+    assert "no_such_package.cli:register: ModuleNotFoundError: No module named 'no_such_package'" in err
