@@ -45,9 +45,7 @@ def moved_climate_zone(ctx: Context) -> Proposal | None:
     zone = climate(ctx.event.location)
     if zone is None:
         return None
-    mem = ctx.memory
-    before = mem.data.get("zone")
-    mem.data["zone"] = zone
+    before = ctx.memory.remember("zone", zone)
     if before is None or before == zone:
         return None
     city = ctx.event.location.city if ctx.event.location else None
@@ -96,9 +94,7 @@ def address_changed(ctx: Context) -> Proposal | None:
     address = ctx.event.traits.get("address")
     if not isinstance(address, dict) or not address:
         return None
-    mem = ctx.memory
-    before = mem.data.get("address")
-    mem.data["address"] = address
+    before = ctx.memory.remember("address", address)
     if before is None or before == address:
         return None
     return Proposal(action="new-home-pack", channels=("print", "email"), priority=60,

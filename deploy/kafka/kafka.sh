@@ -6,6 +6,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
 repo=$(cd "$here/../.." && pwd)
 cache=${KAIROS_CACHE:-$repo/.cache}
 port=${KAFKA_PORT:-9092}
@@ -123,13 +125,7 @@ up() {
 
 down() {
   if ! running; then rm -f "$pidfile"; echo "kafka.sh: not running on port $port"; return; fi
-  local pid
-  pid=$(cat "$pidfile")
-  kill -TERM "$pid"
-  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  rm -f "$pidfile"
-  echo "kafka.sh: broker on port $port stopped"
+  stop_pid "$pidfile" "kafka.sh: broker on port $port stopped" 40 0.5
 }
 
 status() {

@@ -4,6 +4,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
 repo=$(cd "$here/../.." && pwd)
 cache=${KAIROS_CACHE:-$repo/.cache}
 port=${REDIS_PORT:-6379}
@@ -39,13 +41,7 @@ up() {
 
 down() {
   if ! running; then rm -f "$pidfile"; echo "redis.sh: not running on port $port"; return; fi
-  local pid
-  pid=$(cat "$pidfile")
-  kill -TERM "$pid"
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
-  rm -f "$pidfile"
-  echo "redis.sh: stopped on port $port"
+  stop_pid "$pidfile" "redis.sh: stopped on port $port" 50 0.1
 }
 
 case "${1:-}" in

@@ -93,30 +93,23 @@ def _suppressions(state: ContactState, event: Event) -> None:
 
 POSITIVE_OUTCOMES = ("opened", "clicked", "converted")
 NEGATIVE_OUTCOMES = ("failed", "bounced", "ignored")
+# Event kind -> (names that credit the action they name, names that count against it).
+OUTCOME_SIGNALS = {"outcome": (POSITIVE_OUTCOMES, NEGATIVE_OUTCOMES),
+                   "email": (POSITIVE_EMAIL, NEGATIVE_EMAIL)}
 
 
 def _outcomes(state: ContactState, event: Event, policy: Policy) -> None:
-    if event.kind == "outcome":  # a connector's report on an action it handled
+    signals = OUTCOME_SIGNALS.get(event.kind)  # a connector's report, or the provider's event
+    if signals is not None:
         aid = event.properties.get("action_id")
         sent = state.find_action(aid) if isinstance(aid, str) else None
         if sent is None or sent.control:
             return
         o = state.outcome(sent.action, sent.channel)
-        if event.name in POSITIVE_OUTCOMES:
-            o.positive += 1
-            o.negative_streak = 0
-        elif event.name in NEGATIVE_OUTCOMES:
-            _negative(o, event.time, policy)
-    elif event.kind == "email":
-        aid = event.properties.get("action_id")
-        sent = state.find_action(aid) if isinstance(aid, str) else None
-        if sent is None or sent.control:
-            return
-        o = state.outcome(sent.action, sent.channel)
-        if event.name in POSITIVE_EMAIL:
-            o.positive += 1
-            o.negative_streak = 0
-        elif event.name in NEGATIVE_EMAIL:
+        positive, negative = signals
+        if event.name in positive:
+            _positive(o)
+        elif event.name in negative:
             _negative(o, event.time, policy)
     elif event.kind == "track" and event.name in PURCHASE_EVENTS:
         window = policy.conversion_window_days * DAY
@@ -124,10 +117,13 @@ def _outcomes(state: ContactState, event: Event, policy: Policy) -> None:
             if event.time - h.at > window:
                 break
             if not h.control and h.at <= event.time:
-                o = state.outcome(h.action, h.channel)
-                o.positive += 1
-                o.negative_streak = 0
+                _positive(state.outcome(h.action, h.channel))
                 return
+
+
+def _positive(o: Outcomes) -> None:
+    o.positive += 1
+    o.negative_streak = 0
 
 
 def _negative(o: Outcomes, at: float, policy: Policy) -> None:

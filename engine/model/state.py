@@ -137,6 +137,13 @@ class RuleMemory(msgspec.Struct, gc=False, omit_defaults=True):
     data: dict[str, Any] = {}
     entered: float | None = None
 
+    def remember(self, key: str, value: Any) -> Any:
+        """Keep `value` under `key`; return the value it replaces (None the first time), so a
+        rule reacts to a change: `before = ctx.memory.remember("zone", zone)`."""
+        before = self.data.get(key)
+        self.data[key] = value
+        return before
+
 
 class Outcomes(msgspec.Struct, gc=False, array_like=True):
     """What happened to one action on one channel for this contact: the propensity evidence."""

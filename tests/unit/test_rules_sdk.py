@@ -107,3 +107,12 @@ def test_a_category_trigger_wakes_the_rule_only_for_that_category() -> None:
     [a] = s.track("u1", "Order Completed", properties={"products": [{"category": "baby"}]})
     assert a.action == "baby"
     assert str(baby_only.triggers[0]) == "track:Order Completed@baby"
+
+
+def test_memory_remember_returns_what_it_replaced() -> None:
+    from engine.model.state import RuleMemory
+
+    mem = RuleMemory()
+    assert mem.remember("zone", "temperate") is None
+    assert mem.remember("zone", "tropical") == "temperate"
+    assert mem.data == {"zone": "tropical"}
