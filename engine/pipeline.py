@@ -40,8 +40,7 @@ class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True):
     identifier: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decided:
+class Decided(msgspec.Struct, frozen=True, gc=False):
     """A contact step ran in this process: its state as written (None once forgotten), which
     the runtime's timer index tracks."""
 

@@ -32,7 +32,7 @@ from engine.model.messages import (
 )
 
 
-class ToIdentity(msgspec.Struct, frozen=True):
+class ToIdentity(msgspec.Struct, frozen=True, gc=False):  # never in a cycle: no GC tracking
     """A message for the identity step, keyed by the identifier whose record it concerns."""
 
     table: ClassVar[Literal["identity"]] = "identity"
@@ -40,7 +40,7 @@ class ToIdentity(msgspec.Struct, frozen=True):
     msg: IdentityMessage
 
 
-class ToContacts(msgspec.Struct, frozen=True):
+class ToContacts(msgspec.Struct, frozen=True, gc=False):
     """A message for the contact step, keyed by contact id."""
 
     table: ClassVar[Literal["contacts"]] = "contacts"
