@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         rules = RuleSet.load(args.rules or settings.rules_dir)
         print(render(uplift(Path(args.events), rules, policy), policy.conversion_window_days))
         return 0
-    from engine.runtime.kafka.worker import run_worker
+    from engine.runtime.kafka.main import run_worker
 
     return run_worker(settings)
 

@@ -1,8 +1,10 @@
 """The keyed steps both runtimes drive: decode, resolve identity, decide.
 
-A runtime hands each message to the step for its topic together with the store for that step's
-table, and moves what comes back (emits to other keyed steps, actions, dead letters). This keeps
-runtimes to I/O and ordering while the business logic lives once, here and in the core.
+A runtime turns each input message into its first hop (`ingest`, `erasure`, `route`) and hands
+it to `drain`, which runs every step this process owns, in FIFO order, with the stores for their
+tables, and yields what is left for the runtime to move: actions, dead letters, the states it
+decided (for the timer index) and messages for steps another worker owns. This keeps runtimes
+to I/O, ordering and storage while the business logic lives once, here and in the core.
 """
 
 from __future__ import annotations
@@ -10,17 +12,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import msgspec
 
 from engine.core import identity
 from engine.core.decide import Decision, decide
-from engine.core.identity import Emit
+from engine.core.identity import Emit, ToIdentity
 from engine.core.policy import DEFAULT_POLICY, Policy
 from engine.errors import DecodeError
+from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, decode
-from engine.model.messages import ContactMessage, IdentityMessage
+from engine.model.messages import ContactMessage, IdentityMessage, encode
+from engine.model.state import ContactState
 from engine.obs.metrics import Metrics
 from engine.sdk.ruleset import RuleSet
 from engine.storage import BytesStore, StateStore
@@ -31,6 +38,34 @@ log = logging.getLogger("kairos.pipeline")
 class ErasureRequest(msgspec.Struct, forbid_unknown_fields=True):
     contact_id: str | None = None
     identifier: str | None = None
+
+
+class Decided(msgspec.Struct, frozen=True, gc=False):
+    """A contact step ran in this process: its state as written (None once forgotten), which
+    the runtime's timer index tracks."""
+
+    key: str
+    state: ContactState | None
+
+
+@dataclass(frozen=True, slots=True)
+class Failures:
+    """How a runtime's "decision failed" dead letters name their origin, and whether the
+    traceback is logged too (a worker's operators read logs; a replay's read the letters)."""
+
+    source: str = "contacts"
+    topic: str | None = None
+    logged: bool = False
+
+
+# What `drain` yields: an emit it yields is one `local` refused, for the worker owning its key.
+Output = Action | DeadLetter | Decided | Emit
+
+IN_PROCESS = Failures()  # the embedded runtime's: the contact step's own letters
+
+
+def _everything_local(_: Emit) -> bool:
+    return True
 
 
 class Pipeline:
@@ -80,6 +115,48 @@ class Pipeline:
         letter = DeadLetter.of(reason, source, raw, **where)
         self.metrics.dead_letters[letter.category()] += 1
         return letter
+
+    def drain(
+        self,
+        first: Emit,
+        *,
+        identity_store: BytesStore,
+        states: StateStore,
+        now: Callable[[], float],
+        local: Callable[[Emit], bool] = _everything_local,
+        failures: Failures = IN_PROCESS,
+    ) -> Iterator[Output]:
+        """Run `first` and every message it leads to whose step `local` says this process
+        owns, in FIFO order; yield the rest for the runtime to move, as they arise.
+
+        `first` is always run here (the runtime routed it, or read it from its own partition).
+        `now` is read at each contact step. A decision that raises costs its message (a dead
+        letter), never the runtime.
+        """
+        queue: deque[Emit] = deque((first,))
+        here = True
+        while queue:
+            item = queue.popleft()
+            if not here and not local(item):
+                yield item
+                continue
+            here = False
+            if isinstance(item, ToIdentity):
+                queue.extend(self.on_identity(identity_store, item.key, item.msg))
+                continue
+            key, msg = item.key, item.msg
+            try:
+                out = self.on_contact(states, key, msg, now())
+            except Exception as exc:  # a rule's bug must not stop the runtime
+                if failures.logged:
+                    log.exception("decision for %s failed", key)
+                yield self.dead_letter(f"decision failed: {type(exc).__name__}: {exc}",
+                                       failures.source, encode(msg), topic=failures.topic,
+                                       key=key)
+                continue
+            yield Decided(key, out.state)
+            queue.extend(out.emits)
+            yield from out.actions
 
     def on_identity(self, store: BytesStore, key: str, msg: IdentityMessage) -> list[Emit]:
         record = store.get(key)

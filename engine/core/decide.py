@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from engine.core.arbitration import DEFER_TIMER, Candidate, arbitrate, resumed
-from engine.core.identity import Emit, relink
+from engine.core.identity import Emit, ToContacts, ToIdentity, relink
 from engine.core.merge import merge
 from engine.core.observe import observe
 from engine.core.policy import Policy
@@ -186,12 +186,12 @@ def _forget(state: ContactState | None, msg: Forget) -> Decision:
     passes the request on to the contact it merged into."""
     if state is None:
         return Decision(None)
-    emits: list[Emit] = [("identity", i, Unlink(identifier=i)) for i in state.identifiers]
+    emits: list[Emit] = [ToIdentity(i, Unlink(identifier=i)) for i in state.identifiers]
     if state.merged_into is not None:
         if msg.hops >= MAX_HOPS:
             raise StateError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}; "
                          "the message goes to the dead letters, the state is kept")
-        emits.append(("contacts", state.merged_into, Forget(hops=msg.hops + 1)))
+        emits.append(ToContacts(state.merged_into, Forget(hops=msg.hops + 1)))
     return Decision(None, emits=emits, erased=True)
 
 
@@ -200,10 +200,10 @@ def _unite(state: ContactState, msg: Unite) -> Decision:
     if me == other:
         return Decision(state)
     if me < other:  # the larger id always moves into the smaller: merges can never form a cycle
-        return Decision(state, emits=[("contacts", other, Unite(contact_id=other, other=me))])
+        return Decision(state, emits=[ToContacts(other, Unite(contact_id=other, other=me))])
     moved = MergeIn(source=me, state=state_codec.encode(state))
     gone = ContactState(contact_id=me, merged_into=other)
-    return Decision(gone, emits=[("contacts", other, moved)], changed=True)
+    return Decision(gone, emits=[ToContacts(other, moved)], changed=True)
 
 
 def _forward(state: ContactState, target: str, msg: ContactMessage) -> Decision:
@@ -220,5 +220,5 @@ def _forward(state: ContactState, target: str, msg: ContactMessage) -> Decision:
         fwd = msgspec.structs.replace(msg, hops=hops)
     if isinstance(msg, Deliver) and msg.via:
         emits.append(relink(msg.via, state.contact_id, target))
-    emits.insert(0, ("contacts", target, fwd))
+    emits.insert(0, ToContacts(target, fwd))
     return Decision(state, emits=emits)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
+
+import msgspec
 
 from engine.model.events import Event, social_handle
 from engine.model.messages import (
@@ -29,7 +31,24 @@ from engine.model.messages import (
     Unlink,
 )
 
-Emit = tuple[Literal["identity", "contacts"], str, IdentityMessage | ContactMessage]
+
+class ToIdentity(msgspec.Struct, frozen=True, gc=False):  # never in a cycle: no GC tracking
+    """A message for the identity step, keyed by the identifier whose record it concerns."""
+
+    table: ClassVar[Literal["identity"]] = "identity"
+    key: str
+    msg: IdentityMessage
+
+
+class ToContacts(msgspec.Struct, frozen=True, gc=False):
+    """A message for the contact step, keyed by contact id."""
+
+    table: ClassVar[Literal["contacts"]] = "contacts"
+    key: str
+    msg: ContactMessage
+
+
+Emit = ToIdentity | ToContacts  # what a step hands to the next keyed step
 
 
 def contact_id_for(identifier: str) -> str:
@@ -61,9 +80,9 @@ def route(event: Event) -> Emit:
     """The first hop of an event: to the identity partition of its strongest identifier, or
     straight to its contact when the sender knows it (an action's outcome)."""
     if event.contact_id is not None:
-        return ("contacts", event.contact_id, Deliver(event=event, via=""))
+        return ToContacts(event.contact_id, Deliver(event=event, via=""))
     ids = identifiers(event)
-    return ("identity", ids[0], Resolve(event=event, candidates=ids))
+    return ToIdentity(ids[0], Resolve(event=event, candidates=ids))
 
 
 @dataclass(slots=True)
@@ -84,12 +103,12 @@ def step(record: str | None, key: str, msg: IdentityMessage) -> IdentityStep:
             out.record, out.changed = msg.contact_id, True
         elif record != msg.contact_id:
             out.record, out.changed = msg.contact_id, True
-            out.emits.append(("contacts", record, Unite(contact_id=record, other=msg.contact_id)))
+            out.emits.append(ToContacts(record, Unite(contact_id=record, other=msg.contact_id)))
     elif isinstance(msg, Erase | Unlink):
         if record is not None:
             out.record, out.deleted = None, True
             if isinstance(msg, Erase):
-                out.emits.append(("contacts", record, Forget()))
+                out.emits.append(ToContacts(record, Forget()))
     elif record == msg.stale:  # Relink
         out.record, out.changed = msg.contact_id, True
     return out
@@ -98,8 +117,8 @@ def step(record: str | None, key: str, msg: IdentityMessage) -> IdentityStep:
 def erasure(who: str) -> Emit:
     """The first hop of a right-to-be-forgotten request: a contact id (`c…`) or an identifier."""
     if ":" in who:
-        return ("identity", who, Erase(identifier=who))
-    return ("contacts", who, Forget())
+        return ToIdentity(who, Erase(identifier=who))
+    return ToContacts(who, Forget())
 
 
 def _resolve(out: IdentityStep, key: str, msg: Resolve) -> None:
@@ -113,17 +132,17 @@ def _resolve(out: IdentityStep, key: str, msg: Resolve) -> None:
         if key == ids[0]:
             out.record, out.changed = contact, True
         else:
-            out.emits.append(("identity", ids[0], Claim(identifier=ids[0], contact_id=contact)))
+            out.emits.append(ToIdentity(ids[0], Claim(identifier=ids[0], contact_id=contact)))
     else:
         nxt = msg.index + 1
-        out.emits.append(("identity", ids[nxt], Resolve(event=event, candidates=ids, index=nxt)))
+        out.emits.append(ToIdentity(ids[nxt], Resolve(event=event, candidates=ids, index=nxt)))
         return
-    out.emits.append(("contacts", contact, Deliver(event=event, via=key)))
+    out.emits.append(ToContacts(contact, Deliver(event=event, via=key)))
     if event.authenticated:
         for other in ids[1:]:
-            out.emits.append(("identity", other, Claim(identifier=other, contact_id=contact)))
+            out.emits.append(ToIdentity(other, Claim(identifier=other, contact_id=contact)))
 
 
 def relink(identifier: str, stale: str, contact_id: str) -> Emit:
     msg = Relink(identifier=identifier, stale=stale, contact_id=contact_id)
-    return ("identity", identifier, msg)
+    return ToIdentity(identifier, msg)

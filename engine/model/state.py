@@ -27,7 +27,7 @@ MAX_TRAITS = 100
 MAX_TALLIES = 256
 MAX_RECENT = 50
 # Event ids remembered to decide each once: more than the records a worker can have consumed
-# without committing (one batch, engine/runtime/kafka/worker.py), so even a contact that is every
+# without committing (one batch, engine/runtime/kafka/commits.py), so even a contact that is every
 # event of a batch re-decides nothing after a crash. Kept as 64-bit digests: 8 bytes each.
 MAX_SEEN = 2_500
 DIGEST = 8

@@ -9,19 +9,18 @@ time is the machine's clock and `tick()` fires due timers.
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from engine.core import identity
-from engine.core.identity import Emit
+from engine.core.identity import Emit, ToContacts
 from engine.model import state as state_codec
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, detect_source
-from engine.model.messages import ContactMessage, IdentityMessage, Resolve, encode
-from engine.pipeline import Pipeline
+from engine.model.messages import Resolve
+from engine.pipeline import Decided, Pipeline
 from engine.runtime.timers import TimerIndex
 from engine.storage import CachedStates, MemoryStore, RocksStore
 from engine.topics import DEFAULT_INPUTS
@@ -73,7 +72,7 @@ class EmbeddedRuntime:
         if isinstance(first, DeadLetter):
             self.on_dead_letter(first)
             return
-        resolve = first[2]
+        resolve = first.msg
         assert isinstance(resolve, Resolve)
         self._advance_to(resolve.event.time)
         self._run(first)
@@ -91,7 +90,7 @@ class EmbeddedRuntime:
         until = self.now() if now is None else now
         while due := self.timers.pop_due(until):  # a fired timer may index another due one
             for key, msg, _ in due:
-                self._run(("contacts", key, msg), at=msg.due if self.clock == "event" else until)
+                self._run(ToContacts(key, msg), at=msg.due if self.clock == "event" else until)
         if self.clock == "event":
             self.watermark = max(self.watermark, until)
 
@@ -103,28 +102,16 @@ class EmbeddedRuntime:
             self.watermark = t
 
     def _run(self, first: Emit, at: float | None = None) -> None:
-        queue: deque[Emit] = deque([first])
-        while queue:
-            topic, key, msg = queue.popleft()
-            if topic == "identity":
-                queue.extend(self.pipeline.on_identity(self.identity, key, msg))  # type: ignore[arg-type]
-                continue
-            now = at if at is not None else self.now()
-            try:
-                out = self.pipeline.on_contact(self.states, key, msg, now)  # type: ignore[arg-type]
-            except Exception as exc:  # a rule's bug must not stop the engine
-                self._failed(key, msg, exc)
-                continue
-            self.timers.track(out.state)
-            queue.extend(out.emits)
-            for action in out.actions:
-                self.on_action(action)
-
-    def _failed(self, key: str, msg: ContactMessage | IdentityMessage, exc: Exception) -> None:
-        letter = self.pipeline.dead_letter(
-            f"decision failed: {type(exc).__name__}: {exc}", "contacts", encode(msg), key=key
-        )
-        self.on_dead_letter(letter)
+        """Every step in process (all are local here); `at` pins the clock (a timer's due)."""
+        now = self.now if at is None else lambda: at
+        for out in self.pipeline.drain(first, identity_store=self.identity, states=self.states,
+                                       now=now):
+            if isinstance(out, Action):
+                self.on_action(out)
+            elif isinstance(out, Decided):
+                self.timers.track(out.state)
+            elif isinstance(out, DeadLetter):
+                self.on_dead_letter(out)
 
     def flush(self) -> None:
         """Write every changed contact state to the store (reads of `contacts` see them)."""

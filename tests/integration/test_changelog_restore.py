@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from engine.config import Settings
-from engine.pipeline import Pipeline
-from engine.runtime.kafka.worker import StreamWorker, ensure_topics
+from engine.runtime.kafka.admin import ensure_topics
+from engine.runtime.kafka.assignment import restore
+from engine.runtime.kafka.tables import Tables
 from engine.storage.changelog import partition_of
 from engine.testing.kafka import produce
-from tests.helpers import spine_rules
 
 pytestmark = pytest.mark.kafka
 
@@ -30,15 +30,15 @@ def test_every_record_of_every_partition_is_restored(kafka_bootstrap: str, tmp_p
     topic = f"{app}-contacts-changelog"
     produce(kafka_bootstrap, [(topic, k.encode(), f"state of {k}".encode()) for k in keys])
     for attempt in range(5):  # the race was timing-dependent: try it several times
-        worker = StreamWorker(settings.__class__(**{**{f: getattr(settings, f) for f in
-                                                       settings.__struct_fields__},
-                                                    "data_dir": tmp_path / f"w{attempt}"}),
-                              Pipeline(spine_rules()))
+        fresh = settings.__class__(**{**{f: getattr(settings, f) for f in
+                                         settings.__struct_fields__},
+                                      "data_dir": tmp_path / f"w{attempt}"})
+        tables = Tables(fresh, on_encoded=lambda size: None)
         try:
-            asyncio.run(worker._restore("contacts", {0, 1, 2, 3}))
-            table = worker.tables["contacts"]
+            asyncio.run(restore(fresh, tables, "contacts", {0, 1, 2, 3}))
+            table = tables.contacts
             missing = [k for k in keys if table.get(k) != f"state of {k}".encode()]
             assert not missing, f"attempt {attempt}: {len(missing)} keys missing, e.g. " \
                 f"{missing[:3]} (partitions {sorted({partition_of(k, 4) for k in missing})})"
         finally:
-            worker.close()
+            tables.close()

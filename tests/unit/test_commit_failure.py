@@ -22,14 +22,17 @@ def test_a_failed_background_commit_stops_every_later_commit(tmp_path: Path) -> 
                               Pipeline(RuleSet([])))
         failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         failed.set_exception(KafkaTimeoutError("acks never came"))
-        worker.committing = failed
+        commits = worker.commits
+        commits.committing = failed
         read = {TopicPartition("clickstream", 0): 10}
-        worker.uncommitted = dict(read)
+        commits.uncommitted = dict(read)
         with pytest.raises(KafkaTimeoutError):
-            await worker._commit(wait=False)
+            await commits.commit(wait=False)
         with pytest.raises(RuntimeError, match="earlier commit failed"):
-            await worker._commit()  # the final commit on the way out too
-        assert worker.uncommitted == read  # never handed to a commit: re-read after restart
+            await commits.commit()  # the final commit on the way out too
+        assert commits.uncommitted == read  # never handed to a commit: re-read after restart
+        await worker.consumer.stop()  # never started: nothing to leave, only to close
+        await worker.producer.stop()
         worker.close()
 
     asyncio.run(scenario())

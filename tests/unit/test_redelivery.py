@@ -13,7 +13,7 @@ from engine.runtime.embedded import EmbeddedRuntime
 from tests.helpers import open_policy, spine_rules
 from tests.integration.journey import T0, segment
 
-BATCH = 2_000  # engine/runtime/kafka/worker.py MAX_BATCH: what a crash can leave uncommitted
+BATCH = 2_000  # engine/runtime/kafka/clients.py MAX_BATCH: what a crash can leave uncommitted
 
 
 def test_a_hot_contact_s_redelivered_batch_is_decided_once() -> None:

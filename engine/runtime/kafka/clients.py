@@ -1,0 +1,83 @@
+"""The Kafka clients a worker runs on, built from its Settings.
+
+One producer (idempotent, and transactional under exactly-once) carries every record a worker
+writes; one consumer in the application's group reads the inputs and both internal topics;
+short-lived readers outside the group restore and tail the changelogs.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+
+from engine.config import Settings
+from engine.storage.changelog import partition_of
+
+MAX_BATCH = 2000  # records per getmany: bounds the memory and the time a batch holds offsets
+
+
+def producer(settings: Settings) -> AIOKafkaProducer:
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True, linger_ms=1,
+        max_batch_size=256 * 1024, transactional_id=transactional_id(settings),
+    )
+
+
+def consumer(settings: Settings) -> AIOKafkaConsumer:
+    """The group member. Range assignment gives a worker the same partition numbers of every
+    internal topic, so the steps of one key meet in one process."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap, group_id=settings.app_id, enable_auto_commit=False,
+        auto_offset_reset="earliest", isolation_level="read_committed",
+        max_poll_records=MAX_BATCH, fetch_max_wait_ms=50,
+        session_timeout_ms=int(settings.session_timeout * 1000),
+        heartbeat_interval_ms=int(max(settings.session_timeout / 4, 0.5) * 1000),
+        partition_assignment_strategy=(RangePartitionAssignor,),
+    )
+
+
+def changelog_reader(settings: Settings, max_poll_records: int | None = None) -> AIOKafkaConsumer:
+    """A reader outside the group, for changelog partitions it assigns itself.
+
+    "earliest" like the seeks its users make: aiokafka resets a freshly assigned partition on
+    its own, and with "latest" that reset could land after a seek to the beginning and win,
+    silently skipping the partition's whole history.
+    """
+    return AIOKafkaConsumer(bootstrap_servers=settings.bootstrap, enable_auto_commit=False,
+                            isolation_level="read_committed", auto_offset_reset="earliest",
+                            max_poll_records=max_poll_records)
+
+
+def transactional_id(settings: Settings) -> str | None:
+    """Stable per worker (its data directory), so a restarted worker fences its old self."""
+    if settings.processing_guarantee != "exactly_once":
+        return None
+    path = settings.data_dir / "stream" / "worker-id"
+    if not path.exists():
+        path.write_text(uuid.uuid4().hex)
+    return f"{settings.app_id}-{path.read_text().strip()}"
+
+
+class OutputPartitions:
+    """The producer's own partition choice for a key (murmur2), from a cache of partition
+    counts rather than its per-record hashing."""
+
+    def __init__(self, producer: AIOKafkaProducer) -> None:
+        self.producer = producer
+        self.counts: dict[str, int] = {}  # output topic -> its partition count
+
+    def of(self, topic: str, key: str) -> int | None:
+        """None until the topic's metadata is known (the producer then decides)."""
+        n = self.counts.get(topic)
+        if n is None:
+            known = self.producer.client.cluster.partitions_for_topic(topic)
+            if not known:
+                return None
+            n = self.counts[topic] = len(known)
+        return partition_of(key, n)
+
+    def clear(self) -> None:
+        """Forget the counts: a rebalance is a good moment to see new partitions."""
+        self.counts.clear()
