@@ -43,6 +43,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Seconds between offset commits (after every record sent since was acknowledged): longer
     # means fewer round trips and more events re-decided (same action ids) after a crash.
     commit_interval: float = 0.1
+    # Seconds the broker has to acknowledge a commit's records and offsets; past it the worker
+    # drops its uncommitted work, waits for the broker and starts over from the committed offsets.
+    broker_timeout: float = 20.0
     # A worker that dies without leaving the group holds its partitions this long.
     session_timeout: float = 10.0
     # 1: every worker also tails the changelogs of partitions it does not own into its tables,

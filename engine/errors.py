@@ -8,6 +8,7 @@ stay so, so callers written against the built-in types keep working.
 from __future__ import annotations
 
 __all__ = [
+    "BrokerUnreachable",
     "CommitError",
     "DecodeError",
     "KairosError",
@@ -40,6 +41,10 @@ class PolicyError(KairosError, ValueError):
 
 class StateError(KairosError, RuntimeError):
     """A contact's state cannot be brought to a consistent point (a runaway merge chain)."""
+
+
+class BrokerUnreachable(KairosError):
+    """The broker did not answer in time (`KAIROS_BROKER_TIMEOUT`): the worker starts over."""
 
 
 class CommitError(KairosError, RuntimeError):

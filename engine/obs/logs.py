@@ -5,9 +5,10 @@ and phone numbers in any record are masked when it is formatted, whoever logged 
 be shipped and kept without becoming a copy of the contact base.
 
 Client libraries log an error per failed request: with the broker away that is hundreds of
-thousands of lines a minute. A repeat of the same message from the same logger is let through
-once per `REPEAT_INTERVAL` with the count of what was held back; `suppressed` keeps the counts
-for the metrics.
+thousands of lines a minute. A repeat of the same message from the same client logger is let
+through once per `REPEAT_INTERVAL` with the count of what was held back; `suppressed` keeps
+the counts for the metrics. Kairos' own loggers are never held back: they log state changes
+once by design, and operators (and tests) read them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-
 # International numbers, as phone traits are kept (E.164, maybe spaced): `+` then 8-15 digits.
 PHONE = re.compile(r"(?<![\w+])(\+\d)[\d ().-]{6,18}(\d{2})(?![\w-])")
 FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+OWN = "kairos"  # the root of Kairos' own loggers
 REPEAT_INTERVAL = 30.0  # seconds between two lines of the same repeated message
 suppressed: Counter[str] = Counter()  # logger name -> repeated lines held back
 
@@ -37,7 +39,8 @@ class RedactingFormatter(logging.Formatter):
 
 
 class RepeatFilter(logging.Filter):
-    """Lets a message (logger, level, format string) through once per `interval` seconds."""
+    """Lets a client library's message (logger, level, format string) through once per
+    `interval` seconds; Kairos' own (`kairos.*`) always."""
 
     def __init__(self, interval: float = REPEAT_INTERVAL) -> None:
         super().__init__()
@@ -45,6 +48,8 @@ class RepeatFilter(logging.Filter):
         self._last: dict[tuple[str, int, str], tuple[float, int]] = {}  # -> (shown at, held)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == OWN or record.name.startswith(OWN + "."):
+            return True
         key = (record.name, record.levelno, str(record.msg))
         now = time.monotonic()
         shown = self._last.get(key)

@@ -19,6 +19,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from engine.obs import logs
+
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 STATE_BUCKETS = (256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0)
 
@@ -57,6 +59,8 @@ class Metrics:
         self.decision_latency = Histogram(LATENCY_BUCKETS)
         self.state_bytes = Histogram(STATE_BUCKETS)
         self.timers_pending = 0
+        self.broker_up = 1  # 0 while a Kafka worker waits for the broker to answer again
+        self.worker_recoveries = 0  # times a Kafka worker started over after losing the broker
         self.registry = CollectorRegistry()
         self.registry.register(self)
 
@@ -117,6 +121,22 @@ class Metrics:
         yield GaugeMetricFamily(
             "kairos_timers_pending", "Timers indexed by this process.", value=self.timers_pending
         )
+        yield GaugeMetricFamily(
+            "kairos_broker_up", "0 while the worker cannot reach the broker and decides nothing.",
+            value=self.broker_up,
+        )
+        yield CounterMetricFamily(
+            "kairos_worker_recoveries", "Times the worker dropped its uncommitted work after a "
+            "broker fault and started over from the committed offsets.",
+            value=self.worker_recoveries,
+        )
+        held = CounterMetricFamily(
+            "kairos_log_lines_suppressed", "Repeated log lines held back, per logger.",
+            labels=["logger"],
+        )
+        for name, n in logs.suppressed.items():
+            held.add_metric([name], n)
+        yield held
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose `/metrics` over HTTP (a daemon thread, so it never blocks the loop)."""

@@ -51,10 +51,10 @@ def test_a_message_repeated_per_request_is_one_line_per_interval_with_its_count(
     handler.setFormatter(logging.Formatter("%(message)s"))
     repeats = RepeatFilter(interval=0.2)
     handler.addFilter(repeats)
-    log = logging.getLogger("kairos.test-repeats")
+    log = logging.getLogger("aiokafka.test-repeats")
     log.addHandler(handler)
     log.propagate = False
-    held_before = suppressed["kairos.test-repeats"]
+    held_before = suppressed["aiokafka.test-repeats"]
     try:
         for node in range(1000):
             log.error("Unable connect to node with id %s", node)
@@ -68,4 +68,14 @@ def test_a_message_repeated_per_request_is_one_line_per_interval_with_its_count(
     assert lines[1] == "Broker lost"
     assert lines[2].startswith("Unable connect to node with id 1000 (and 999 more like it in ")
     assert len(lines) == 3
-    assert suppressed["kairos.test-repeats"] - held_before == 999
+    assert suppressed["aiokafka.test-repeats"] - held_before == 999
+
+
+def test_kairos_own_lines_are_never_held_back() -> None:
+    from engine.obs.logs import RepeatFilter
+
+    repeats = RepeatFilter(interval=60)
+    records = [logging.LogRecord("kairos.worker", logging.INFO, __file__, 1,
+                                 "restored %d %s records", (n, "contacts"), None)
+               for n in range(3)]
+    assert all(repeats.filter(r) for r in records)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from engine.config import Settings
-from engine.errors import CommitError
+from engine.errors import BrokerUnreachable, CommitError
 from engine.runtime.kafka.clients import MAX_BATCH
 from engine.runtime.kafka.ownership import Ownership
 from engine.runtime.kafka.tables import Tables
@@ -89,11 +90,28 @@ class Commits:
                 p = partition_of(key, self.settings.partitions)
                 last[TopicPartition(table.topic, p)] = await self.send(table.topic, key, value, p)
         acks, self.unacked = self.unacked, []
-        finish = self._finish(done, acks, self.ownership.take_sent(), writes, last)
+        finish = self._in_time(self._finish(done, acks, self.ownership.take_sent(), writes,
+                                            last))
         if wait or self.exactly_once:
             await finish
         else:
             self.committing = asyncio.ensure_future(finish)
+
+    async def _in_time(self, finish: Coroutine[Any, Any, None]) -> None:
+        """The broker has `broker_timeout` to acknowledge and commit: past it the worker starts
+        over (engine/runtime/kafka/faults.py) instead of waiting on a broker that is away."""
+        timeout = self.settings.broker_timeout
+        try:
+            await asyncio.wait_for(finish, timeout)
+        except TimeoutError:
+            raise BrokerUnreachable(f"a commit was not acknowledged within {timeout:.0f}s "
+                                    "(KAIROS_BROKER_TIMEOUT)") from None
+
+    def cancel(self) -> None:
+        """A failed worker: the commit in flight must not land (nor touch the tables)."""
+        if self.committing is not None:
+            self.committing.cancel()
+            self.committing = None
 
     async def _settled(self) -> None:
         """The commit in flight, if any, finished.

@@ -13,38 +13,71 @@ from engine.obs.metrics import Metrics
 from engine.pipeline import Pipeline
 from engine.runtime import rule_updates
 from engine.runtime.kafka.admin import ensure_topics
+from engine.runtime.kafka.faults import BrokerWatch, WorkerFatal, classify, retriable
 from engine.runtime.kafka.health import serve_health
 from engine.runtime.kafka.standby import keep_standbys
-from engine.runtime.kafka.worker import StreamWorker
+from engine.runtime.kafka.worker import StreamWorker, abandoned_closed
 from engine.sdk.ruleset import RuleSet
 
 log = logging.getLogger("kairos.worker")
 
 
 async def serve(settings: Settings, pipeline: Pipeline, stop: asyncio.Event) -> None:
-    """The worker until `stop`: topics, rules follower, health endpoint, the loop."""
-    await ensure_topics(settings)
-    deployed = await rule_updates.latest(settings.bootstrap, settings.topic_rules)
-    if deployed is not None:  # the last deployed rules win over the local directory
-        rule_updates.apply(deployed, settings.data_dir / "rules", pipeline.use_rules)
-    log.info("deciding with rules: %s", pipeline.rules.describe())
-    worker = StreamWorker(settings, pipeline)
-    follower = asyncio.create_task(rule_updates.follow(
-        settings.bootstrap, settings.topic_rules, settings.data_dir / "rules", pipeline.use_rules))
-    standby = (asyncio.create_task(keep_standbys(settings, worker.tables, worker.ownership,
-                                                 worker.lock))
-               if settings.standby_replicas > 0 else None)
-    runner = await serve_health(worker.ownership, settings.web_port, settings.metrics_addr)
+    """The worker until `stop`, starting over by itself after every broker fault.
+
+    Each start: topics, the last deployed rules, a fresh `StreamWorker` (its tables opened,
+    its memory empty), the standbys, then the loop. A retriable failure ends that start without
+    a commit; the worker is unready until the broker answers and the next start has restored
+    its partitions. Raises `WorkerFatal` for what no wait can cure.
+    """
+    watch = BrokerWatch(settings, pipeline.metrics)
+    current: StreamWorker | None = None
+    runner = await serve_health(lambda: current.ownership if current else None,
+                                settings.web_port, settings.metrics_addr)
+    follower: asyncio.Task[None] | None = None
     try:
-        await worker.run(stop)
+        while not stop.is_set():
+            standby: asyncio.Task[None] | None = None
+            try:
+                await ensure_topics(settings)
+                deployed = await rule_updates.latest(settings.bootstrap, settings.topic_rules)
+                if deployed is not None:  # the last deployed rules win over the local directory
+                    rule_updates.apply(deployed, settings.data_dir / "rules", pipeline.use_rules)
+                if follower is None or follower.done():
+                    follower = asyncio.create_task(rule_updates.follow(
+                        settings.bootstrap, settings.topic_rules, settings.data_dir / "rules",
+                        pipeline.use_rules))
+                log.info("deciding with rules: %s", pipeline.rules.describe())
+                current = StreamWorker(settings, pipeline)
+                if settings.standby_replicas > 0:
+                    standby = asyncio.create_task(keep_standbys(
+                        settings, current.tables, current.ownership, current.lock))
+                await current.run(stop)
+            except Exception as exc:
+                fatal = classify(exc)
+                if fatal is not None:
+                    raise fatal from exc
+                if not retriable(exc):
+                    raise
+                watch.lost(exc)
+            finally:
+                await _cancel(standby)
+                if current is not None:
+                    current.close()
+                    current = None
+            if not stop.is_set():
+                await watch.wait(stop)
     finally:
-        for task in (follower, standby):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        await _cancel(follower)
         await runner.cleanup()
-        worker.close()
+        await abandoned_closed(timeout=10)
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 def run_worker(settings: Settings) -> int:
@@ -64,5 +97,9 @@ def run_worker(settings: Settings) -> int:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, pipeline, stop)
 
-    uvloop.run(main())
+    try:
+        uvloop.run(main())
+    except WorkerFatal as exc:
+        log.error("worker stopped: %s", exc)
+        return 2
     return 0

@@ -26,9 +26,25 @@ from engine.pipeline import Decided, Failures, Pipeline
 from engine.runtime.kafka import clients
 from engine.runtime.kafka.assignment import Rebalance
 from engine.runtime.kafka.commits import Commits
+from engine.runtime.kafka.faults import BrokerProbe
 from engine.runtime.kafka.ownership import Ownership
 from engine.runtime.kafka.tables import Tables
 from engine.storage.changelog import partition_of
+
+_stopping: set[asyncio.Future[None]] = set()  # abandoned clients still closing
+
+
+async def abandoned_closed(timeout: float) -> None:
+    """On the way out: give the clients of failed workers a moment to finish closing."""
+    if _stopping:
+        await asyncio.wait(set(_stopping), timeout=timeout)
+
+
+async def _stop_quietly(*clients_: Any) -> None:
+    """Each client stopped in turn; errors are expected from a failed worker's clients."""
+    for client in clients_:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.stop(), 120)
 
 
 class StreamWorker:
@@ -52,25 +68,52 @@ class StreamWorker:
         self.failures = Failures(source="pipeline", topic=self.internal["contacts"], logged=True)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop`; the last commit on the way out, before the clients stop."""
+        """Until `stop`; the last commit on the way out, before the clients stop.
+
+        A failure skips that commit: the offsets stay where the last good commit left them,
+        and the clients are let go (`abandon`) for whoever starts over.
+        """
         s = self.settings
-        await self.producer.start()
-        await self.consumer.start()
-        listener = Rebalance(s, self.consumer, self.lock, self.tables, self.ownership,
-                             self.commits, self.output_partitions)
-        self.consumer.subscribe([*self.inputs, s.topic_erasure, *self.internal.values()],
-                                listener=listener)
+        probe = BrokerProbe(s, self.producer.client)
         try:
+            await self.producer.start()
+            await self.consumer.start()
+            probe.start()
+            listener = Rebalance(s, self.consumer, self.lock, self.tables, self.ownership,
+                                 self.commits, self.output_partitions)
+            self.consumer.subscribe([*self.inputs, s.topic_erasure, *self.internal.values()],
+                                    listener=listener)
             while not stop.is_set():
                 batch = await self.consumer.getmany(timeout_ms=int(s.timer_interval * 1000))
+                probe.check()
                 async with self.lock:
                     await self._process(batch)
+        except BaseException:
+            self.ownership.ready = False
+            self.abandon()
+            raise
         finally:
-            async with self.lock:
-                with contextlib.suppress(Exception):
-                    await self.commits.commit()
-            await self.consumer.stop()
-            await self.producer.stop()
+            probe.stop()
+        async with self.lock:
+            with contextlib.suppress(Exception):
+                await self.commits.commit()
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    def abandon(self) -> None:
+        """Let go of a failed worker's clients without committing anything more.
+
+        The commit in flight is cancelled (its offsets never reach the broker, its table
+        writes never the local tables). The consumer stops first, so it cannot rejoin the
+        group beside the next worker's; the producer's unsent records fail by themselves
+        within its delivery timeout, so both stop in the background instead of holding up
+        the recovery. Under exactly-once the next producer fences this one and aborts its
+        transaction.
+        """
+        self.commits.cancel()
+        task = asyncio.ensure_future(_stop_quietly(self.consumer, self.producer))
+        _stopping.add(task)
+        task.add_done_callback(_stopping.discard)
 
     def close(self) -> None:
         self.tables.close()
