@@ -34,6 +34,7 @@ NOT_EMBEDDED = {
     # read their values after real deliveries (test_delivery.py, test_end_to_end.py).
     "kairos_deliveries_total": "tests/integration/test_delivery.py",
     "kairos_breaker_open": "tests/integration/test_delivery.py",
+    "kairos_connector_redis_up": "tests/integration/test_redis_outage.py",
 }
 METRIC = re.compile(r"\b((?:kairos|kafka)_[a-z0-9_]+)")
 # Grafana's variables, replaced by what they stand for so promtool can parse the queries.

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from engine.storage import CachedStates, MemoryStore
 
 from engine.core.identity import Emit, ToContacts, ToIdentity
 from engine.model.actions import Action
@@ -13,6 +12,7 @@ from engine.model.deadletter import DeadLetter
 from engine.model.messages import Deliver, Resolve
 from engine.model.state import ContactState
 from engine.pipeline import IN_PROCESS, Decided, Failures, Output, Pipeline
+from engine.storage import CachedStates, MemoryStore
 from tests.helpers import open_policy, spine_rules
 from tests.integration.journey import T0, segment
 
