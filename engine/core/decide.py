@@ -81,10 +81,19 @@ def _on_event(
     before = (state.stage, state.lifecycle)
     observe(state, event, policy)
     _cancel_on_exit_events(state, event)
+    return _decide(state, event, before, now, rules, policy,
+                   [(r, None) for r in rules.for_event(event)])
+
+
+def _decide(
+    state: ContactState, event: Event, before: tuple[str, str], now: float, rules: RuleSet,
+    policy: Policy, proposers: list[tuple[Rule, Timer | None]],
+) -> Decision:
+    """The rules' candidates (and those of a stage or lifecycle change), arbitrated."""
     errors: list[tuple[str, str]] = []
     candidates: list[Candidate] = []
-    for r in rules.for_event(event):
-        _propose(r, Context(event, state, now, r.id, None), errors, candidates)
+    for r, timer in proposers:
+        _propose(r, Context(event, state, now, r.id, timer), errors, candidates)
     if before != (state.stage, state.lifecycle):
         _transitions(state, event, before, now, rules, errors, candidates)
     result = arbitrate(state, candidates, now, policy)
@@ -157,16 +166,8 @@ def _on_timer(
     if timer.name == DEFER_TIMER:  # an action held back by quiet hours: decide it again now
         result = arbitrate(state, [resumed(timer, r)], now, policy, deferred=True)
         return Decision(state, result.actions, changed=True, records=result.records)
-    event = timer_event(timer)
-    before = (state.stage, state.lifecycle)
-    errors: list[tuple[str, str]] = []
-    candidates: list[Candidate] = []
-    _propose(r, Context(event, state, now, r.id, timer), errors, candidates)
-    if before != (state.stage, state.lifecycle):
-        _transitions(state, event, before, now, rules, errors, candidates)
-    result = arbitrate(state, candidates, now, policy)
-    return Decision(state, result.actions, changed=True, rule_errors=errors,
-                    records=result.records)
+    return _decide(state, timer_event(timer), (state.stage, state.lifecycle), now, rules,
+                   policy, [(r, timer)])
 
 
 def timer_event(timer: Timer) -> Event:
