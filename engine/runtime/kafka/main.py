@@ -20,6 +20,7 @@ from engine.runtime.kafka.worker import StreamWorker, abandoned_closed
 from engine.sdk.ruleset import RuleSet
 
 log = logging.getLogger("kairos.worker")
+ABANDONED_CLOSE = 60.0  # seconds, once the broker is back, for a failed worker's clients
 
 
 async def serve(settings: Settings, pipeline: Pipeline, stop: asyncio.Event) -> None:
@@ -65,8 +66,11 @@ async def serve(settings: Settings, pipeline: Pipeline, stop: asyncio.Event) -> 
                 if current is not None:
                     current.close()
                     current = None
-            if not stop.is_set():
-                await watch.wait(stop)
+            if stop.is_set() or not await watch.wait(stop):
+                break
+            if not await abandoned_closed(timeout=ABANDONED_CLOSE):
+                log.warning("the failed worker's clients did not close within %.0fs; starting "
+                            "over beside them", ABANDONED_CLOSE)
     finally:
         await _cancel(follower)
         await runner.cleanup()

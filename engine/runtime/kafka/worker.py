@@ -34,17 +34,26 @@ from engine.storage.changelog import partition_of
 _stopping: set[asyncio.Future[None]] = set()  # abandoned clients still closing
 
 
-async def abandoned_closed(timeout: float) -> None:
-    """On the way out: give the clients of failed workers a moment to finish closing."""
+async def abandoned_closed(timeout: float) -> bool:
+    """Wait (at most `timeout` s) for the clients of failed workers to finish closing.
+
+    Once the broker is back they close quickly: the consumer leaves the group (so the next
+    worker gets the partitions without waiting for the session timeout) and the producer hands
+    over what it still held. Starting the next worker only then keeps a late record of the old
+    producer from landing after the new worker's (under exactly-once, the new producer then
+    fences the old one and aborts its transaction). True when every one has closed.
+    """
     if _stopping:
         await asyncio.wait(set(_stopping), timeout=timeout)
+    return not _stopping
 
 
 async def _stop_quietly(*clients_: Any) -> None:
-    """Each client stopped in turn; errors are expected from a failed worker's clients."""
+    """Each client stopped in turn (they finish once the broker answers); errors are expected
+    from a failed worker's clients."""
     for client in clients_:
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(client.stop(), 120)
+            await client.stop()
 
 
 class StreamWorker:
