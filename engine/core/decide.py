@@ -8,6 +8,9 @@ Read this module first. Everything the engine does for a contact happens here, i
    events just happened are cancelled, and the rules indexed on the event propose candidates.
 4. `arbitrate` turns candidates into the next best action(s) under the contact policy.
 
+Before `observe`, the event's identifiers are admitted within the identity limits; a login's
+`Unite` is decided here too, by the contact asked to merge (`engine/core/linking.py`).
+
 No clock reads, no I/O: `now` is passed in (processing time live, event time in replays), so the
 same inputs give the same outputs in tests, replays and both runtimes. `decide` takes ownership
 of the `state` it is given and returns it (or a replacement) in the `Decision`.
@@ -29,7 +32,15 @@ from engine.errors import StateError
 from engine.model import state as state_codec
 from engine.model.actions import Action
 from engine.model.events import Event
-from engine.model.messages import ContactMessage, Deliver, FireTimer, Forget, MergeIn, Unite, Unlink
+from engine.model.messages import (
+    ContactMessage,
+    Deliver,
+    FireTimer,
+    Forget,
+    Refused,
+    Unite,
+    Unlink,
+)
 from engine.model.state import ContactState, DecisionRecord, Timer
 from engine.sdk.rule import Context, Rule
 from engine.sdk.ruleset import RuleSet
@@ -67,6 +78,10 @@ def decide(
         return _on_event(state or ContactState(contact_id=key), msg.event, now, rules, policy)
     if isinstance(msg, FireTimer):
         return _on_timer(state, msg, now, rules, policy)
+    if isinstance(msg, Refused):
+        if state is not None:
+            state.record_refusal(msg.refusal)
+        return Decision(state, changed=state is not None)
     links = Links()
     if isinstance(msg, Unite):
         if state is None or msg.other == key:
@@ -211,7 +226,7 @@ def _forget(state: ContactState | None, msg: Forget) -> Decision:
 def _forward(state: ContactState, target: str, msg: ContactMessage) -> Decision:
     if isinstance(msg, FireTimer):
         return Decision(state)  # its timers moved with the state and fire there
-    hops = msg.hops + 1 if isinstance(msg, Deliver | Unite | MergeIn) else 0
+    hops = msg.hops + 1
     if hops > MAX_HOPS:
         raise StateError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}; "
                          "the message goes to the dead letters, the state is kept")

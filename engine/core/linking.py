@@ -11,8 +11,9 @@ step decides, here, with the identity policy:
   is refused, the history stays where it happened. User contacts therefore never move, so
   merges cannot form a cycle whatever order they race in.
 
-Every refusal is kept on the contact (`ContactState.refused`, for `kairos explain`) and
-returned so the pipeline counts it (`kairos_identity_merges_refused_total{kind}`).
+Every refusal is kept on the contact (`ContactState.refused`, for `kairos explain`; a refused
+merge on the login's contact too) and returned once, by the refusing step, so the pipeline
+counts it (`kairos_identity_merges_refused_total{kind}`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from engine.core.identity import Emit, ToContacts, ToIdentity, kind_of, relink
 from engine.core.policy import IdentityPolicy
 from engine.model import state as state_codec
-from engine.model.messages import MergeIn, Unite, Unlink
+from engine.model.messages import MergeIn, Refused, Unite, Unlink
 from engine.model.state import MAX_IDENTIFIERS, ContactState, Refusal
 
 
@@ -88,9 +89,12 @@ def unite(state: ContactState, msg: Unite, now: float, links: Links) -> ContactS
     me, other = state.contact_id, msg.other
     theirs = [u for u in users(state) if u != msg.user]
     if theirs:
-        _refuse(state, links, Refusal(
-            at=now, identifier=msg.identifier, kind=kind_of(msg.identifier), other=other,
-            reason=f"{msg.user or 'an unverified claim'} would be merged with {theirs[0]}"))
+        why = f"{msg.user or 'an unverified claim'} would be merged with {theirs[0]}"
+        kind = kind_of(msg.identifier)
+        _refuse(state, links, Refusal(at=now, identifier=msg.identifier, kind=kind, other=other,
+                                      reason=why))
+        told = Refusal(at=now, identifier=msg.identifier, kind=kind, other=me, reason=why)
+        links.emits.append(ToContacts(other, Refused(refusal=told)))  # the login's side
         return state
     links.emits.append(ToContacts(other, MergeIn(source=me, state=state_codec.encode(state))))
     links.emits.extend(relink(i, me, other) for i in state.identifiers)

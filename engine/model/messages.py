@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from engine.model.events import Event
+from engine.model.state import Refusal
 
 
 class Resolve(msgspec.Struct, tag="resolve", frozen=True):
@@ -73,6 +74,13 @@ class MergeIn(msgspec.Struct, tag="merge_in", frozen=True):
     hops: int = 0
 
 
+class Refused(msgspec.Struct, tag="refused", frozen=True):
+    """A merge the keyed contact's login asked for was refused: kept so explain shows it."""
+
+    refusal: Refusal
+    hops: int = 0
+
+
 class Erase(msgspec.Struct, tag="erase", frozen=True):
     """Right to be forgotten, keyed by an identifier: forget the contact it names."""
 
@@ -94,7 +102,7 @@ class Forget(msgspec.Struct, tag="forget", frozen=True):
 
 
 IdentityMessage = Resolve | Claim | Relink | Erase | Unlink
-ContactMessage = Deliver | FireTimer | Unite | MergeIn | Forget
+ContactMessage = Deliver | FireTimer | Unite | MergeIn | Refused | Forget
 
 _identity_encoder = msgspec.msgpack.Encoder()
 _identity_decoder = msgspec.msgpack.Decoder(IdentityMessage)

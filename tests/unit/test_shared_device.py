@@ -34,6 +34,8 @@ def test_a_shared_browser_follows_the_newest_login_and_history_stays_put() -> No
     assert (refusal.identifier, refusal.kind, refusal.other) == (
         "anon:anon-dev", "anon", bea.contact_id)
     assert "user:bea would be merged with user:ada" in render(ada)
+    [told] = bea.refused  # the login's side shows it too, counted once
+    assert (told.identifier, told.other) == ("anon:anon-dev", ada.contact_id)
     scraped = generate_latest(s.runtime.pipeline.metrics.registry).decode()
     assert 'kairos_identity_merges_refused_total{kind="anon"} 1.0' in scraped
 
