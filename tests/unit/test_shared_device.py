@@ -81,3 +81,16 @@ def test_identity_policy_rejects_a_second_user_id(tmp_path: Path) -> None:
     path.write_text("[identity.wins]\nphone = \"newest\"\n")
     with pytest.raises(PolicyError, match="unknown identifier kind 'phone'"):
         Policy.load(path)
+
+
+def test_where_the_newest_wins_the_oldest_beyond_the_limit_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "policy.toml"
+    path.write_text("[identity.limits]\nanon = 1\n")
+    s = Scenario([], policy=Policy.load(path))
+    s.segment("identify", "ada", anonymousId="anon-phone")
+    s.segment("identify", "ada", anonymousId="anon-laptop")
+    ada = s.contact("ada")
+    assert [i for i in ada.identifiers if i.startswith("anon:")] == ["anon:anon-laptop"]
+    assert (ada.refused[0].identifier, ada.refused[0].kind) == ("anon:anon-phone", "anon")
+    assert s.runtime.identity.get("anon:anon-phone") is None
+    assert s.contact("anon:anon-laptop").contact_id == ada.contact_id
