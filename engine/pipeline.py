@@ -160,7 +160,8 @@ class Pipeline:
 
     def on_identity(self, store: BytesStore, key: str, msg: IdentityMessage) -> list[Emit]:
         record = store.get(key)
-        result = identity.step(record.decode() if record is not None else None, key, msg)
+        result = identity.step(record.decode() if record is not None else None, key, msg,
+                               self.policy.identity)
         if result.changed and result.record is not None:
             store[key] = result.record.encode()
         elif result.deleted:
@@ -183,6 +184,8 @@ class Pipeline:
             if rule_id not in self.rule_failures:
                 log.warning("rule %s raised (skipped; logged once): %s", rule_id, reason)
             self.rule_failures[rule_id] = reason
+        for kind in decision.refused:
+            self.metrics.merges_refused[kind] += 1
         if decision.duplicate:
             self.metrics.duplicates += 1
         for a in decision.actions:

@@ -8,6 +8,9 @@ Read this module first. Everything the engine does for a contact happens here, i
    events just happened are cancelled, and the rules indexed on the event propose candidates.
 4. `arbitrate` turns candidates into the next best action(s) under the contact policy.
 
+Before `observe`, the event's identifiers are admitted within the identity limits; a login's
+`Unite` is decided here too, by the contact asked to merge (`engine/core/linking.py`).
+
 No clock reads, no I/O: `now` is passed in (processing time live, event time in replays), so the
 same inputs give the same outputs in tests, replays and both runtimes. `decide` takes ownership
 of the `state` it is given and returns it (or a replacement) in the `Decision`.
@@ -20,7 +23,8 @@ from dataclasses import dataclass, field
 import msgspec
 
 from engine.core.arbitration import DEFER_TIMER, Candidate, arbitrate, resumed
-from engine.core.identity import Emit, ToContacts, ToIdentity, relink
+from engine.core.identity import Emit, ToContacts, ToIdentity, identifiers, relink
+from engine.core.linking import Links, admit, unite
 from engine.core.merge import merge
 from engine.core.observe import observe
 from engine.core.policy import Policy
@@ -28,7 +32,15 @@ from engine.errors import StateError
 from engine.model import state as state_codec
 from engine.model.actions import Action
 from engine.model.events import Event
-from engine.model.messages import ContactMessage, Deliver, FireTimer, Forget, MergeIn, Unite, Unlink
+from engine.model.messages import (
+    ContactMessage,
+    Deliver,
+    FireTimer,
+    Forget,
+    Refused,
+    Unite,
+    Unlink,
+)
 from engine.model.state import ContactState, DecisionRecord, Timer
 from engine.sdk.rule import Context, Rule
 from engine.sdk.ruleset import RuleSet
@@ -47,6 +59,7 @@ class Decision:
     erased: bool = False  # the contact was forgotten: delete its state
     rule_errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
     records: list[DecisionRecord] = field(default_factory=list)  # every candidate's fate
+    refused: list[str] = field(default_factory=list)  # identifier kinds of refused merges/links
 
 
 def decide(
@@ -65,10 +78,21 @@ def decide(
         return _on_event(state or ContactState(contact_id=key), msg.event, now, rules, policy)
     if isinstance(msg, FireTimer):
         return _on_timer(state, msg, now, rules, policy)
+    if isinstance(msg, Refused):
+        if state is not None:
+            state.record_refusal(msg.refusal)
+        return Decision(state, changed=state is not None)
+    links = Links()
     if isinstance(msg, Unite):
-        return _unite(state or ContactState(contact_id=key), msg)
-    incoming = state_codec.decode(msg.state)
-    return Decision(merge(state or ContactState(contact_id=key), incoming), changed=True)
+        if state is None or msg.other == key:
+            return Decision(state)  # forgotten meanwhile (nothing to merge), or already one
+        state = unite(state, msg, now, links)
+    else:  # MergeIn: the incoming identifiers within the limits, then everything learned
+        incoming = state_codec.decode(msg.state)
+        state = state or ContactState(contact_id=key)
+        admit(state, incoming.identifiers, now, policy.identity, links)
+        state = merge(state, incoming)
+    return Decision(state, emits=links.emits, changed=True, refused=links.refused)
 
 
 def _on_event(
@@ -79,6 +103,8 @@ def _on_event(
         # again, never new ones; connectors drop the ids they already sent.
         return Decision(state, state.decided_for(event.event_id), duplicate=True)
     before = (state.stage, state.lifecycle)
+    links = Links()
+    admit(state, identifiers(event), now, policy.identity, links)
     observe(state, event, policy)
     _cancel_on_exit_events(state, event)
     return _decide(state, event, before, now, rules, policy,
@@ -97,8 +123,8 @@ def _decide(
     if before != (state.stage, state.lifecycle):
         _transitions(state, event, before, now, rules, errors, candidates)
     result = arbitrate(state, candidates, now, policy)
-    return Decision(state, result.actions, changed=True, rule_errors=errors,
-                    records=result.records)
+    return Decision(state, result.actions, links.emits, changed=True, rule_errors=errors,
+                    records=result.records, refused=links.refused)
 
 
 def _propose(
@@ -187,7 +213,9 @@ def _forget(state: ContactState | None, msg: Forget) -> Decision:
     passes the request on to the contact it merged into."""
     if state is None:
         return Decision(None)
-    emits: list[Emit] = [ToIdentity(i, Unlink(identifier=i)) for i in state.identifiers]
+    me = state.contact_id  # a device that moved on to another person keeps its record
+    emits: list[Emit] = [ToIdentity(i, Unlink(identifier=i, contact_id=me))
+                         for i in state.identifiers]
     if state.merged_into is not None:
         if msg.hops >= MAX_HOPS:
             raise StateError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}; "
@@ -196,21 +224,10 @@ def _forget(state: ContactState | None, msg: Forget) -> Decision:
     return Decision(None, emits=emits, erased=True)
 
 
-def _unite(state: ContactState, msg: Unite) -> Decision:
-    me, other = state.contact_id, msg.other
-    if me == other:
-        return Decision(state)
-    if me < other:  # the larger id always moves into the smaller: merges can never form a cycle
-        return Decision(state, emits=[ToContacts(other, Unite(contact_id=other, other=me))])
-    moved = MergeIn(source=me, state=state_codec.encode(state))
-    gone = ContactState(contact_id=me, merged_into=other)
-    return Decision(gone, emits=[ToContacts(other, moved)], changed=True)
-
-
 def _forward(state: ContactState, target: str, msg: ContactMessage) -> Decision:
     if isinstance(msg, FireTimer):
         return Decision(state)  # its timers moved with the state and fire there
-    hops = msg.hops + 1 if isinstance(msg, Deliver | Unite | MergeIn) else 0
+    hops = msg.hops + 1
     if hops > MAX_HOPS:
         raise StateError(f"contact {state.contact_id}: merge chain longer than {MAX_HOPS}; "
                          "the message goes to the dead letters, the state is kept")

@@ -7,6 +7,12 @@ for the message's key it returns the new record and the messages to emit.
 Linking rules: only authenticated events (clickstream calls with a userId) link identifiers,
 and only they can cause two existing contacts to be merged. Unverified events (email, social)
 look their identifiers up in priority order and, when none is known, start a contact of their own.
+
+A userId is a person: its contact never merges with another userId's. When a login claims an
+identifier another contact holds, the identity policy (`[identity]`) says who keeps it: a device
+(`anon`) follows the newest login for what comes next, an email or a handle stays with its
+holder. The holder's contact step then decides the merge (`engine/core/linking.py`): a contact
+with no userId of its own moves into the claimant's; one with another userId is never merged.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from typing import ClassVar, Literal
 
 import msgspec
 
+from engine.core.policy import IdentityPolicy
 from engine.model.events import Event, social_handle
 from engine.model.messages import (
     Claim,
@@ -93,25 +100,47 @@ class IdentityStep:
     deleted: bool = False  # the record is to be removed (a forgotten contact's identifier)
 
 
-def step(record: str | None, key: str, msg: IdentityMessage) -> IdentityStep:
+def kind_of(identifier: str) -> str:
+    """`user`, `email`, `handle` or `anon`: what an identifier says about who it names."""
+    return identifier.partition(":")[0]
+
+
+def step(
+    record: str | None, key: str, msg: IdentityMessage, policy: IdentityPolicy
+) -> IdentityStep:
     """Apply one identity message to the record stored under `key`."""
     out = IdentityStep(record)
     if isinstance(msg, Resolve):
         _resolve(out, key, msg)
     elif isinstance(msg, Claim):
-        if record is None:
-            out.record, out.changed = msg.contact_id, True
-        elif record != msg.contact_id:
-            out.record, out.changed = msg.contact_id, True
-            out.emits.append(ToContacts(record, Unite(contact_id=record, other=msg.contact_id)))
-    elif isinstance(msg, Erase | Unlink):
+        _claim(out, msg, policy)
+    elif isinstance(msg, Erase):
         if record is not None:
             out.record, out.deleted = None, True
-            if isinstance(msg, Erase):
-                out.emits.append(ToContacts(record, Forget()))
+            out.emits.append(ToContacts(record, Forget()))
+    elif isinstance(msg, Unlink):
+        if record is not None and msg.contact_id in (None, record):
+            out.record, out.deleted = None, True
     elif record == msg.stale:  # Relink
         out.record, out.changed = msg.contact_id, True
     return out
+
+
+def _claim(out: IdentityStep, msg: Claim, policy: IdentityPolicy) -> None:
+    """Link an identifier; when it names another contact, that contact decides the merge.
+
+    The record moves at once when the newest claimant wins (a shared browser's next events go
+    to whoever logged in last, even if the merge is then refused); otherwise it stays until the
+    holder has merged into the claimant. An unverified claim never takes a record over.
+    """
+    record, contact = out.record, msg.contact_id
+    if record == contact:
+        return
+    if record is None or (msg.user and policy.newest_wins(kind_of(msg.identifier))):
+        out.record, out.changed = contact, True
+    if record is not None and msg.user:
+        unite = Unite(contact_id=record, other=contact, identifier=msg.identifier, user=msg.user)
+        out.emits.append(ToContacts(record, unite))
 
 
 def erasure(who: str) -> Emit:
@@ -132,7 +161,8 @@ def _resolve(out: IdentityStep, key: str, msg: Resolve) -> None:
         if key == ids[0]:
             out.record, out.changed = contact, True
         else:
-            out.emits.append(ToIdentity(ids[0], Claim(identifier=ids[0], contact_id=contact)))
+            claim = Claim(identifier=ids[0], contact_id=contact)
+            out.emits.append(ToIdentity(ids[0], claim))
     else:
         nxt = msg.index + 1
         out.emits.append(ToIdentity(ids[nxt], Resolve(event=event, candidates=ids, index=nxt)))
@@ -140,7 +170,8 @@ def _resolve(out: IdentityStep, key: str, msg: Resolve) -> None:
     out.emits.append(ToContacts(contact, Deliver(event=event, via=key)))
     if event.authenticated:
         for other in ids[1:]:
-            out.emits.append(ToIdentity(other, Claim(identifier=other, contact_id=contact)))
+            claim = Claim(identifier=other, contact_id=contact, user=ids[0])
+            out.emits.append(ToIdentity(other, claim))
 
 
 def relink(identifier: str, stale: str, contact_id: str) -> Emit:

@@ -9,27 +9,29 @@ from engine.model.state import (
     MAX_OUTBOX,
     MAX_PURCHASES,
     MAX_RECENT,
+    MAX_SCORES,
     MAX_SEEN,
     STAGES,
     WINDOW_TIMES,
     ContactState,
+    Outcomes,
+    Score,
     seen_digests,
 )
+from engine.sdk.rule import INTEREST_HALF_LIFE
 
 
 def merge(into: ContactState, other: ContactState) -> ContactState:
     """Fold a merged contact's state into the surviving one; nothing learned is lost.
 
-    Where both know a thing, the surviving contact's value wins, except counts and times,
-    which combine. Pending timers move over (their ids are unique per cause and rule).
+    Where both know a thing, the surviving contact's value wins, except what combines: counts
+    are summed, first times the earlier, last times the later, interest scores added once both
+    are decayed to the same moment, outcome evidence added, and consent is the newest answer.
+    Pending timers move over (their ids are unique per cause and rule). Identifiers are not
+    merged here: the identity rules admit them within their limits (`engine/core/linking.py`).
     """
-    for ident in other.identifiers:
-        into.add_identifier(ident)
     into.set_traits({k: v for k, v in other.traits.items() if k not in into.traits})
-    for ch, c in other.consent.items():
-        mine = into.consent.get(ch)
-        if mine is None or c.at > mine.at:
-            into.consent[ch] = c
+    merge_consents(into, other)
     into.timezone = into.timezone or other.timezone
     into.location = into.location or other.location
     into.preferred_channel = into.preferred_channel or other.preferred_channel
@@ -62,13 +64,37 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
         -MAX_DECISIONS:])
     into.outbox = (other.outbox + into.outbox)[-MAX_OUTBOX:]
     for domain, score in other.scores.items():
-        into.scores.setdefault(domain, score)
+        mine_s = into.scores.get(domain)
+        into.scores[domain] = score if mine_s is None else combine_scores(mine_s, score)
+    if len(into.scores) > MAX_SCORES:  # keep the strongest interests
+        now = max(s.at for s in into.scores.values())
+        strongest = sorted(into.scores.items(),
+                           key=lambda ds: -ds[1].at_time(now, INTEREST_HALF_LIFE))
+        into.scores = dict(strongest[:MAX_SCORES])
     for channel, why in other.suppressed.items():
         into.suppressed.setdefault(channel, why)
     for key, o in other.outcomes.items():
-        into.outcomes.setdefault(key, o)
+        mine_o = into.outcomes.get(key)
+        into.outcomes[key] = o if mine_o is None else Outcomes(
+            sent=mine_o.sent + o.sent, positive=mine_o.positive + o.positive,
+            negative_streak=mine_o.negative_streak + o.negative_streak,
+            suppressed_until=max(mine_o.suppressed_until, o.suppressed_until))
     if other.stage in STAGES and into.stage in STAGES:
         into.stage = max(into.stage, other.stage, key=STAGES.index)
     if into.lifecycle == "prospect":
         into.lifecycle = other.lifecycle
     return into
+
+
+def merge_consents(into: ContactState, other: ContactState) -> None:
+    """Per channel, the newest answer wins, whichever contact gave it."""
+    for ch, c in other.consent.items():
+        mine = into.consent.get(ch)
+        if mine is None or c.at > mine.at:
+            into.consent[ch] = c
+
+
+def combine_scores(a: Score, b: Score) -> Score:
+    """Both scores decayed to the later one's time (the shared interest half-life), added."""
+    at = max(a.at, b.at)
+    return Score(a.at_time(at, INTEREST_HALF_LIFE) + b.at_time(at, INTEREST_HALF_LIFE), at)

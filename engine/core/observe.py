@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.core.identity import identifiers
 from engine.core.policy import DAY, DEFAULT_POLICY, Policy
 from engine.model.actions import CHANNELS
 from engine.model.events import Event
@@ -28,8 +27,6 @@ def observe(state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY) 
     t = event.time
     state.first_seen = min(state.first_seen, t) if state.first_seen else t
     state.last_seen = max(state.last_seen, t)
-    for ident in identifiers(event):
-        state.add_identifier(ident)
     _consent(state, event, policy)
     _suppressions(state, event)
     _outcomes(state, event, policy)

@@ -16,7 +16,7 @@ per channel and per rule override the global ones.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -53,6 +53,47 @@ class RulePolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     action_class: str | None = None  # overrides the class the rule's proposals carry
 
 
+# Identifier kinds, strongest first: a userId is a person, an email or a social handle is strong
+# but may be shared (a family address), an anonymousId is a device or browser.
+IDENTIFIER_KINDS = ("user", "email", "handle", "anon")
+Wins = Literal["holder", "newest"]
+
+
+class IdentityPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """`[identity]`: how many identifiers of each kind one contact holds, and who keeps an
+    identifier two people claim. Two different userIds are never merged, whatever is set."""
+
+    # Most identifiers of a kind per contact (handles: per network); a kind left out is unlimited.
+    limits: dict[str, int] = msgspec.field(
+        default_factory=lambda: {"user": 1, "email": 5, "handle": 5}
+    )
+    # On a conflict (another person's contact holds it, or a contact is at its limit): "holder"
+    # keeps it where it is and refuses the newcomer; "newest" gives it to the newest claimant
+    # (a shared browser follows whoever logged in last; the oldest beyond a limit is dropped).
+    wins: dict[str, Wins] = msgspec.field(
+        default_factory=lambda: {"user": "holder", "email": "holder", "handle": "holder",
+                                 "anon": "newest"}
+    )
+
+    def __post_init__(self) -> None:
+        for where, kinds in (("limits", self.limits), ("wins", self.wins)):
+            for kind in kinds:
+                if kind not in IDENTIFIER_KINDS:
+                    raise ValueError(f"policy: unknown identifier kind {kind!r} - at "
+                                     f"`$.identity.{where}.{kind}`")
+        if self.limits.get("user", 1) != 1 or self.wins.get("user", "holder") != "holder":
+            raise ValueError("policy: a contact holds one userId and keeps it (a userId is a "
+                             "person) - at `$.identity.limits.user`")
+        if any(n < 1 for n in self.limits.values()):
+            raise ValueError("policy: an identifier limit is at least 1 - at `$.identity.limits`")
+
+    def limit(self, kind: str) -> int | None:
+        return self.limits.get(kind)
+
+    def newest_wins(self, kind: str) -> bool:
+        return self.wins.get(kind, "holder") == "newest"
+
+
 class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     max_actions_per_decision: int = 1
     global_daily_cap: int | None = 4  # marketing actions per contact per 24 h, all channels
@@ -75,6 +116,7 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
         default_factory=lambda: dict(DEFAULT_CHANNELS)
     )
     rules: dict[str, RulePolicy] = {}
+    identity: IdentityPolicy = msgspec.field(default_factory=IdentityPolicy)
 
     def __post_init__(self) -> None:
         for ch in self.channels:

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from engine.model.events import Event
+from engine.model.state import Refusal
 
 
 class Resolve(msgspec.Struct, tag="resolve", frozen=True):
@@ -23,10 +24,12 @@ class Resolve(msgspec.Struct, tag="resolve", frozen=True):
 
 
 class Claim(msgspec.Struct, tag="claim", frozen=True):
-    """An authenticated event links `identifier` to `contact_id` (keyed by identifier)."""
+    """An event links `identifier` to `contact_id` (keyed by identifier); `user` is the
+    authenticated event's userId identifier, empty for an unverified event's first link."""
 
     identifier: str
     contact_id: str
+    user: str = ""
 
 
 class Relink(msgspec.Struct, tag="relink", frozen=True):
@@ -53,11 +56,14 @@ class FireTimer(msgspec.Struct, tag="timer", frozen=True):
 
 
 class Unite(msgspec.Struct, tag="unite", frozen=True):
-    """Merge contacts `contact_id` (the key) and `other`: the larger id moves into the smaller."""
+    """`user` claimed `identifier`, which names contact `contact_id` (the key): it moves into
+    the claimant's contact `other` unless it holds another userId (then the merge is refused)."""
 
     contact_id: str
     other: str
     hops: int = 0
+    identifier: str = ""
+    user: str = ""
 
 
 class MergeIn(msgspec.Struct, tag="merge_in", frozen=True):
@@ -68,6 +74,13 @@ class MergeIn(msgspec.Struct, tag="merge_in", frozen=True):
     hops: int = 0
 
 
+class Refused(msgspec.Struct, tag="refused", frozen=True):
+    """A merge the keyed contact's login asked for was refused: kept so explain shows it."""
+
+    refusal: Refusal
+    hops: int = 0
+
+
 class Erase(msgspec.Struct, tag="erase", frozen=True):
     """Right to be forgotten, keyed by an identifier: forget the contact it names."""
 
@@ -75,9 +88,11 @@ class Erase(msgspec.Struct, tag="erase", frozen=True):
 
 
 class Unlink(msgspec.Struct, tag="unlink", frozen=True):
-    """Delete the identity record of an identifier of a forgotten contact."""
+    """Delete the identity record of an identifier a contact let go (forgotten, or refused
+    beyond a limit), if it still names that contact: a device that moved on stays linked."""
 
     identifier: str
+    contact_id: str | None = None  # None: whoever it names
 
 
 class Forget(msgspec.Struct, tag="forget", frozen=True):
@@ -87,7 +102,7 @@ class Forget(msgspec.Struct, tag="forget", frozen=True):
 
 
 IdentityMessage = Resolve | Claim | Relink | Erase | Unlink
-ContactMessage = Deliver | FireTimer | Unite | MergeIn | Forget
+ContactMessage = Deliver | FireTimer | Unite | MergeIn | Refused | Forget
 
 _identity_encoder = msgspec.msgpack.Encoder()
 _identity_decoder = msgspec.msgpack.Decoder(IdentityMessage)

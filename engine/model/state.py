@@ -38,6 +38,7 @@ MAX_DECISIONS = 20
 MAX_OUTBOX = 16
 MAX_SCORES = 32
 MAX_OUTCOMES = 64
+MAX_REFUSALS = 20
 WINDOW_TIMES = 10
 
 STAGES = ("awareness", "consideration", "decision", "post-purchase")
@@ -167,6 +168,16 @@ class DecisionRecord(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
     action_id: str | None = None
 
 
+class Refusal(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
+    """A merge or identifier the identity rules refused, kept for `kairos explain`."""
+
+    at: float
+    identifier: str
+    kind: str  # the identifier's kind: user, email, handle, anon
+    reason: str
+    other: str | None = None  # the contact it would have been merged with
+
+
 class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     contact_id: str
     schema: int = 1
@@ -194,6 +205,7 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     suppressed: dict[str, str] = {}  # channel -> why it is hard-suppressed (nothing overrides)
     outcomes: dict[str, Outcomes] = {}  # "action|channel" -> evidence
     seen: bytes = b""  # digests of the event ids decided, oldest first
+    refused: tuple[Refusal, ...] = ()  # the latest merges and identifiers refused, oldest first
 
     # --- reads rules use ----------------------------------------------------------------
 
@@ -312,6 +324,9 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
 
     def record_decision(self, record: DecisionRecord) -> None:
         self.decisions = (*self.decisions, record)[-MAX_DECISIONS:]
+
+    def record_refusal(self, refusal: Refusal) -> None:
+        self.refused = (*self.refused, refusal)[-MAX_REFUSALS:]
 
     def record_outbox(self, action: Action) -> None:
         """Keep the last actions whole, so a re-delivered trigger re-emits them unchanged."""

@@ -55,6 +55,7 @@ class Metrics:
         self.rule_errors: Counter[str] = Counter()  # per rule that raised
         self.candidates: Counter[str] = Counter()  # per rule
         self.suppressions: Counter[tuple[str, str, str]] = Counter()  # (rule, channel, reason)
+        self.merges_refused: Counter[str] = Counter()  # per identifier kind
         self.duplicates = 0
         self.decision_latency = Histogram(LATENCY_BUCKETS)
         self.state_bytes = Histogram(STATE_BUCKETS)
@@ -107,6 +108,14 @@ class Metrics:
         for rule, n in self.rule_errors.items():
             errors.add_metric([rule], n)
         yield errors
+        refused = CounterMetricFamily(
+            "kairos_identity_merges_refused",
+            "Merges and identifiers the identity rules refused (a login that would unite two "
+            "userIds, an identifier beyond its limit), per identifier kind.", labels=["kind"],
+        )
+        for kind, n in self.merges_refused.items():
+            refused.add_metric([kind], n)
+        yield refused
         yield CounterMetricFamily(
             "kairos_duplicate_events", "Events already decided once, not decided again.",
             value=self.duplicates,

@@ -55,6 +55,11 @@ def render(st: ContactState) -> str:
     if st.timers:
         pending = ", ".join(f"{t.rule_id}/{t.name} at {_t(t.due)}" for t in st.timers)
         lines.append(f"  pending: {pending}")
+    if st.refused:
+        lines.append("  identity refused (oldest first):")
+        for r in st.refused:
+            with_ = f" with {r.other}" if r.other else ""
+            lines.append(f"    {_t(r.at)}  {r.identifier}{with_}: {r.reason}")
     lines.append("  recent decisions (oldest first):")
     for d in st.decisions:
         where = f" on {d.channel}" if d.channel else ""

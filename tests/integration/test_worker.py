@@ -13,6 +13,7 @@ import msgspec
 import orjson
 import pytest
 
+from engine.core.identity import contact_id_for
 from engine.core.policy import Policy
 from engine.model import actions as action_codec
 from engine.model import deadletter
@@ -183,3 +184,33 @@ def test_embedded_and_kafka_runtimes_decide_the_same_action_ids(
     finally:
         w.stop()
     assert {a.action_id for a in got} == expected
+
+
+def test_a_shared_browser_follows_the_newest_login_on_the_worker(worker: Worker) -> None:
+    """Ada looks at pricing once, Bea logs in on the same browser and looks twice: the sales
+    task is Bea's, decided on her second view (a merged pair would have fired on her first)."""
+    dev, ada, bea = "anon-shared", "user-ada-shared", "user-bea-shared"
+    t0 = time.time() - 60  # the worker decides on its wall clock: "within a week" of now
+
+    def page(mid: str, t: float) -> tuple[str, bytes, bytes]:
+        return ("clickstream", dev.encode(), segment("page", mid, t, anonymousId=dev,
+                                                     name="/pricing",
+                                                     properties={"path": "/pricing"}))
+
+    items = [
+        ("clickstream", ada.encode(), segment("identify", "sh-a", t0, userId=ada,
+                                              anonymousId=dev)),
+        page("sh-p0", t0 + 10),
+        ("clickstream", bea.encode(), segment("identify", "sh-b", t0 + 20, userId=bea,
+                                              anonymousId=dev)),
+        page("sh-p1", t0 + 30),
+        page("sh-p2", t0 + 40),
+    ]
+    # Across partitions the worker follows the records' timestamps: they carry the order.
+    base = int(t0 * 1000)
+    produce(worker.bootstrap, [(worker.topics[src], k, v) for src, k, v in items],
+            [base + i for i in range(len(items))])
+    got = actions_of(worker, lambda acts: "sh-p2" in triggers(acts))
+    mine = [a for a in got if a.trigger_event_id.startswith("sh-")]
+    assert [(a.trigger_event_id, a.contact_id) for a in mine] == [
+        ("sh-p2", contact_id_for(f"user:{bea}"))], worker.log_tail()

@@ -51,19 +51,33 @@ def test_a_forgotten_contact_leaves_nothing_and_comes_back_as_new() -> None:
 def test_forgetting_a_merged_contact_erases_the_one_it_became() -> None:
     actions: list[Action] = []
     rt = runtime(actions)
-    # Two contacts (two users on one device) united by a later claim; forget the merged-away id.
-    rt.submit(order(1, "bob", anon="dev-9"), "clickstream")
-    rt.submit(order(2, "rob", category="garden"), "clickstream")
-    rt.submit(segment("identify", "id2", T0 + 3, userId="rob", anonymousId="dev-9"),
-              "clickstream")
+    # An anonymous visitor's order, then the visitor logs in: the device's contact moves into
+    # the user's. Forget the merged-away id.
+    rt.submit(segment("track", "o1", T0 + 1, anonymousId="dev-9", event="Order Completed",
+                      properties={"products": [{"category": "books"}]}), "clickstream")
+    rt.submit(order(2, "rob", category="garden", anon="dev-9"), "clickstream")
     rt.flush()
     ids = {a.contact_id for a in actions}
     assert len(ids) == 2
-    gone = max(ids)  # the larger id moved into the smaller
+    gone = next(c for c in ids if rt.identity.get("user:rob") != c.encode())
     rt.forget(gone)
     rt.flush()
-    assert rt.contacts.get(gone) is None and rt.contacts.get(min(ids)) is None
-    assert rt.identity.get("user:bob") is None and rt.identity.get("user:rob") is None
+    assert all(rt.contacts.get(c) is None for c in ids)
+    assert rt.identity.get("anon:dev-9") is None and rt.identity.get("user:rob") is None
+
+
+def test_forgetting_one_person_keeps_the_device_they_shared_with_another() -> None:
+    actions: list[Action] = []
+    rt = runtime(actions)
+    rt.submit(order(1, "bob", anon="dev-9"), "clickstream")
+    rt.submit(order(2, "rob", category="garden", anon="dev-9"), "clickstream")  # rob now
+    rt.flush()
+    rob = rt.identity.get("user:rob")
+    rt.forget("user:bob")
+    rt.flush()
+    assert rt.identity.get("user:bob") is None
+    assert rob is not None and rt.identity.get("anon:dev-9") == rob
+    assert rt.contacts.get(rob.decode()) is not None
 
 
 def test_kairos_contacts_show_and_forget_on_an_embedded_directory(tmp_path: Path,
