@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             clock=args.clock,
             metrics_port=args.metrics_port,
             policy=settings.load_policy(),
+            timer_interval=settings.timer_interval,
         )
     if args.command == "replay":
         return _replay(args, settings)
