@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--contacts", type=int, default=1000)
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--bad-ratio", type=float, default=0.0)
+    gen.add_argument("--realistic", action="store_true",
+                     help="people over many days: shared devices, consent withdrawn, no email")
+    gen.add_argument("--days", type=int, default=28, help="days of history (with --realistic)")
     gen.add_argument("--out", default="-")
 
     exp = sub.add_parser("explain", help="a contact's recent decisions and why")
@@ -163,10 +166,14 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from engine.ops.generator import JourneyGenerator
+    from engine.ops.realistic import RealisticGenerator
 
+    generator = (RealisticGenerator(args.contacts, args.seed, args.bad_ratio, args.days)
+                 if args.realistic else
+                 JourneyGenerator(args.contacts, seed=args.seed, bad_ratio=args.bad_ratio))
     sink = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
     try:
-        for g in JourneyGenerator(args.contacts, seed=args.seed, bad_ratio=args.bad_ratio):
+        for g in generator:
             sink.write(g.value + b"\n")
     finally:
         if sink is not sys.stdout.buffer:

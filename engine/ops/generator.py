@@ -42,12 +42,15 @@ class JourneyGenerator:
 
     def __iter__(self) -> Iterator[Generated]:
         """All contacts' journeys merged in time order."""
-        journeys = [self._journey(i) for i in range(self.contacts)]
-        for item in heapq.merge(*journeys, key=lambda g: g.time):
+        for item in heapq.merge(*self._journeys(), key=lambda g: g.time):
             if self.rng.random() < self.bad_ratio:
                 yield Generated(item.time, item.source, self._corrupt(item.value))
             else:
                 yield item
+
+    def _journeys(self) -> list[list[Generated]]:
+        """Each contact's events in time order (merged by `__iter__`)."""
+        return [self._journey(i) for i in range(self.contacts)]
 
     def _id(self, prefix: str) -> str:
         self._n += 1
