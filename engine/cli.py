@@ -48,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--days", type=int, default=28, help="days of history (with --realistic)")
     gen.add_argument("--out", default="-")
 
+    aud = sub.add_parser("audit", help="check an action file against its history: recipients, "
+                         "other people's addresses, withdrawn consent (exit 1 when any)")
+    aud.add_argument("--events", required=True, help="the history (JSON lines, .gz ok)")
+    aud.add_argument("--actions", required=True, help="the actions decided from it (JSON lines)")
+
     exp = sub.add_parser("explain", help="a contact's recent decisions and why")
     exp.add_argument("contact", help="contact id, or an identifier such as user:42 or email:a@b.c")
     exp.add_argument("--data-dir", type=Path, default=None,
@@ -125,6 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         return _replay(args, settings)
     if args.command == "generate":
         return _generate(args)
+    if args.command == "audit":
+        from engine.ops.audit import run as run_audit
+
+        return run_audit(args.events, args.actions)
     if args.command == "rules":
         return _rules(args, settings)
     if args.command == "explain":
