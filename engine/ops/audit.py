@@ -12,8 +12,9 @@ it), which addresses each person gave, and when consent was withdrawn. Three vio
 - `after_withdrawal`: a marketing action decided at or after a withdrawal covering its channel
   and not undone since: a SendGrid `unsubscribe` or `spamreport` of the address (a spam report
   is never undone; an unsubscribe is, by an opt-in given with that address), or a consent of
-  the person answered false in identify traits or `context.consent`. Group unsubscribes cover
-  only their group's messages, which actions do not name: they are not counted.
+  the person answered false in identify traits or `context.consent` (of each person, when a
+  timer's action stands for several). Group unsubscribes cover only their group's messages,
+  which actions do not name: they are not counted.
 
 Control-group actions are never sent and are not audited.
 """
@@ -161,14 +162,22 @@ class History:
             return set(self.owners.get(str(obj["email"]).strip().lower(), ()))
         return set(self.handles.get(f"{obj.get('network')}:{str(obj.get('handle')).lower()}", ()))
 
-    def withdrawn(self, parties: Iterable[Party], channel: str, at: float) -> str | None:
-        """The withdrawal covering `channel` at `at` for any of `parties`, if one does."""
-        for party in parties:
-            answers = [a for a in self.consent.get((party, channel), ()) if a[0] <= at]
-            if any(permanent for _, _, permanent in answers):
-                return f"{party[1]} reported spam"
-            if answers and not answers[-1][1]:
-                return f"{party[1]} withdrew {channel} consent at {answers[-1][0]:.0f}"
+    def withdrawn(self, people: set[str], address: str | None, channel: str, at: float
+                  ) -> str | None:
+        """The withdrawal covering `channel` at `at`: of the address, or of every one of
+        `people` (a contact whose trigger is not traceable may stand for several)."""
+        found = [self._withdrawal(("address", address), channel, at)] if address else []
+        per_person = [self._withdrawal(("user", p), channel, at) for p in sorted(people)]
+        if per_person and all(per_person):
+            found += per_person
+        return next((why for why in found if why), None)
+
+    def _withdrawal(self, party: Party, channel: str, at: float) -> str | None:
+        answers = [a for a in self.consent.get((party, channel), ()) if a[0] <= at]
+        if any(permanent for _, _, permanent in answers):
+            return f"{party[1]} reported spam"
+        if answers and not answers[-1][1]:
+            return f"{party[1]} withdrew {channel} consent at {answers[-1][0]:.0f}"
         return None
 
 
@@ -194,10 +203,8 @@ def audit(history: History, actions: Iterable[Action]) -> AuditReport:
                     f"{a.recipient} belongs to {sorted(owners)}, not {sorted(people)}"))
         if a.action_class != "marketing":
             continue
-        parties: list[Party] = [("user", p) for p in sorted(people)]
-        if a.recipient:
-            parties.append(("address", a.recipient.strip().lower()))
-        why = history.withdrawn(parties, a.channel, _epoch(a.decided_at))
+        address = a.recipient.strip().lower() if a.recipient else None
+        why = history.withdrawn(people, address, a.channel, _epoch(a.decided_at))
         if why:
             report.findings.append(Finding("after_withdrawal", a, why))
     return report
