@@ -36,6 +36,8 @@ from engine.model import actions as action_codec
 from engine.model.actions import Action
 from engine.ops.history import read_lines
 
+__all__ = ["AuditReport", "Finding", "History", "audit", "run"]
+
 ADDRESSED = ("email", "sms", "push", "print")
 ADDRESS_TRAITS = ("email", "phone", "mobile", "push_token", "device_token")
 KINDS = ("no_recipient", "other_persons_address", "after_withdrawal")
@@ -217,5 +219,3 @@ def run(events: str, actions: str) -> int:
     print(report.render())
     return 1 if report.findings else 0
 
-
-__all__ = ["AuditReport", "Finding", "History", "audit", "run"]

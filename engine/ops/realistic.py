@@ -27,6 +27,8 @@ from engine.ops.generator import (
     JourneyGenerator,
 )
 
+__all__ = ["RealisticGenerator"]
+
 DAY = 86_400.0
 SHARED_DEVICE = 0.2  # households of two people who also use one shared device
 NO_EMAIL = 0.15  # people who never give an email address
@@ -214,5 +216,3 @@ class _Person:
               "text": "Love the new collection @kairos" if action == "mention" else None}
         self.out.append(Generated(self.t, "social", orjson.dumps(ev)))
 
-
-__all__ = ["RealisticGenerator"]

@@ -31,7 +31,9 @@ def test_a_timer_fires_while_stdin_is_idle(tmp_path: Path) -> None:
     proc = kairos_run(tmp_path, "-", stdin=subprocess.PIPE)
     assert proc.stdin is not None and proc.stdout is not None
     lines: queue.Queue[bytes] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout],  # type: ignore[union-attr]
+                              daemon=True)
+    reader.start()
     try:
         started = time.time()
         proc.stdin.write(page_view("wait-1", started) + b"\n")
@@ -45,6 +47,7 @@ def test_a_timer_fires_while_stdin_is_idle(tmp_path: Path) -> None:
     finally:
         proc.stdin.close()
     assert proc.wait(20) == 0, proc.stderr.read() if proc.stderr else ""
+    reader.join(5)
     assert lines.empty()  # fired once
 
 

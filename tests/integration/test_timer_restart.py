@@ -50,13 +50,15 @@ def test_the_kafka_worker_fires_a_timer_scheduled_before_it_was_killed(
     rules = timer_rules(tmp_path / "rules", after=8)
     w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_RULES_DIR=str(rules)).start()
     try:
+        sent = time.time()
         produce(w.bootstrap, [(w.topics["clickstream"], b"anon-ping",
-                               page_view("kill-1", time.time()))])
+                               page_view("kill-1", sent))])
         # Decided and its state (the timer in it) written out well before due, then a crash
         # with no shutdown and no last commit.
         states = consume(w.bootstrap, changelog(w.prefix, "contacts"),
                          lambda vs: any(b"kill-1" in v for v in vs), timeout=20)
         assert any(b"kill-1" in v for v in states), w.log_tail()
+        assert time.time() < sent + 6  # still pending at the crash
         w.kill9()
         w.start()
         consume(w.bootstrap, w.topics["actions"], lambda vs: any(b'"ping"' in v for v in vs),
