@@ -122,7 +122,7 @@ class _Person:
             self._seg("track", ids, event="Product Added", properties=product)
             if rng.random() < 0.5:
                 self._seg("track", ids, event="Order Completed", properties={
-                    "order_id": self.gen._id("order"), "revenue": product["price"],
+                    "order_id": self.gen.next_id("order"), "revenue": product["price"],
                     "products": [product]})
             else:
                 self.t += 3600  # walks away from the cart
@@ -198,21 +198,21 @@ class _Person:
         context: dict[str, Any] = dict(self.where)
         if consent is not None:
             context["consent"] = {"categoryPreferences": consent}
-        call = {"messageId": self.gen._id("msg"), "type": kind, "timestamp": iso(self.t),
+        call = {"messageId": self.gen.next_id("msg"), "type": kind, "timestamp": iso(self.t),
                 "context": context, **ids, **fields}
         self.out.append(Generated(self.t, "clickstream", orjson.dumps(call)))
 
     def _mail(self, event: str, **fields: object) -> None:
         self.t += self.rng.uniform(60, 3600)
         ev = {"event": event, "email": self.email, "timestamp": int(self.t),
-              "sg_event_id": self.gen._id("sg"), "sg_message_id": self.gen._id("sgm"),
+              "sg_event_id": self.gen.next_id("sg"), "sg_message_id": self.gen.next_id("sgm"),
               "category": ["newsletter"], **fields}
         self.out.append(Generated(self.t, "email", orjson.dumps(ev)))
 
     def _social(self, action: str) -> None:
         self.t += self.rng.uniform(600, 7200)
-        ev = {"event_id": self.gen._id("soc"), "network": self.network, "action": action,
-              "handle": self.handle, "timestamp": iso(self.t), "post_id": self.gen._id("post"),
+        ev = {"event_id": self.gen.next_id("soc"), "network": self.network, "action": action,
+              "handle": self.handle, "timestamp": iso(self.t), "post_id": self.gen.next_id("post"),
               "text": "Love the new collection @kairos" if action == "mention" else None}
         self.out.append(Generated(self.t, "social", orjson.dumps(ev)))
 

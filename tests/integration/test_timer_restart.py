@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,4 @@ def test_the_kafka_worker_fires_a_timer_scheduled_before_it_was_killed(
     pings = [a for a in got if a.action == "ping"]
     assert len(pings) == 1, w.log_tail()
     assert pings[0].payload == {"page": "/wait"} and pings[0].rule_id == "ping-later"
+    assert datetime.fromisoformat(pings[0].decided_at).timestamp() >= sent + 8  # once due
