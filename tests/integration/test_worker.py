@@ -177,12 +177,13 @@ def quiet_now_in_europe(path: Path) -> Path:
     hours from now, and not in force in New York or Tokyo."""
     london = datetime.now(ZoneInfo("Europe/London"))
     minute = london.hour * 60 + london.minute
-    start, end = ((minute + shift) % 1440 for shift in (-30, 60 + 120))
+    start, end = (f"{m // 60:02d}:{m % 60:02d}" for m in
+                  ((minute - 30) % 1440, (minute + 60 + 120) % 1440))
     unlimited = UNLIMITED_POLICY.read_text()
-    off = '[channels.email]\ndaily_cap = 1000000\nweekly_cap = 1000000\nquiet_hours = ["00:00", "00:00"]'
+    off = ('[channels.email]\ndaily_cap = 1000000\nweekly_cap = 1000000\n'
+           'quiet_hours = ["00:00", "00:00"]')
     assert off in unlimited
-    path.write_text(unlimited.replace(off, off.replace(
-        '["00:00", "00:00"]', f'["{start // 60:02d}:{start % 60:02d}", "{end // 60:02d}:{end % 60:02d}"]')))
+    path.write_text(unlimited.replace(off, off.replace('"00:00", "00:00"', f'"{start}", "{end}"')))
     return path
 
 
