@@ -43,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     gen.add_argument("--contacts", type=int, default=1000)
     gen.add_argument("--seed", type=int, default=7)
     gen.add_argument("--bad-ratio", type=float, default=0.0)
+    gen.add_argument("--realistic", action="store_true",
+                     help="people over many days: shared devices, consent withdrawn, no email")
+    gen.add_argument("--days", type=int, default=28, help="days of history (with --realistic)")
     gen.add_argument("--out", default="-")
+
+    aud = sub.add_parser("audit", help="check an action file against its history: recipients, "
+                         "other people's addresses, withdrawn consent (exit 1 when any)")
+    aud.add_argument("--events", required=True, help="the history (JSON lines, .gz ok)")
+    aud.add_argument("--actions", required=True, help="the actions decided from it (JSON lines)")
 
     exp = sub.add_parser("explain", help="a contact's recent decisions and why")
     exp.add_argument("contact", help="contact id, or an identifier such as user:42 or email:a@b.c")
@@ -116,11 +124,16 @@ def main(argv: list[str] | None = None) -> int:
             clock=args.clock,
             metrics_port=args.metrics_port,
             policy=settings.load_policy(),
+            timer_interval=settings.timer_interval,
         )
     if args.command == "replay":
         return _replay(args, settings)
     if args.command == "generate":
         return _generate(args)
+    if args.command == "audit":
+        from engine.ops.audit import run as run_audit
+
+        return run_audit(args.events, args.actions)
     if args.command == "rules":
         return _rules(args, settings)
     if args.command == "explain":
@@ -162,10 +175,14 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     from engine.ops.generator import JourneyGenerator
+    from engine.ops.realistic import RealisticGenerator
 
+    generator = (RealisticGenerator(args.contacts, args.seed, args.bad_ratio, args.days)
+                 if args.realistic else
+                 JourneyGenerator(args.contacts, seed=args.seed, bad_ratio=args.bad_ratio))
     sink = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
     try:
-        for g in JourneyGenerator(args.contacts, seed=args.seed, bad_ratio=args.bad_ratio):
+        for g in generator:
             sink.write(g.value + b"\n")
     finally:
         if sink is not sys.stdout.buffer:

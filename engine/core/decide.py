@@ -108,14 +108,15 @@ def _on_event(
     observe(state, event, policy)
     _cancel_on_exit_events(state, event)
     return _decide(state, event, before, now, rules, policy,
-                   [(r, None) for r in rules.for_event(event)])
+                   [(r, None) for r in rules.for_event(event)], links)
 
 
 def _decide(
     state: ContactState, event: Event, before: tuple[str, str], now: float, rules: RuleSet,
-    policy: Policy, proposers: list[tuple[Rule, Timer | None]],
+    policy: Policy, proposers: list[tuple[Rule, Timer | None]], links: Links | None = None,
 ) -> Decision:
-    """The rules' candidates (and those of a stage or lifecycle change), arbitrated."""
+    """The rules' candidates (and those of a stage or lifecycle change), arbitrated; with
+    what linking the event's identifiers decided, if it linked any."""
     errors: list[tuple[str, str]] = []
     candidates: list[Candidate] = []
     for r, timer in proposers:
@@ -123,6 +124,7 @@ def _decide(
     if before != (state.stage, state.lifecycle):
         _transitions(state, event, before, now, rules, errors, candidates)
     result = arbitrate(state, candidates, now, policy)
+    links = links or Links()
     return Decision(state, result.actions, links.emits, changed=True, rule_errors=errors,
                     records=result.records, refused=links.refused)
 

@@ -42,14 +42,18 @@ class JourneyGenerator:
 
     def __iter__(self) -> Iterator[Generated]:
         """All contacts' journeys merged in time order."""
-        journeys = [self._journey(i) for i in range(self.contacts)]
-        for item in heapq.merge(*journeys, key=lambda g: g.time):
+        for item in heapq.merge(*self._journeys(), key=lambda g: g.time):
             if self.rng.random() < self.bad_ratio:
                 yield Generated(item.time, item.source, self._corrupt(item.value))
             else:
                 yield item
 
-    def _id(self, prefix: str) -> str:
+    def _journeys(self) -> list[list[Generated]]:
+        """Each contact's events in time order (merged by `__iter__`)."""
+        return [self._journey(i) for i in range(self.contacts)]
+
+    def next_id(self, prefix: str) -> str:
+        """A unique id, numbered in generation order (so the same seed gives the same ids)."""
         self._n += 1
         return f"{prefix}-{self._n:08d}"
 
@@ -78,7 +82,7 @@ class JourneyGenerator:
             nonlocal t
             t += rng.uniform(5, 240)
             call = {
-                "messageId": self._id("msg"), "type": kind, "timestamp": iso(t),
+                "messageId": self.next_id("msg"), "type": kind, "timestamp": iso(t),
                 "context": ctx, **ids, **fields,
             }
             out.append(Generated(t, "clickstream", orjson.dumps(call)))
@@ -88,7 +92,7 @@ class JourneyGenerator:
             t += rng.uniform(60, 3600)
             ev = {
                 "event": event, "email": email, "timestamp": int(t),
-                "sg_event_id": self._id("sg"), "sg_message_id": self._id("sgm"),
+                "sg_event_id": self.next_id("sg"), "sg_message_id": self.next_id("sgm"),
                 "category": ["newsletter"], **fields,
             }
             out.append(Generated(t, "email", orjson.dumps(ev)))
@@ -97,8 +101,8 @@ class JourneyGenerator:
             nonlocal t
             t += rng.uniform(600, 7200)
             ev = {
-                "event_id": self._id("soc"), "network": network, "action": action,
-                "handle": handle, "timestamp": iso(t), "post_id": self._id("post"),
+                "event_id": self.next_id("soc"), "network": network, "action": action,
+                "handle": handle, "timestamp": iso(t), "post_id": self.next_id("post"),
                 "text": "Love the new collection @kairos" if action == "mention" else None,
             }
             out.append(Generated(t, "social", orjson.dumps(ev)))
@@ -136,7 +140,7 @@ class JourneyGenerator:
             seg("track", event="Product Added", properties=product)
             if rng.random() < 0.55:
                 seg("track", event="Order Completed", properties={
-                    "order_id": self._id("order"), "revenue": product["price"],
+                    "order_id": self.next_id("order"), "revenue": product["price"],
                     "products": [product]})
             else:
                 t += 3600  # walks away: the abandonment timer fires meanwhile

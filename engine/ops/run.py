@@ -1,11 +1,20 @@
-"""`kairos run`: the embedded runtime over recorded or piped events, actions as JSON lines."""
+"""`kairos run`: the embedded runtime over recorded or piped events, actions as JSON lines.
+
+With `--clock wall` time is the machine's: timers fire as it passes them, while lines are read
+and while the input is idle (a quiet stdin is looked at every `timer_interval` seconds). Due
+timers fire once at start (those that came due while nothing ran) and once at the end of the
+input, then `run` exits; timers not yet due stay in the data directory for the next run.
+"""
 
 from __future__ import annotations
 
+import queue
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from engine.core.policy import DEFAULT_POLICY, Policy
 from engine.model import actions as action_codec
@@ -18,6 +27,39 @@ from engine.runtime.embedded import EmbeddedRuntime
 from engine.runtime.rule_updates import DirectoryWatcher
 from engine.sdk.ruleset import RuleSet
 
+Line = tuple[int, bytes]
+_END = object()
+
+
+def paced(events: str, interval: float) -> Iterator[Line | None]:
+    """The input's lines, and None whenever `interval` seconds pass without one.
+
+    A thread reads (a pipe blocks), so the caller keeps the clock moving meanwhile; the bounded
+    queue holds the reader back when deciding is slower than reading.
+    """
+    lines: queue.Queue[object] = queue.Queue(maxsize=10_000)
+
+    def read() -> None:
+        try:
+            for item in read_lines(events):
+                lines.put(item)
+        except BaseException as exc:  # handed to the caller, raised there
+            lines.put(exc)
+        lines.put(_END)
+
+    threading.Thread(target=read, name="kairos-run-input", daemon=True).start()
+    while True:
+        try:
+            item = lines.get(timeout=interval)
+        except queue.Empty:
+            yield None
+            continue
+        if item is _END:
+            return
+        if isinstance(item, BaseException):
+            raise item
+        yield cast(Line, item)
+
 
 def run_file(
     events: str,
@@ -29,14 +71,18 @@ def run_file(
     clock: Literal["event", "wall"],
     metrics_port: int = 0,
     policy: Policy = DEFAULT_POLICY,
+    timer_interval: float = 0.25,
 ) -> int:
     sink = sys.stdout.buffer if out == "-" else open(out, "wb")  # noqa: SIM115
     data_dir.mkdir(parents=True, exist_ok=True)
     dl_path = Path(dead_letters) if dead_letters else data_dir / "dead-letters.jsonl"
+    wall = clock == "wall"
     with dl_path.open("ab") as dl:
 
         def write_action(action: Action) -> None:
             sink.write(action_codec.encode(action) + b"\n")
+            if wall:  # live: each action as it is decided
+                sink.flush()
 
         def write_dead_letter(letter: DeadLetter) -> None:
             dl.write(deadletter.encode(letter) + b"\n")
@@ -53,12 +99,20 @@ def run_file(
         )
         watcher = DirectoryWatcher(rules_dir, pipeline.use_rules)
         polled = time.monotonic()
+        lines: Iterator[Line | None] = paced(events, timer_interval) if wall else read_lines(events)
         try:
-            for line_no, raw in read_lines(events):
-                runtime.submit(raw, offset=line_no, topic=events)
+            if wall:
+                runtime.tick()  # timers that came due while nothing was running
+            for line in lines:
+                if line is not None:
+                    runtime.submit(line[1], offset=line[0], topic=events)
+                if wall:
+                    runtime.tick()
                 if time.monotonic() - polled > 1.0:  # live input: rule edits apply in a second
                     watcher.poll()
                     polled = time.monotonic()
+            if wall:
+                runtime.tick()
             sink.flush()
         finally:
             runtime.close()

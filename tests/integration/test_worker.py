@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import collections
 import re
+import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
 import orjson
@@ -17,12 +20,14 @@ from engine.core.identity import contact_id_for
 from engine.core.policy import Policy
 from engine.model import actions as action_codec
 from engine.model import deadletter
-from engine.ops.generator import JourneyGenerator
+from engine.ops.generator import Generated, JourneyGenerator
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
 from engine.testing.kafka import UNLIMITED_POLICY, Worker, consume, produce
-from tests.integration.journey import EXPECTED, T0, phase_one, phase_two, segment
+from tests.helpers import ROOT
+from tests.integration.journey import EXPECTED, T0, email_event, phase_one, phase_two, segment
+from tests.integration.timer_rule import timer_rules
 
 pytestmark = pytest.mark.kafka
 
@@ -153,25 +158,96 @@ def test_state_survives_kill_minus_nine_and_no_event_is_skipped(
         assert by_id[aid].trigger_event_id in wanted | {"cy-o1"}
 
 
+def withdrawals(journeys: list[Generated]) -> list[Generated]:
+    """The journeys with an unsubscribe or a spam report right after every third sign-up."""
+    out, signups = [], 0
+    for g in journeys:
+        out.append(g)
+        traits = msgspec.json.decode(g.value).get("traits", {})
+        if "email" in traits:
+            signups += 1
+            if signups % 3 == 0:
+                kind = "unsubscribe" if signups % 2 else "spamreport"
+                out.append(Generated(g.time, "email", email_event(
+                    kind, f"withdraw-{signups}", traits["email"], g.time)))
+    return out
+
+
+def quiet_now_in_europe(path: Path) -> Path:
+    """The unlimited policy with email quiet hours in force now in London and Paris, ending
+    hours from now, and not in force in New York or Tokyo."""
+    london = datetime.now(ZoneInfo("Europe/London"))
+    minute = london.hour * 60 + london.minute
+    start, end = (f"{m // 60:02d}:{m % 60:02d}" for m in
+                  ((minute - 30) % 1440, (minute + 60 + 120) % 1440))
+    unlimited = UNLIMITED_POLICY.read_text()
+    off = ('[channels.email]\ndaily_cap = 1000000\nweekly_cap = 1000000\n'
+           'quiet_hours = ["00:00", "00:00"]')
+    assert off in unlimited
+    path.write_text(unlimited.replace(off, off.replace('"00:00", "00:00"', f'"{start}", "{end}"')))
+    return path
+
+
+def suppressions(metrics_text: str) -> collections.Counter[tuple[str, str, str]]:
+    """(rule, channel, reason) -> count, from a worker's /metrics."""
+    found: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    for m in re.finditer(r'^kairos_suppressions_total\{channel="([^"]*)",reason="([^"]*)",'
+                         r'rule="([^"]*)"\} (\S+)$', metrics_text, re.MULTILINE):
+        found[(m.group(3), m.group(1), m.group(2))] = int(float(m.group(4)))
+    return found
+
+
+def decide_embedded(
+    journeys: list[Generated], rules: Path, policy: Path
+) -> tuple[list[action_codec.Action], collections.Counter[tuple[str, str, str]]]:
+    """The embedded runtime on the wall clock: actions, and suppressions by (rule, channel,
+    reason), once the pings are due."""
+    actions: list[action_codec.Action] = []
+    pipeline = Pipeline(RuleSet.load(rules), Policy.load(policy))
+    runtime = EmbeddedRuntime(pipeline, on_action=actions.append, clock="wall")
+    for g in journeys:
+        runtime.submit(g.value, g.source)
+    deadline = time.time() + 6
+    while time.time() < deadline:
+        runtime.tick()
+        time.sleep(0.1)
+    return actions, pipeline.metrics.suppressions
+
+
 def test_embedded_and_kafka_runtimes_decide_the_same_action_ids(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    journeys = [
-        g for g in JourneyGenerator(60, seed=11, bad_ratio=0)
-        if b'"unsubscribe"' not in g.value and b'"spamreport"' not in g.value
-    ]
-    embedded: list[action_codec.Action] = []
-    policy = Policy.load(UNLIMITED_POLICY)
-    runtime = EmbeddedRuntime(Pipeline(RuleSet.load(), policy), on_action=embedded.append,
-                              clock="wall")
-    for g in journeys:
-        runtime.submit(g.value, g.source)
+    """Same input, same actions by id and the same suppressions by reason, on both runtimes:
+    unsubscribes and spam reports, quiet-hours deferrals and timers included.
+
+    Both run on the wall clock: the Kafka worker has no other (its timers and quiet hours
+    follow the machine's time), so the embedded runtime is put on it too. Deferred actions
+    come back hours later, after the test: the deferrals themselves are compared (the
+    `quiet_hours_deferred` suppressions, per rule and channel), not the actions they resume as.
+    The shipped rules' timers are days away; a `ping` rule's 4-second timer is compared instead.
+    """
+    rules = timer_rules(tmp_path / "rules", after=4)
+    shutil.copytree(ROOT / "rules", rules, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    policy_path = quiet_now_in_europe(tmp_path / "policy.toml")
+    generated = list(JourneyGenerator(60, seed=11, bad_ratio=0))
+    journeys = withdrawals(generated)
+    embedded, held = decide_embedded(journeys, rules, policy_path)
     expected = {a.action_id for a in embedded}
-    assert len(expected) > 20
+    pings = [a for a in embedded if a.action == "ping"]
+    assert len(expected) > 20 and len(pings) >= 30
+    assert sum(n for (_, _, why), n in held.items() if why == "quiet_hours_deferred") >= 3
+    assert any(a.channel == "email" for a in embedded)  # New York and Tokyo are awake
+    unwithdrawn, held_unwithdrawn = decide_embedded(generated, rules, policy_path)
+    assert len(unwithdrawn) > len(embedded)  # the withdrawals held actions back...
+    for why in ("no_consent", "hard_suppressed"):  # ...for want of consent, or spam reports
+        assert (sum(n for k, n in held.items() if k[2] == why)
+                > sum(n for k, n in held_unwithdrawn.items() if k[2] == why)), why
 
     # Kafka orders records within a partition only; across topics and partitions the worker
     # follows the records' timestamps, so they carry the events' order (as a collector's do).
-    w = Worker(kafka_bootstrap, tmp_path)
+    w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_RULES_DIR=str(rules),
+               KAIROS_POLICY=str(policy_path))
     records, base = [], int(time.time() * 1000) - 60_000
     for g in journeys:
         obj = msgspec.json.decode(g.value)
@@ -181,9 +257,12 @@ def test_embedded_and_kafka_runtimes_decide_the_same_action_ids(
     w.start()
     try:
         got = actions_of(w, lambda acts: expected <= {a.action_id for a in acts}, timeout=120)
+        time.sleep(1)  # nothing more to come: the worker's metrics are final
+        metrics = urllib.request.urlopen(w.metrics_url(), timeout=5).read().decode()
     finally:
         w.stop()
     assert {a.action_id for a in got} == expected
+    assert suppressions(metrics) == +held
 
 
 def test_a_shared_browser_follows_the_newest_login_on_the_worker(worker: Worker) -> None:
