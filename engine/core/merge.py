@@ -63,6 +63,8 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
     into.outbox = (other.outbox + into.outbox)[-MAX_OUTBOX:]
     for domain, score in other.scores.items():
         into.scores.setdefault(domain, score)
+    for channel, address in other.addresses.items():
+        into.addresses.setdefault(channel, address)
     for channel, why in other.suppressed.items():
         into.suppressed.setdefault(channel, why)
     for key, o in other.outcomes.items():

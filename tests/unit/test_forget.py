@@ -31,7 +31,7 @@ def test_a_forgotten_contact_leaves_nothing_and_comes_back_as_new() -> None:
     rt = runtime(actions)
     rt.submit(segment("identify", "id1", T0, userId="ada", anonymousId="anon-1",
                       traits={"email": "ada@example.com"}), "clickstream")
-    rt.submit(order(1, "ada"), "clickstream")
+    rt.submit(order(1, "ada"), "clickstream")  # a customer now: email soft opt-in
     rt.submit(order(2, "ada"), "clickstream")  # not a first purchase any more
     assert [a.trigger_event_id for a in actions] == ["o1-ada"]
     contact = actions[0].contact_id
@@ -44,6 +44,8 @@ def test_a_forgotten_contact_leaves_nothing_and_comes_back_as_new() -> None:
     for ident in ("user:ada", "email:ada@example.com", "anon:anon-1"):
         assert rt.identity.get(ident) is None
 
+    rt.submit(segment("identify", "id3", T0 + 2, userId="ada",
+                      traits={"email": "ada@example.com"}), "clickstream")  # signs up again
     rt.submit(order(3, "ada"), "clickstream")  # a first purchase again: no history survived
     assert [a.trigger_event_id for a in actions] == ["o1-ada", "o3-ada"]
 
@@ -52,6 +54,9 @@ def test_forgetting_a_merged_contact_erases_the_one_it_became() -> None:
     actions: list[Action] = []
     rt = runtime(actions)
     # Two contacts (two users on one device) united by a later claim; forget the merged-away id.
+    for user in ("bob", "rob"):
+        rt.submit(segment("identify", f"id-{user}", T0, userId=user,
+                          traits={"email": f"{user}@example.com"}), "clickstream")
     rt.submit(order(1, "bob", anon="dev-9"), "clickstream")
     rt.submit(order(2, "rob", category="garden"), "clickstream")
     rt.submit(segment("identify", "id2", T0 + 3, userId="rob", anonymousId="dev-9"),
