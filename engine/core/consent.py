@@ -46,7 +46,7 @@ def learn_consent(state: ContactState, event: Event, policy: Policy) -> None:
         group = email_group(event, policy)
         if event.name == "unsubscribe" or (event.name == "group_unsubscribe" and not group):
             answer(state, "email", Consent(False, t, f"email:{event.name}"))
-        elif event.name in ("group_unsubscribe", "group_resubscribe"):
+        elif group and event.name in ("group_unsubscribe", "group_resubscribe"):
             granted = event.name == "group_resubscribe"
             answer(state, consent_key("email", group), Consent(granted, t, f"email:{event.name}"))
         return
