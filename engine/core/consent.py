@@ -80,6 +80,24 @@ def email_group(event: Event, policy: Policy) -> str | None:
     return next((name for name, i in policy.email_groups.items() if i == gid), str(gid))
 
 
+ADDRESSES_SCHEMA = 2  # states from before `addresses` existed have schema 1
+
+
+def migrate_addresses(state: ContactState) -> None:
+    """A state written before addresses were kept gets them from what it already knew (its
+    first email identifier and its address traits, as actions were addressed then), once."""
+    if state.schema >= ADDRESSES_SCHEMA:
+        return
+    state.schema = ADDRESSES_SCHEMA
+    email = next((i[6:] for i in state.identifiers if i.startswith("email:")), None)
+    if email:
+        state.addresses.setdefault("email", email)
+    for channel, traits in ADDRESS_TRAITS.items():
+        value = next((v for v in map(_address, map(state.traits.get, traits)) if v), None)
+        if value:
+            state.addresses.setdefault(channel, value)
+
+
 def learn_addresses(state: ContactState, event: Event) -> None:
     """An identify sets (or, with an empty value, clears) the contact's addresses; a provider
     event gives the mailbox it is about only to a contact that has none yet."""

@@ -14,6 +14,7 @@ from engine.core.consent import (
     learn_addresses,
     learn_consent,
     learn_suppressions,
+    migrate_addresses,
 )
 from engine.core.identity import identifiers
 from engine.core.policy import DAY, DEFAULT_POLICY, Policy
@@ -29,6 +30,7 @@ SIGNUP_EVENTS = ("Signed Up",)
 
 def observe(state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY) -> None:
     t = event.time
+    migrate_addresses(state)  # before this event's identifiers: only what the state knew
     state.first_seen = min(state.first_seen, t) if state.first_seen else t
     state.last_seen = max(state.last_seen, t)
     for ident in identifiers(event):

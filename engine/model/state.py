@@ -171,7 +171,7 @@ class DecisionRecord(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
 
 class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     contact_id: str
-    schema: int = 1
+    schema: int = 1  # 2 once `addresses` are kept (older states are migrated on their next event)
     merged_into: str | None = None
     identifiers: tuple[str, ...] = ()
     traits: dict[str, Any] = {}

@@ -8,9 +8,15 @@ from pathlib import Path
 import orjson
 import pytest
 
+from engine.core.decide import decide
 from engine.core.policy import Policy, RulePolicy
+from engine.model import state as state_codec
+from engine.model.events import Event
+from engine.model.messages import Deliver
+from engine.model.state import Consent, ContactState
 from engine.ops.explain import render
 from engine.sdk import Context, Proposal, on, rule
+from engine.sdk.ruleset import RuleSet
 from engine.testing import UNLIMITED_POLICY, Scenario
 
 NOON = datetime(2026, 9, 21, 12, 0, tzinfo=UTC).timestamp()
@@ -197,3 +203,18 @@ def test_an_old_policy_file_still_loads_and_can_keep_email_opt_out(tmp_path: Pat
     p = Policy.load(f)
     assert p.channel("email").consent_default and p.channel("email").soft_opt_in
     assert p.channel("email").daily_cap == 1 and not p.channel("push").consent_default
+
+
+def test_a_state_from_before_addresses_gets_them_from_what_it_knew() -> None:
+    old = ContactState(contact_id="c1", identifiers=("user:u1", "email:ada@example.com"),
+                       traits={"phone": "+33600000001"},
+                       consent={"email": Consent(True, NOON - 60, "traits")})
+    old_bytes = state_codec.encode(old)
+    assert b"addresses" not in old_bytes and state_codec.decode(old_bytes).schema == 1
+    d = decide(state_codec.decode(old_bytes), "c1", Deliver(Event(
+        event_id="e1", source="clickstream", kind="page", name="/", time=NOON, user_id="u1"),
+        via="user:u1"), NOON, RuleSet([news]), OPEN)
+    assert d.state is not None and d.state.schema == 2
+    assert d.state.addresses == {"email": "ada@example.com", "sms": "+33600000001"}
+    assert [a.recipient for a in d.actions] == ["ada@example.com"]
+    assert state_codec.decode(state_codec.encode(d.state)).schema == 2
