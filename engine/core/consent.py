@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.core.policy import Policy
 from engine.model.events import Event
-from engine.model.state import Consent, ContactState
+from engine.model.state import Address, Consent, ContactState
 
 # Channels that cannot deliver without an address of the contact's; web and crm address the
 # contact by id.
@@ -91,36 +91,45 @@ def migrate_addresses(state: ContactState) -> None:
     state.schema = ADDRESSES_SCHEMA
     email = next((i[6:] for i in state.identifiers if i.startswith("email:")), None)
     if email:
-        state.addresses.setdefault("email", email)
+        state.addresses.setdefault("email", Address(email, 0.0))  # when: unknown, so oldest
     for channel, traits in ADDRESS_TRAITS.items():
         value = next((v for v in map(_address, map(state.traits.get, traits)) if v), None)
         if value:
-            state.addresses.setdefault(channel, value)
+            state.addresses.setdefault(channel, Address(value, 0.0))
 
 
 def learn_addresses(state: ContactState, event: Event) -> None:
-    """An identify sets (or, with an empty value, clears) the contact's addresses; a provider
-    event gives the mailbox it is about only to a contact that has none yet."""
-    token = event.device_token
+    """An identify sets (or, with an empty value, clears) the contact's addresses, unless a
+    newer event already gave one; a provider event gives the mailbox it is about only to a
+    contact that has none yet."""
+    t, token = event.time, event.device_token
     if token:
-        state.addresses["push"] = token
+        _address_at(state, "push", token, t)
     if event.kind == "email" and event.email:
-        state.addresses.setdefault("email", event.email)
+        state.addresses.setdefault("email", Address(event.email, t))
     if event.kind != "identify":
         return
-    if event.email and state.addresses.get("email") != event.email:
-        state.addresses["email"] = event.email
-        if state.suppressed.get("email") == HARD_BOUNCE:  # the bounce was the old mailbox's
+    if event.email:
+        before = state.addresses.get("email")
+        _address_at(state, "email", event.email, t)
+        moved = before is not None and state.addresses["email"].value != before.value
+        if moved and state.suppressed.get("email") == HARD_BOUNCE:  # the old mailbox's bounce
             del state.suppressed["email"]
     for channel, traits in ADDRESS_TRAITS.items():
-        for trait in traits:
-            if trait in event.traits:
-                value = _address(event.traits[trait])
-                if value:
-                    state.addresses[channel] = value
-                elif not (channel == "push" and token):
-                    state.addresses.pop(channel, None)
-                break
+        trait = next((tr for tr in traits if tr in event.traits), None)
+        if trait is not None and not (channel == "push" and token):
+            _address_at(state, channel, _address(event.traits[trait]), t)
+
+
+def _address_at(state: ContactState, channel: str, value: str | None, t: float) -> None:
+    """The newest by event time wins; None (an emptied trait) removes the address."""
+    held = state.addresses.get(channel)
+    if held is not None and held.at > t:
+        return
+    if value:
+        state.addresses[channel] = Address(value, t)
+    else:
+        state.addresses.pop(channel, None)
 
 
 def _address(value: Any) -> str | None:
@@ -144,7 +153,8 @@ def learn_suppressions(state: ContactState, event: Event) -> None:
         return
     hard = (event.name == "bounce" and event.properties.get("type") != "blocked") or (
         event.name == "dropped" and "bounced" in reason)
-    if hard and event.email in (None, state.addresses.get("email")):
+    mailbox = state.addresses.get("email")
+    if hard and event.email in (None, mailbox.value if mailbox else None):
         state.suppressed["email"] = HARD_BOUNCE
 
 
@@ -153,7 +163,8 @@ def learn_suppressions(state: ContactState, event: Event) -> None:
 
 def recipient(state: ContactState, channel: str) -> str | None:
     """Where a connector delivers on `channel`: the contact's own address, None for web and crm."""
-    return state.addresses.get(channel) if channel in ADDRESSED else None
+    address = state.addresses.get(channel) if channel in ADDRESSED else None
+    return address.value if address else None
 
 
 def undeliverable(state: ContactState, channel: str, marketing: bool) -> str:

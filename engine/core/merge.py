@@ -64,7 +64,9 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
     for domain, score in other.scores.items():
         into.scores.setdefault(domain, score)
     for channel, address in other.addresses.items():
-        into.addresses.setdefault(channel, address)
+        mine_a = into.addresses.get(channel)
+        if mine_a is None or address.at > mine_a.at:
+            into.addresses[channel] = address
     for channel, why in other.suppressed.items():
         into.suppressed.setdefault(channel, why)
     for key, o in other.outcomes.items():

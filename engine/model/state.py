@@ -52,6 +52,13 @@ class Consent(msgspec.Struct, gc=False, array_like=True, frozen=True):
     source: str
 
 
+class Address(msgspec.Struct, gc=False, array_like=True, frozen=True):
+    """The contact's address on one channel; the newest by event time `at` is the current one."""
+
+    value: str
+    at: float
+
+
 def event_digest(event_id: str) -> bytes:
     """A stable 64-bit digest of an event id (the same in every process, unlike `hash`)."""
     return hashlib.blake2b(event_id.encode(), digest_size=DIGEST).digest()
@@ -198,7 +205,7 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     suppressed: dict[str, str] = {}
     outcomes: dict[str, Outcomes] = {}  # "action|channel" -> evidence
     seen: bytes = b""  # digests of the event ids decided, oldest first
-    addresses: dict[str, str] = {}  # channel -> the contact's own address (email, phone, ...)
+    addresses: dict[str, Address] = {}  # channel -> the contact's own address (email, phone, ...)
 
     # --- reads rules use ----------------------------------------------------------------
 

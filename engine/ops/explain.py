@@ -49,7 +49,7 @@ def render(st: ContactState) -> str:
             f"{key}={'yes' if c.granted else 'no'} ({c.source}, {_t(c.at)})"
             for key, c in st.consent.items()
         ) or "none recorded (channel defaults apply)"),
-        "  addresses: " + (", ".join(f"{ch} {a}" for ch, a in st.addresses.items()) or "-"),
+        "  addresses: " + (", ".join(f"{ch} {a.value}" for ch, a in st.addresses.items()) or "-"),
     ]
     if st.suppressed:
         held = ", ".join(f"{c} ({w})" for c, w in st.suppressed.items())

@@ -18,6 +18,7 @@ from engine.model.state import (
     MAX_RECENT,
     MAX_SEEN,
     MAX_TALLIES,
+    Address,
     Consent,
     ContactState,
 )
@@ -41,7 +42,7 @@ def email(event_id: str, name: str, t: float) -> Deliver:
 
 def known() -> ContactState:
     """The consenting contact these tests mean: an email address and an opt-in to email."""
-    return ContactState(contact_id="c1", addresses={"email": "a@b.c"},
+    return ContactState(contact_id="c1", addresses={"email": Address("a@b.c", T - 60)},
                         consent={"email": Consent(True, T - 60, "traits")})
 
 

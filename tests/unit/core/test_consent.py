@@ -13,7 +13,7 @@ from engine.core.policy import Policy, RulePolicy
 from engine.model import state as state_codec
 from engine.model.events import Event
 from engine.model.messages import Deliver
-from engine.model.state import Consent, ContactState
+from engine.model.state import Address, Consent, ContactState
 from engine.ops.explain import render
 from engine.sdk import Context, Proposal, on, rule
 from engine.sdk.ruleset import RuleSet
@@ -147,7 +147,7 @@ def test_the_push_token_comes_from_the_device_and_is_the_recipient() -> None:
               context={"device": {"token": "fcm-123"}})
     [a] = s.track("u1", "Product Viewed")
     assert (a.channel, a.recipient) == ("push", "fcm-123")
-    assert s.contact("u1").addresses == {"push": "fcm-123"}
+    assert s.contact("u1").addresses == {"push": Address("fcm-123", NOON)}
 
 
 def test_transactional_skips_consent_and_holdouts_never_a_hard_bounce() -> None:
@@ -161,6 +161,18 @@ def test_transactional_skips_consent_and_holdouts_never_a_hard_bounce() -> None:
     [b] = s.track("u1", "Order Completed")
     assert (b.channel, b.recipient) == ("sms", "+33600000001")
     assert s.contact("u1").suppressed == {"email": "hard bounce", "email/marketing": "spam report"}
+
+
+def test_a_late_old_identify_does_not_bring_back_an_old_address() -> None:
+    s = scenario(receipt)
+    s.identify("u1", email="new@b.c")
+    stale = {"messageId": "old-2", "type": "identify", "userId": "u1",
+             "timestamp": "2026-09-21T11:00:00Z", "traits": {"email": "old@b.c", "phone": None}}
+    s.send(orjson.dumps(stale))
+    s.identify("u1", phone="+33600000002")
+    [a] = s.track("u1", "Order Completed")
+    assert a.recipient == "new@b.c"
+    assert s.contact("u1").addresses["email"] == Address("new@b.c", NOON)
 
 
 def test_a_new_address_lifts_a_hard_bounce_not_a_spam_report() -> None:
@@ -215,6 +227,7 @@ def test_a_state_from_before_addresses_gets_them_from_what_it_knew() -> None:
         event_id="e1", source="clickstream", kind="page", name="/", time=NOON, user_id="u1"),
         via="user:u1"), NOON, RuleSet([news]), OPEN)
     assert d.state is not None and d.state.schema == 2
-    assert d.state.addresses == {"email": "ada@example.com", "sms": "+33600000001"}
+    assert d.state.addresses == {"email": Address("ada@example.com", 0.0),
+                                 "sms": Address("+33600000001", 0.0)}
     assert [a.recipient for a in d.actions] == ["ada@example.com"]
     assert state_codec.decode(state_codec.encode(d.state)).schema == 2

@@ -49,6 +49,7 @@ class Person:
 
     answers: dict[str, tuple[float, bool]] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)
+    addressed_at: dict[str, float] = field(default_factory=dict)
     bounced: bool = False
     spam: bool = False
     customer: bool = False
@@ -58,6 +59,20 @@ class Person:
         held = self.answers.get(key)
         if held is None or (at, not granted) > (held[0], not held[1]):
             self.answers[key] = (at, granted)
+
+    def give(self, channel: str, value: str | None, at: float) -> None:
+        """The newest address by event time is the current one; a mailbox change lifts a
+        hard bounce (it was the old mailbox's)."""
+        if self.addressed_at.get(channel, at) > at:
+            return
+        before = self.addresses.get(channel)
+        self.addressed_at[channel] = at
+        if value is None:
+            self.addresses.pop(channel, None)
+        else:
+            self.addresses[channel] = value
+        if channel == "email" and value != before:
+            self.bounced = False
 
     def permits(self, channel: str, group: str | None) -> bool:
         whole = self.answers.get(channel)
@@ -74,8 +89,8 @@ class Person:
 
 STEP = st.tuples(
     st.sampled_from(["consent", "consent", "unsub", "group-unsub", "group-resub", "spam",
-                     "bounce", "new-email", "phone", "no-phone", "token", "buy", "promo",
-                     "promo", "promo", "notice", "wait"]),
+                     "bounce", "new-email", "old-email", "phone", "no-phone", "token", "buy",
+                     "promo", "promo", "promo", "notice", "wait"]),
     st.integers(0, 1),  # who
     st.sampled_from(KEYS),
     st.integers(0, 35),  # minutes back in event time (steps are 10 apart): out of order
@@ -92,7 +107,8 @@ def play(steps: list[tuple]) -> None:  # type: ignore[type-arg]
     people = {f"u{i}": Person() for i in range(2)}
     owner: dict[str, str] = {}
     for i, (user, me) in enumerate(people.items()):
-        me.addresses = {"email": f"{user}-0@x.io", "sms": f"+3360000000{i}"}
+        me.give("email", f"{user}-0@x.io", s.now)
+        me.give("sms", f"+3360000000{i}", s.now)
         grants = {"email": True, "sms": True, "push": True}
         s.identify(user, email=me.addresses["email"], phone=me.addresses["sms"], consent=grants)
         for key in grants:
@@ -122,19 +138,18 @@ def play(steps: list[tuple]) -> None:  # type: ignore[type-arg]
                 me.answer(f"email/{group}", at, kind == "group-resub")
             me.spam = me.spam or kind == "spam"
             me.bounced = me.bounced or kind == "bounce"
-        elif kind == "new-email":
+        elif kind in ("new-email", "old-email"):  # an old identify may arrive late
             me.emails += 1
-            me.addresses["email"] = f"{user}-{me.emails}@x.io"
-            me.bounced = False
-            out = s.identify(user, email=me.addresses["email"])
-        elif kind == "phone":
-            me.addresses["sms"] = f"+3360000000{who}{n}"
-            out = s.identify(user, phone=me.addresses["sms"])
-        elif kind == "no-phone":
-            me.addresses.pop("sms", None)
-            out = s.identify(user, phone=None)
+            given = f"{user}-{me.emails}@x.io"
+            when = s.now if kind == "new-email" else at
+            me.give("email", given, when)
+            out = s.segment("identify", user, timestamp=iso(when), traits={"email": given})
+        elif kind in ("phone", "no-phone"):
+            phone = f"+3360000000{who}{n}" if kind == "phone" else None
+            me.give("sms", phone, at)
+            out = s.segment("identify", user, timestamp=iso(at), traits={"phone": phone})
         elif kind == "token":
-            me.addresses["push"] = f"tok-{user}-{n}"
+            me.give("push", f"tok-{user}-{n}", s.now)
             out = s.segment("identify", user, context={"device": {"token": me.addresses["push"]}})
         elif kind == "buy":
             me.customer = True
