@@ -11,7 +11,7 @@ import pytest
 
 from engine.core.policy import Policy
 from engine.sdk.ruleset import DEFAULT_RULES_DIR, DISABLED_FILE, RuleSet, load_rules
-from engine.testing import UNLIMITED_POLICY
+from engine.testing import UNLIMITED_POLICY, Scenario
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout: deploy/, rules/, load_tests/
 
@@ -56,3 +56,13 @@ def order_only_rules(into: Path) -> Path:
     others = sorted(r.id for r in load_rules(into) if r.id not in ORDER_ONLY_RULES)
     (into / DISABLED_FILE).write_text("\n".join(others) + "\n")
     return into
+
+
+def reachable(s: Scenario, *users: str) -> Scenario:
+    """Contacts a test means as reachable and consenting: an email address, a phone, a push
+    token, and an opt-in on those channels and print (silence is not consent for marketing)."""
+    for user in users or ("u1",):
+        s.segment("identify", user, context={"device": {"token": f"push-{user}"}},
+                  traits={"email": f"{user}@example.com", "phone": f"+336000{user}",
+                          "consent": {"email": True, "sms": True, "push": True, "print": True}})
+    return s

@@ -4,19 +4,22 @@ For each candidate, in this order (docs/policy.md has the why of each):
 
 1. cool-down: the same action was decided for this contact too recently -> `cooling_down`;
 2. channel choice: the contact's preferred channel first if the rule allows it, then the rule's
-   order; a channel is skipped without consent (`no_consent`), when hard-suppressed
-   (`hard_suppressed`), after repeated negative outcomes (`suppressed`) or over a cap (`capped`);
-   the first channel's reason is kept when none is left;
+   order; a channel is skipped without an address of the contact's (`unreachable`), when
+   hard-suppressed (`hard_suppressed`), without consent for the proposal's group
+   (`no_consent`), after repeated negative outcomes (`suppressed`) or over a cap (`capped`);
+   when none is left, the first reason of a channel that could reach the contact is kept, or
+   `unreachable` when none could;
 3. ranking: mandatory actions first, then priority x value x propensity x levers, where the
    propensity is a Beta posterior over this contact's outcomes for that action and channel;
    beyond `max_actions_per_decision` -> `outranked`;
-4. holdout: contacts in the global or the rule's control group get the action recorded with
-   `control_group: true` (`held_out`), for uplift measurement, and it is never delivered;
+4. holdout: marketing actions for contacts in the global or the rule's control group are
+   recorded with `control_group: true` (`held_out`), for uplift measurement, never delivered;
 5. quiet hours in the contact's time zone: the action is deferred to the next allowed moment by
    a timer (`quiet_hours_deferred`), or dropped when it would expire first (`expired`).
 
-Transactional and mandatory actions skip caps, negative-outcome suppression and quiet hours;
-nothing skips consent or hard suppressions.
+Transactional and mandatory actions skip marketing consent, caps, negative-outcome suppression,
+quiet hours and holdouts; nothing skips reachability or a hard bounce, and a spam report blocks
+marketing only (engine/core/consent.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from engine.core.consent import permits, recipient, undeliverable
 from engine.core.policy import DAY, Policy
 from engine.model.actions import Action, action_id
 from engine.model.events import Event, iso
@@ -45,6 +49,9 @@ class Candidate:
 
     def action_class(self, policy: Policy) -> str:
         return policy.rule(self.rule.id).action_class or self.proposal.action_class
+
+    def group(self, policy: Policy) -> str | None:
+        return policy.rule(self.rule.id).group or self.proposal.group
 
 
 @dataclass(slots=True)
@@ -82,8 +89,9 @@ def arbitrate(
         if now >= expires:
             _record(state, out, cand, now, "suppressed", "expired", channel)
             continue
-        held_out = _held_out(state.contact_id, cand.rule.id, policy)
-        if not held_out and not deferred and cand.action_class(policy) == "marketing":
+        marketing = cand.action_class(policy) == "marketing"
+        held_out = marketing and _held_out(state.contact_id, cand.rule.id, policy)
+        if not held_out and not deferred and marketing:
             resume = _quiet_until(state.timezone, policy.channel(channel).quiet_hours, now)
             if resume is not None:
                 if resume >= expires:
@@ -130,24 +138,23 @@ def _channel(
         order.remove(state.preferred_channel)
         order.insert(0, state.preferred_channel)
     marketing = cand.action_class(policy) == "marketing"
-    first_reason = ""
+    group = cand.group(policy)
+    reasons = []
     for ch in order:
-        reason = _blocked(state, p.action, ch, now, policy, marketing)
+        reason = undeliverable(state, ch, marketing) or (
+            _refused(state, p.action, ch, group, now, policy) if marketing else "")
         if not reason:
             return ch, ""
-        first_reason = first_reason or reason
-    return None, first_reason
+        reasons.append(reason)
+    return None, next((r for r in reasons if r != "unreachable"), "unreachable")
 
 
-def _blocked(
-    state: ContactState, action: str, channel: str, now: float, policy: Policy, marketing: bool
+def _refused(
+    state: ContactState, action: str, channel: str, group: str | None, now: float, policy: Policy
 ) -> str:
-    if channel in state.suppressed:
-        return "hard_suppressed"
-    if not consents(state, channel, policy):
+    """Why a marketing action may not go out on a channel that can reach the contact."""
+    if not permits(state, channel, group, policy):
         return "no_consent"
-    if not marketing:
-        return ""
     o = state.outcomes.get(f"{action}|{channel}")
     if o is not None and o.suppressed_until > now:
         return "suppressed"
@@ -167,12 +174,6 @@ def _blocked(
     if any(cap is not None and n >= cap for cap, n in zip(caps, used, strict=True)):
         return "capped"
     return ""
-
-
-def consents(state: ContactState, channel: str, policy: Policy) -> bool:
-    """An explicit answer wins; silence means the channel's configured default."""
-    answer = state.consents(channel)
-    return policy.channel(channel).consent_default if answer is None else answer
 
 
 def _held_out(contact_id: str, rule_id: str, policy: Policy) -> bool:
@@ -229,7 +230,8 @@ def _defer(
         payload={
             "action": p.action, "channels": [channel, *[c for c in p.channels if c != channel]],
             "priority": p.priority, "value": p.value, "payload": dict(p.payload),
-            "cooldown": p.cooldown, "action_class": p.action_class, "expires_at": expires,
+            "cooldown": p.cooldown, "action_class": p.action_class, "group": p.group,
+            "expires_at": expires,
             "trigger_event_id": cand.trigger.event_id, "trigger_time": cand.trigger.time,
         },
     ))
@@ -241,7 +243,7 @@ def resumed(timer: Timer, rule: Rule) -> Candidate:
     proposal = Proposal(
         action=d["action"], channels=tuple(d["channels"]), priority=d["priority"],
         value=d["value"], payload=d["payload"], ttl=max(d["expires_at"] - timer.due, 1.0),
-        cooldown=d["cooldown"], action_class=d["action_class"],
+        cooldown=d["cooldown"], action_class=d["action_class"], group=d.get("group"),
     )
     trigger = Event(event_id=d["trigger_event_id"], source="clickstream", kind="timer",
                     name=DEFER_TIMER, time=d["trigger_time"])
@@ -273,21 +275,6 @@ def _act(
     )
     state.record_outbox(action)
     return action
-
-
-RECIPIENT_TRAITS = {"sms": ("phone", "mobile"), "push": ("push_token", "device_token")}
-
-
-def recipient(state: ContactState, channel: str) -> str | None:
-    """Where a connector delivers: the contact's email, phone or push token; None for the web,
-    the CRM and print (they address the contact by id, or by postal address in the payload)."""
-    if channel == "email":
-        return next((i[6:] for i in state.identifiers if i.startswith("email:")), None)
-    for trait in RECIPIENT_TRAITS.get(channel, ()):
-        value = state.traits.get(trait)
-        if isinstance(value, str) and value:
-            return value
-    return None
 
 
 def _record(

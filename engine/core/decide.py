@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import msgspec
 
 from engine.core.arbitration import DEFER_TIMER, Candidate, arbitrate, resumed
+from engine.core.consent import migrate_addresses
 from engine.core.identity import Emit, ToContacts, ToIdentity, identifiers, relink
 from engine.core.linking import Links, admit, unite
 from engine.core.merge import merge
@@ -104,6 +105,7 @@ def _on_event(
         return Decision(state, state.decided_for(event.event_id), duplicate=True)
     before = (state.stage, state.lifecycle)
     links = Links()
+    migrate_addresses(state)  # before this event's identifiers: only what the state knew
     admit(state, identifiers(event), now, policy.identity, links)
     observe(state, event, policy)
     _cancel_on_exit_events(state, event)

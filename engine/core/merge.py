@@ -71,6 +71,10 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
         strongest = sorted(into.scores.items(),
                            key=lambda ds: -ds[1].at_time(now, INTEREST_HALF_LIFE))
         into.scores = dict(strongest[:MAX_SCORES])
+    for channel, address in other.addresses.items():
+        mine_a = into.addresses.get(channel)
+        if mine_a is None or address.at > mine_a.at:
+            into.addresses[channel] = address
     for channel, why in other.suppressed.items():
         into.suppressed.setdefault(channel, why)
     for key, o in other.outcomes.items():

@@ -1,34 +1,38 @@
 """What the engine learns from every event before any rule sees it.
 
-Consent revocations and hard suppressions are applied here, first, so an unsubscribe, a spam
-report or a hard bounce takes effect before anything else about that event (or any later one)
-is decided. Outcomes of earlier actions (opens, clicks, bounces, purchases soon after) are
-credited to the action and channel they answer: the propensity and suppression evidence.
+Addresses, consent answers and hard suppressions are applied here, first, so an unsubscribe,
+a spam report or a hard bounce takes effect before anything else about that event (or any
+later one) is decided (engine/core/consent.py). Outcomes of earlier actions (opens, clicks,
+bounces, purchases soon after) are credited to the action and channel they answer: the
+propensity and suppression evidence.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
+from engine.core.consent import (
+    PREFERENCE_EVENTS,
+    learn_addresses,
+    learn_consent,
+    learn_suppressions,
+)
 from engine.core.policy import DAY, DEFAULT_POLICY, Policy
 from engine.model.actions import CHANNELS
 from engine.model.events import Event
-from engine.model.state import STAGES, Consent, ContactState, Outcomes, Purchase
+from engine.model.state import STAGES, ContactState, Outcomes, Purchase
 
-REVOKES_EMAIL = ("unsubscribe", "group_unsubscribe", "spamreport")
 POSITIVE_EMAIL = ("open", "click")
 NEGATIVE_EMAIL = ("bounce", "dropped")
 PURCHASE_EVENTS = ("Order Completed",)
 SIGNUP_EVENTS = ("Signed Up",)
-PREFERENCE_EVENTS = ("Preferences Updated",)
 
 
 def observe(state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY) -> None:
     t = event.time
     state.first_seen = min(state.first_seen, t) if state.first_seen else t
     state.last_seen = max(state.last_seen, t)
-    _consent(state, event, policy)
-    _suppressions(state, event)
+    learn_addresses(state, event)
+    learn_consent(state, event, policy)
+    learn_suppressions(state, event)
     _outcomes(state, event, policy)
     state.bump(event.kind, t)
     base = f"{event.kind}:{event.name}"
@@ -53,39 +57,6 @@ def observe(state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY) 
         elif event.name in SIGNUP_EVENTS and state.lifecycle == "prospect":
             state.lifecycle = "lead"
     state.remember(event)
-
-
-def _consent(state: ContactState, event: Event, policy: Policy) -> None:
-    """Answers, oldest kind first so the most explicit wins: Segment categories, then traits."""
-    if event.kind == "email" and event.name in REVOKES_EMAIL:
-        state.consent["email"] = Consent(False, event.time, f"email:{event.name}")
-        return
-    for category, granted in (event.consent or {}).items():
-        for channel in policy.consent_categories.get(category, ()):
-            state.consent[channel] = Consent(granted, event.time, f"segment:{category}")
-    answers: Any = None
-    if event.kind == "identify":
-        answers = event.traits.get("consent")
-    elif event.name in PREFERENCE_EVENTS:
-        answers = event.properties.get("consent")
-    if isinstance(answers, dict):
-        source = "traits" if event.kind == "identify" else "preference-centre"
-        for channel, granted in answers.items():
-            if channel in CHANNELS and isinstance(granted, bool):
-                state.consent[channel] = Consent(granted, event.time, source)
-
-
-def _suppressions(state: ContactState, event: Event) -> None:
-    """Hard suppressions nothing overrides: a hard-bounced address, a spam report."""
-    if event.kind != "email":
-        return
-    reason = (event.reason or "").lower()
-    if event.name == "spamreport" or (event.name == "dropped" and "spam" in reason):
-        state.suppressed["email"] = "spam report"
-    elif (event.name == "bounce" and event.properties.get("type") != "blocked") or (
-        event.name == "dropped" and "bounced" in reason
-    ):
-        state.suppressed["email"] = "hard bounce"
 
 
 POSITIVE_OUTCOMES = ("opened", "clicked", "converted")

@@ -11,6 +11,7 @@ per channel and per rule override the global ones.
 
     [rules.cart-abandoned]
     holdout = 0.10
+    group = "offers"
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ DAY = 86_400.0
 
 
 class ChannelPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
-    consent_default: bool = True  # what silence means: opt-out (True) or opt-in needed (False)
+    # What silence means for marketing: opt-in needed (False) or opt-out (True).
+    consent_default: bool = False
+    # Existing customers (a purchase on record) may receive marketing without prior consent,
+    # unless they objected (a withdrawal on the channel or the group).
+    soft_opt_in: bool = False
     daily_cap: int | None = None  # marketing actions per rolling 24 h on this channel
     weekly_cap: int | None = None  # … per rolling 7 days
     quiet_hours: tuple[str, str] | None = None  # local "HH:MM" start, end (may wrap midnight)
@@ -36,13 +41,12 @@ class ChannelPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
 
 
 DEFAULT_CHANNELS = {
-    "email": ChannelPolicy(daily_cap=2, weekly_cap=5, quiet_hours=("21:00", "08:00")),
-    "sms": ChannelPolicy(consent_default=False, daily_cap=1, weekly_cap=2,
-                         quiet_hours=("20:00", "09:00")),
-    "push": ChannelPolicy(consent_default=False, daily_cap=2, weekly_cap=6,
-                          quiet_hours=("21:00", "08:00")),
-    "web": ChannelPolicy(),
-    "crm": ChannelPolicy(),
+    "email": ChannelPolicy(soft_opt_in=True, daily_cap=2, weekly_cap=5,
+                           quiet_hours=("21:00", "08:00")),
+    "sms": ChannelPolicy(daily_cap=1, weekly_cap=2, quiet_hours=("20:00", "09:00")),
+    "push": ChannelPolicy(daily_cap=2, weekly_cap=6, quiet_hours=("21:00", "08:00")),
+    "web": ChannelPolicy(consent_default=True),  # on the contact's own visit: not solicitation
+    "crm": ChannelPolicy(consent_default=True),  # a task for sales, who ask for themselves
     "print": ChannelPolicy(weekly_cap=1),
 }
 
@@ -51,6 +55,7 @@ class RulePolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
     holdout: float = 0.0  # share of contacts held out of this rule, on top of the global one
     lever: float = 1.0
     action_class: str | None = None  # overrides the class the rule's proposals carry
+    group: str | None = None  # overrides the subscription group the rule's proposals name
 
 
 # Identifier kinds, strongest first: a userId is a person, an email or a social handle is strong
@@ -103,7 +108,8 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     negative_outcomes: int = 3  # this many negative outcomes in a row for an action ...
     suppress_days: float = 30.0  # ... suppress that action for this long
     conversion_window_days: float = 7.0  # a purchase this soon after an action converts it
-    # Segment consent categories (`context.consent.categoryPreferences`) -> channels they govern.
+    # Segment consent categories (`context.consent.categoryPreferences`) -> what they govern:
+    # a channel (`email`) or one subscription group of a channel (`email/newsletter`).
     consent_categories: dict[str, tuple[str, ...]] = msgspec.field(
         default_factory=lambda: {
             "Advertising": ("email", "sms", "push", "print"),
@@ -117,22 +123,32 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     )
     rules: dict[str, RulePolicy] = {}
     identity: IdentityPolicy = msgspec.field(default_factory=IdentityPolicy)
+    # The email provider's unsubscribe groups (SendGrid `asm_group_id`) by the name proposals
+    # use (`group = "newsletter"`); an unnamed id is its own name ("4242").
+    email_groups: dict[str, int] = {}
 
     def __post_init__(self) -> None:
         for ch in self.channels:
             if ch not in CHANNELS:
                 raise ValueError(f"policy: unknown channel {ch!r} - at `$.channels.{ch}`")
-        for name, chans in self.consent_categories.items():
-            for ch in chans:
-                if ch not in CHANNELS:
+        for name, keys in self.consent_categories.items():
+            for key in keys:
+                if not self.is_consent_key(key):
                     raise ValueError(
-                        f"policy: unknown channel {ch!r} - at `$.consent_categories.{name}`"
+                        f"policy: unknown channel {key.partition('/')[0]!r} "
+                        f"- at `$.consent_categories.{name}`"
                     )
         for share, where in [(self.holdout, "$.holdout")] + [
             (r.holdout, f"$.rules.{rid}.holdout") for rid, r in self.rules.items()
         ]:
             if not 0.0 <= share < 1.0:
                 raise ValueError(f"policy: a holdout is a share in [0, 1) - at `{where}`")
+
+    @staticmethod
+    def is_consent_key(key: str) -> bool:
+        """`email` (the whole channel) or `email/newsletter` (one subscription group)."""
+        channel, slash, group = key.partition("/")
+        return channel in CHANNELS and (not slash or bool(group))
 
     def channel(self, name: str) -> ChannelPolicy:
         """A channel's settings; one left out keeps its defaults (SMS stays opt-in)."""

@@ -29,6 +29,7 @@ EmailEventName = Literal[
     "spamreport",
     "unsubscribe",
     "group_unsubscribe",
+    "group_resubscribe",
 ]
 SocialAction = Literal["like", "comment", "share", "mention", "follow", "message"]
 EMAIL_EVENTS: tuple[str, ...] = get_args(EmailEventName)
@@ -51,12 +52,21 @@ class SegmentConsent(msgspec.Struct, kw_only=True, omit_defaults=True):
     categoryPreferences: dict[str, bool] = {}
 
 
+class SegmentDevice(msgspec.Struct, kw_only=True, omit_defaults=True):
+    token: str | None = None  # the push token (APNs / FCM) of the device the call came from
+
+    def __post_init__(self) -> None:
+        if self.token is not None and len(self.token) > 4 * MAX_ID_LENGTH:
+            raise ValueError("push token too long - at `$.context.device.token`")
+
+
 class SegmentContext(msgspec.Struct, kw_only=True, omit_defaults=True):
     timezone: str | None = None
     location: Location | None = None
     ip: str | None = None
     userAgent: str | None = None
     consent: SegmentConsent | None = None
+    device: SegmentDevice | None = None
 
 
 class SegmentCall(msgspec.Struct, kw_only=True):
@@ -94,7 +104,7 @@ class EmailWebhookEvent(msgspec.Struct, kw_only=True):
     url: str | None = None
     reason: str | None = None
     type: str | None = None
-    asm_group_id: int | None = None
+    asm_group_id: int | None = None  # the unsubscribe group a (re)subscribe event is about
     kairos_action_id: str | None = None  # the custom arg our email connector sets
 
     def __post_init__(self) -> None:
@@ -171,6 +181,7 @@ class Event(msgspec.Struct, gc=False, kw_only=True, frozen=True, omit_defaults=T
     url: str | None = None
     reason: str | None = None
     contact_id: str | None = None  # set when the sender already knows it (action outcomes)
+    device_token: str | None = None  # a push token the contact's device reported
 
     @property
     def authenticated(self) -> bool:
@@ -241,6 +252,7 @@ def from_segment(call: SegmentCall) -> Event:
         location=ctx.location,
         consent=dict(ctx.consent.categoryPreferences) if ctx.consent else None,
         url=call.properties.get("url") if isinstance(call.properties.get("url"), str) else None,
+        device_token=ctx.device.token if ctx.device and ctx.device.token else None,
     )
 
 
@@ -257,7 +269,7 @@ def from_email(ev: EmailWebhookEvent) -> Event:
         properties={
             k: v
             for k, v in (("sg_message_id", ev.sg_message_id), ("type", ev.type),
-                         ("action_id", ev.kairos_action_id))
+                         ("action_id", ev.kairos_action_id), ("asm_group_id", ev.asm_group_id))
             if v is not None
         },
         url=ev.url,

@@ -46,9 +46,18 @@ LIFECYCLES = ("prospect", "lead", "customer", "repeat", "lapsed")
 
 
 class Consent(msgspec.Struct, gc=False, array_like=True, frozen=True):
+    """One answer for a channel or a subscription group: the newest by event time `at` wins."""
+
     granted: bool
     at: float
     source: str
+
+
+class Address(msgspec.Struct, gc=False, array_like=True, frozen=True):
+    """The contact's address on one channel; the newest by event time `at` is the current one."""
+
+    value: str
+    at: float
 
 
 def event_digest(event_id: str) -> bytes:
@@ -180,11 +189,11 @@ class Refusal(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
 
 class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     contact_id: str
-    schema: int = 1
+    schema: int = 1  # 2 once `addresses` are kept (older states are migrated on their next event)
     merged_into: str | None = None
     identifiers: tuple[str, ...] = ()
     traits: dict[str, Any] = {}
-    consent: dict[str, Consent] = {}
+    consent: dict[str, Consent] = {}  # "email" or "email/<group>" -> the newest answer
     timezone: str | None = None
     location: Location | None = None
     preferred_channel: str | None = None
@@ -202,10 +211,13 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     decisions: tuple[DecisionRecord, ...] = ()
     outbox: tuple[Action, ...] = ()
     scores: dict[str, Score] = {}
-    suppressed: dict[str, str] = {}  # channel -> why it is hard-suppressed (nothing overrides)
+    # "email" -> why every email is blocked (hard bounce); "email/marketing" -> why marketing
+    # email is (spam report). Nothing but a new address lifts a hard bounce.
+    suppressed: dict[str, str] = {}
     outcomes: dict[str, Outcomes] = {}  # "action|channel" -> evidence
     seen: bytes = b""  # digests of the event ids decided, oldest first
     refused: tuple[Refusal, ...] = ()  # the latest merges and identifiers refused, oldest first
+    addresses: dict[str, Address] = {}  # channel -> the contact's own address (email, phone, ...)
 
     # --- reads rules use ----------------------------------------------------------------
 
@@ -215,10 +227,6 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     def count(self, key: str) -> int:
         t = self.tallies.get(key)
         return t.count if t else 0
-
-    def consents(self, channel: str) -> bool | None:
-        c = self.consent.get(channel)
-        return c.granted if c else None
 
     def next_due(self) -> float | None:
         return min((t.due for t in self.timers), default=None)

@@ -46,8 +46,10 @@ def render(st: ContactState) -> str:
         f"  stage {st.stage}, lifecycle {st.lifecycle}, time zone {st.timezone or 'UTC'}, "
         f"preferred channel {st.preferred_channel or '-'}",
         "  consent: " + (", ".join(
-            f"{ch}={'yes' if c.granted else 'no'} ({c.source})" for ch, c in st.consent.items()
+            f"{key}={'yes' if c.granted else 'no'} ({c.source}, {_t(c.at)})"
+            for key, c in st.consent.items()
         ) or "none recorded (channel defaults apply)"),
+        "  addresses: " + (", ".join(f"{ch} {a.value}" for ch, a in st.addresses.items()) or "-"),
     ]
     if st.suppressed:
         held = ", ".join(f"{c} ({w})" for c, w in st.suppressed.items())

@@ -76,9 +76,10 @@ class Proposal:
     payload: Mapping[str, Any] = field(default_factory=dict)
     ttl: float = DAY
     cooldown: float = 0.0
-    # marketing: every policy applies; transactional: no caps or quiet hours (still consent and
-    # hard suppressions); mandatory: also wins arbitration, still obeys consent.
+    # marketing: every policy applies; transactional: no marketing consent, caps, quiet hours or
+    # holdouts (still an address, hard bounces, erasure); mandatory: also wins arbitration.
     action_class: ActionClass = "marketing"
+    group: str | None = None  # the subscription group (`newsletter`) whose consent it needs
 
     def __post_init__(self) -> None:
         if self.action_class not in ACTION_CLASSES:
@@ -88,6 +89,9 @@ class Proposal:
             )
         if not self.channels:
             raise ValueError(f"proposal {self.action!r}: needs at least one channel")
+        if self.group is not None and (not self.group or "/" in self.group):
+            raise ValueError(f"proposal {self.action!r}: a group is a non-empty name without '/', "
+                             f"got {self.group!r}")
         for ch in self.channels:
             if ch not in CHANNELS:
                 raise ValueError(

@@ -52,19 +52,25 @@ def test_consent_fallback_quiet_hours_and_explain_on_kafka(
     try:
         produce(w.bootstrap, [(w.topics["clickstream"], k, v) for _, k, v in [
             ("clickstream", b"pat", segment("identify", "pat-id", T0, userId="pat",
-                                             traits={"consent": {"email": False, "push": True}})),
+                                             traits={"email": "pat@example.com",
+                                                     "consent": {"email": False, "push": True}},
+                                             context={"device": {"token": "tok-pat"}})),
             order("pat", "pat-o1", "books"),
             ("clickstream", b"owl", segment("identify", "owl-id", T0, userId="owl",
+                                             traits={"email": "owl@example.com"},
                                              context={"timezone": zone_at(23)})),
             order("owl", "owl-o1", "books"),
             ("clickstream", b"sam", segment("identify", "sam-id", T0, userId="sam",
+                                             traits={"email": "sam@example.com"},
                                              context={"timezone": zone_at(12)})),
             order("sam", "sam-o1", "books"),
         ]])
         values = consume(w.bootstrap, w.topics["actions"], lambda vs: len(vs) >= 2, timeout=30)
         got = {a.trigger_event_id: a for a in map(action_codec.decode, values)}
-        assert got["pat-o1"].channel == "push"  # email refused: the rule's next channel
-        assert "sam-o1" in got and got["sam-o1"].channel == "email"
+        # email refused: the rule's next channel, at the device's own token
+        assert (got["pat-o1"].channel, got["pat-o1"].recipient) == ("push", "tok-pat")
+        # a customer now: soft opt-in on email
+        assert "sam-o1" in got and got["sam-o1"].recipient == "sam@example.com"
         time.sleep(2)
         values = consume(w.bootstrap, w.topics["actions"], lambda vs: False, timeout=3)
         assert "owl-o1" not in {action_codec.decode(v).trigger_event_id for v in values}
@@ -98,6 +104,8 @@ def test_caps_and_holdouts_on_kafka(kafka_bootstrap: str, tmp_path: Path) -> Non
     w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_POLICY=str(policy)).start()
     try:
         produce(w.bootstrap, [(w.topics["clickstream"], k, v) for _, k, v in [
+            ("clickstream", b"cap", segment("identify", "cap-id", T0, userId="cap",
+                                             traits={"email": "cap@example.com"})),
             order("cap", "cap-o1", "books"), order("cap", "cap-o2", "home"),
             order("cap", "cap-o3", "electronics"),
         ]])

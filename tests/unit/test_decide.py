@@ -18,6 +18,8 @@ from engine.model.state import (
     MAX_RECENT,
     MAX_SEEN,
     MAX_TALLIES,
+    Address,
+    Consent,
     ContactState,
 )
 from engine.testing import Scenario
@@ -38,12 +40,18 @@ def email(event_id: str, name: str, t: float) -> Deliver:
                          email="a@b.c"), via="email:a@b.c")
 
 
+def known() -> ContactState:
+    """The consenting contact these tests mean: an email address and an opt-in to email."""
+    return ContactState(contact_id="c1", addresses={"email": Address("a@b.c", T - 60)},
+                        consent={"email": Consent(True, T - 60, "traits")})
+
+
 def buy(event_id: str, t: float, category: str = "baby") -> Deliver:
     return track(event_id, "Order Completed", t, products=[{"category": category}])
 
 
 def test_a_duplicate_event_decides_nothing_new_and_re_emits_the_same_ids() -> None:
-    d1 = decide(None, "c1", buy("e1", T), T, RULES, DEFAULT_POLICY)
+    d1 = decide(known(), "c1", buy("e1", T), T, RULES, DEFAULT_POLICY)
     assert [a.action for a in d1.actions] == ["welcome-baby"]
     again = decide(d1.state, "c1", buy("e1", T), T + 5, RULES, DEFAULT_POLICY)
     assert again.duplicate and [a.action_id for a in again.actions] == [d1.actions[0].action_id]
@@ -58,7 +66,8 @@ def test_unsubscribe_revokes_email_before_the_next_decision_and_push_needs_opt_i
     assert [(r.rule_id, r.reason) for r in d.state.decisions] == [
         ("first-purchase-in-category", "no_consent")]
     s = Scenario(RULES)
-    s.identify("u1", consent={"push": True})
+    s.segment("identify", "u1", traits={"consent": {"push": True}},
+              context={"device": {"token": "tok-1"}})
     s.email("a@b.c", "spamreport")  # unknown address: its own contact, not u1's
     s.identify("u1", email="a@b.c")
     [action] = s.track("u1", "Order Completed", properties={"products": [{"category": "baby"}]})
@@ -79,7 +88,7 @@ def test_a_purchase_cancels_the_pending_cart_reminder() -> None:
 
 
 def test_a_due_timer_fires_once_and_a_replayed_timer_re_emits_the_same_action() -> None:
-    d = decide(None, "c1", track("e1", "Product Added", T, product_id="sku-1"), T, RULES,
+    d = decide(known(), "c1", track("e1", "Product Added", T, product_id="sku-1"), T, RULES,
                DEFAULT_POLICY)
     assert d.state is not None
     timer = d.state.timers[0]

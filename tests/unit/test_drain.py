@@ -18,6 +18,9 @@ from tests.integration.journey import T0, segment
 
 ORDER = segment("track", "o1", T0, userId="ada", event="Order Completed",
                 properties={"products": [{"category": "books"}]})
+# Who ada is: a reachable contact that opted in to email (the order alone could not be sent).
+ADA = segment("identify", "i1", T0 - 1, userId="ada",
+              traits={"email": "ada@example.com", "consent": {"email": True}})
 
 
 def drain(pipeline: Pipeline, first: Emit, identity: MemoryStore, states: CachedStates,
@@ -36,6 +39,9 @@ def first_hop(pipeline: Pipeline) -> ToIdentity:
 def test_everything_local_runs_every_step_in_fifo_order() -> None:
     pipeline, identity = Pipeline(spine_rules(), open_policy()), MemoryStore()
     states = CachedStates(MemoryStore())
+    known = pipeline.ingest("clickstream", ADA, "clickstream")
+    assert isinstance(known, ToIdentity)
+    drain(pipeline, known, identity, states)
     out = drain(pipeline, first_hop(pipeline), identity, states)
     decided = [o for o in out if isinstance(o, Decided)]
     actions = [o for o in out if isinstance(o, Action)]

@@ -17,7 +17,8 @@ def test_anonymous_then_identified_then_email_then_social_is_one_contact() -> No
     s.page("anon-1", "/home")
     s.track("anon-1", "Product Added", properties={"product_id": "sku-1"})  # a pending timer
     s.segment("identify", "u1", anonymousId="anon-1",
-              traits={"email": "Ada@Example.com", "social_handles": {"twitter": "@Ada"}})
+              traits={"email": "Ada@Example.com", "social_handles": {"twitter": "@Ada"},
+                      "consent": {"email": True}})
     s.email("ada@example.com", "open")
     s.social("@ada", "like")
     roots = {root_of(s, i) for i in ("anon:anon-1", "user:u1", "email:ada@example.com",

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.core.arbitration import consents
+from engine.core.consent import permits
 from engine.core.policy import ChannelPolicy, Policy, RulePolicy
 from engine.sdk import Context, Proposal, on, rule
 from engine.testing import Scenario
@@ -50,8 +50,14 @@ def policy(**overrides: object) -> Policy:
     return Policy(**{**base, **overrides})  # type: ignore[arg-type]
 
 
-def scenario(p: Policy, *rules: object) -> Scenario:
-    return Scenario(list(rules or (promo,)), policy=p, start=NOON)  # type: ignore[arg-type]
+def scenario(p: Policy, *rules: object, users: tuple[str, ...] = ("u1",)) -> Scenario:
+    """The rules under the policy, for contacts with an address on every channel (the
+    reachability tests are in test_consent.py); whether they consent is up to each test."""
+    s = Scenario(list(rules or (promo,)), policy=p, start=NOON)  # type: ignore[arg-type]
+    for user in users:
+        s.segment("identify", user, traits={"email": f"{user}@x.io", "phone": "+33600000000"},
+                  context={"device": {"token": f"push-{user}"}})
+    return s
 
 
 def view(s: Scenario, n: int = 0, user: str = "u1") -> list[str]:
@@ -67,6 +73,7 @@ def test_consent_defaults_traits_segment_categories_and_the_preference_centre() 
     s.identify("u1", consent={"email": False})
     assert view(s) == []  # email refused, sms and push need an opt-in
     assert reasons(s) == ["no_consent"]
+    s.advance(minutes=1)  # a newer answer: at the same instant the refusal would stand
     s.segment("track", "u1", event="Page Viewed",
               context={"consent": {"categoryPreferences": {"Advertising": True}}})
     assert view(s, 1) == ["email:promo-1"]  # Advertising covers email, sms, push, print
@@ -89,8 +96,7 @@ def test_hard_suppressions_override_even_consent_and_mandatory_class() -> None:
     s.email("a@b.c", "bounce", type="bounce", reason="550 no such user")
     assert view(s) == []
     assert reasons(s)[-1] == "hard_suppressed"
-    assert s.track("u1", "Password Reset") == []  # mandatory obeys consent and suppressions
-    s.identify("u1", consent={"sms": True})
+    # mandatory skips marketing consent (sms was refused), never a hard bounce: sms it is
     assert [a.channel for a in s.track("u1", "Password Reset")] == ["sms"]
     assert s.contact("u1").suppressed == {"email": "hard bounce"}
 
@@ -106,6 +112,7 @@ def test_daily_weekly_and_global_caps() -> None:
     p = policy(channels={"email": ChannelPolicy(daily_cap=2, weekly_cap=3, quiet_hours=NO_QUIET)},
                global_daily_cap=None)
     s = scenario(p)
+    s.identify("u1", consent={"email": True})
     assert [view(s, i) for i in range(3)] == [["email:promo-0"], ["email:promo-1"], []]
     assert reasons(s)[-1] == "capped"
     s.advance(hours=25)
@@ -115,19 +122,20 @@ def test_daily_weekly_and_global_caps() -> None:
     s2 = scenario(policy(global_daily_cap=1,
                          channels={"email": ChannelPolicy(quiet_hours=NO_QUIET),
                                    "push": ChannelPolicy(quiet_hours=NO_QUIET)}))
-    s2.identify("u1", consent={"push": True})
+    s2.identify("u1", consent={"email": True, "push": True})
     assert view(s2) == ["email:promo-0"]
     assert view(s2, 1) == []  # the global cap applies across channels
 
 
-def test_transactional_actions_skip_caps_and_quiet_hours_but_not_consent() -> None:
+def test_transactional_actions_skip_caps_quiet_hours_and_marketing_consent() -> None:
     p = policy(channels={"email": ChannelPolicy(daily_cap=0, quiet_hours=("00:00", "23:59"))})
     s = scenario(p, receipt, promo)
+    s.identify("u1", consent={"email": True})
     assert view(s) == []
     [r] = s.track("u1", "Order Completed")
-    assert (r.channel, r.action_class) == ("email", "transactional")
+    assert (r.channel, r.action_class, r.recipient) == ("email", "transactional", "u1@x.io")
     s.identify("u1", consent={"email": False})
-    assert s.track("u1", "Order Completed") == []
+    assert [a.action for a in s.track("u1", "Order Completed")] == ["receipt"]
 
 
 def test_mandatory_wins_arbitration_over_a_higher_score() -> None:
@@ -153,10 +161,12 @@ def test_cool_down_per_action() -> None:
 
 def test_quiet_hours_defer_to_the_contacts_morning_in_their_own_time_zone() -> None:
     p = policy(channels={"email": ChannelPolicy(quiet_hours=("21:00", "08:00"))})
-    s = scenario(p)
+    s = scenario(p, users=("tokyo", "london"))
     # 12:00 UTC is 21:00 in Tokyo (UTC+9): inside quiet hours there, not in London.
-    s.segment("identify", "tokyo", context={"timezone": "Asia/Tokyo"})
-    s.segment("identify", "london", context={"timezone": "Europe/London"})
+    s.segment("identify", "tokyo", context={"timezone": "Asia/Tokyo"},
+              traits={"consent": {"email": True}})
+    s.segment("identify", "london", context={"timezone": "Europe/London"},
+              traits={"consent": {"email": True}})
     assert view(s, user="london") == ["email:promo-0"]
     assert view(s, user="tokyo") == []
     assert reasons(s, "tokyo") == ["quiet_hours_deferred"]
@@ -172,8 +182,9 @@ def test_a_deferred_action_that_would_expire_first_is_dropped() -> None:
         return Proposal(action="flash-sale", channels=("email",), ttl=3600)
 
     p = policy(channels={"email": ChannelPolicy(quiet_hours=("21:00", "08:00"))})
-    s = scenario(p, flash)
-    s.segment("identify", "tokyo", context={"timezone": "Asia/Tokyo"})
+    s = scenario(p, flash, users=("tokyo",))
+    s.segment("identify", "tokyo", context={"timezone": "Asia/Tokyo"},
+              traits={"consent": {"email": True}})
     assert s.page("tokyo", "/") == []
     assert reasons(s, "tokyo") == ["expired"]
     assert s.advance(hours=12) == []
@@ -199,10 +210,10 @@ def test_holdouts_are_deterministic_recorded_and_flagged_not_delivered() -> None
     p = policy(holdout=0.3, rules={"promo": RulePolicy(holdout=0.2)})
     flags = {}
     for i in range(300):
-        s = scenario(p)
+        s = scenario(p, users=(f"u{i}",))
         [a] = s.track(f"u{i}", "Product Viewed", properties={"n": 0})
         flags[a.contact_id] = a.control_group
-        again = scenario(p)
+        again = scenario(p, users=(f"u{i}",))
         assert again.track(f"u{i}", "Product Viewed", properties={"n": 0})[0].control_group == a.control_group
     share = sum(flags.values()) / len(flags)
     assert 0.35 < share < 0.53  # 1 - 0.7 * 0.8 = 0.44 expected
@@ -224,7 +235,7 @@ def test_propensity_learns_from_outcomes_and_moves_the_ranking() -> None:
         return Proposal(action="offer-b", channels=("email",), priority=45)
 
     s = scenario(policy(channels={"email": ChannelPolicy(quiet_hours=NO_QUIET)}), a_rule, b_rule)
-    s.identify("u1", email="a@b.c")
+    s.identify("u1", email="a@b.c", consent={"email": True})
     winners = []
     # Prior Beta(1, 4): a scores 50 x 0.2 = 10 and wins; unopened it drops to 50 x 1/6 = 8.3,
     # below b's 45 x 0.2 = 9; b is clicked each time and keeps winning (45 x 2/6 = 15, ...).
@@ -272,13 +283,12 @@ POLICIES = st.builds(
 
 def play(p: Policy, steps: list[tuple[str, int, str]]) -> tuple[Scenario, list[tuple[float, str, str]]]:
     """Run the steps; check consent at the moment of every action against a model of answers."""
-    s = scenario(p)
     users = {f"u{i}" for i in range(3)}
+    s = scenario(p, users=tuple(sorted(users)))
     owner = {}
     zones = {"u0": "UTC", "u1": "Asia/Tokyo", "u2": "America/New_York"}
     for user in sorted(users):
-        s.segment("identify", user, traits={"email": f"{user}@x.io"},
-                  context={"timezone": zones[user]})
+        s.segment("identify", user, context={"timezone": zones[user]})
         owner[s.contact(user).contact_id] = user
     answers: dict[tuple[str, str], bool] = {}
     log: list[tuple[float, str, str]] = []
@@ -333,8 +343,8 @@ def test_same_inputs_give_the_same_decisions(p: Policy, steps: list[tuple[str, i
     assert play(p, steps)[1] == play(p, steps)[1]
 
 
-def test_consents_helper_uses_channel_defaults() -> None:
+def test_permits_uses_channel_defaults() -> None:
     from engine.model.state import ContactState
 
-    assert consents(ContactState(contact_id="c"), "sms", policy()) is False
-    assert consents(ContactState(contact_id="c"), "email", policy()) is True
+    assert permits(ContactState(contact_id="c"), "sms", None, policy()) is False
+    assert permits(ContactState(contact_id="c"), "email", None, policy()) is True

@@ -61,7 +61,9 @@ def test_run_keeps_state_on_disk_between_runs(tmp_path: Path) -> None:
     order = {"messageId": "m1", "type": "track", "event": "Order Completed", "userId": "u1",
              "timestamp": "2026-11-02T10:00:00Z",
              "properties": {"products": [{"category": "books"}]}}
-    events.write_bytes(orjson.dumps(order) + b"\n")
+    who = {"messageId": "m0", "type": "identify", "userId": "u1",
+           "timestamp": "2026-11-02T09:00:00Z", "traits": {"email": "u1@example.com"}}
+    events.write_bytes(orjson.dumps(who) + b"\n" + orjson.dumps(order) + b"\n")
     first, second = tmp_path / "1.jsonl", tmp_path / "2.jsonl"
     data = tmp_path / "state"
     assert main(["run", "--events", str(events), "--out", str(first), "--data-dir", str(data)]) == 0

@@ -6,6 +6,7 @@ import pytest
 
 from engine.sdk import DAY, Context, Proposal, on, on_timer, rule
 from engine.testing import Scenario
+from tests.helpers import reachable
 
 
 @rule("scorer", triggers=[on("page"), on("track", "Product Viewed")])
@@ -48,7 +49,7 @@ def test_scores_decay_with_their_half_life() -> None:
 
 
 def test_a_stage_change_triggers_stage_rules_in_the_same_decision() -> None:
-    s = Scenario([scorer, on_consideration])
+    s = reachable(Scenario([scorer, on_consideration]))
     for _ in range(3):
         assert s.track("u1", "Product Viewed", properties={"category": "outdoor"}) == []
     [action] = s.track("u1", "Product Viewed", properties={"category": "outdoor"})  # score 8
@@ -58,7 +59,7 @@ def test_a_stage_change_triggers_stage_rules_in_the_same_decision() -> None:
 
 
 def test_a_multi_step_flow_runs_to_its_end_and_respects_reentry() -> None:
-    s = Scenario([flow])
+    s = reachable(Scenario([flow]))
     assert [a.action for a in s.track("u1", "Signed Up")] == ["step-1"]
     assert [a.action for a in s.advance(days=1)] == ["step-2"]
     assert s.track("u1", "Signed Up") == []  # inside the re-entry window: ignored
@@ -69,7 +70,7 @@ def test_a_multi_step_flow_runs_to_its_end_and_respects_reentry() -> None:
 
 
 def test_a_rule_that_raises_loses_its_say_but_others_still_decide() -> None:
-    s = Scenario([flow, broken])
+    s = reachable(Scenario([flow, broken]))
     assert [a.action for a in s.track("u1", "Signed Up")] == ["step-1"]
     assert "no_such_field" in s.runtime.pipeline.rule_failures["broken"]
     assert s.runtime.pipeline.metrics.rule_errors["broken"] == 1

@@ -1,9 +1,9 @@
 from engine.testing import Scenario
-from tests.helpers import module_rules, open_policy
+from tests.helpers import module_rules, open_policy, reachable
 
 
 def scenario() -> Scenario:
-    return Scenario(module_rules("nurturing.py", "scoring.py"), policy=open_policy())
+    return reachable(Scenario(module_rules("nurturing.py", "scoring.py"), policy=open_policy()), "u1", "u2")
 
 
 def actions(out: list) -> list[str]:

@@ -1,11 +1,11 @@
 """The four first rules: first purchase per category, cart abandonment, email click, social care."""
 
 from engine.testing import Scenario
-from tests.helpers import module_rules, open_policy
+from tests.helpers import module_rules, open_policy, reachable
 
 
 def scenario(*modules: str) -> Scenario:
-    return Scenario(module_rules(*modules), policy=open_policy())
+    return reachable(Scenario(module_rules(*modules), policy=open_policy()), "u1", "u2")
 
 
 def test_first_purchase_in_a_category_only_the_first_time() -> None:
