@@ -11,10 +11,10 @@ it), which addresses each person gave, and when consent was withdrawn. Three vio
   traceable action of the same contact; not checked when the contact has none);
 - `after_withdrawal`: a marketing action decided at or after a withdrawal covering its channel
   and not undone since: a SendGrid `unsubscribe` or `spamreport` of the address (a spam report
-  is never undone; an unsubscribe is, by an opt-in given with that address), or a consent of
-  the person answered false in identify traits or `context.consent` (of each person, when a
-  timer's action stands for several). Group unsubscribes cover only their group's messages,
-  which actions do not name: they are not counted.
+  is never undone; an unsubscribe is, by a later opt-in of a person who gave that address), or
+  a consent of the person answered false in identify traits or `context.consent` (of each
+  person, when a timer's action stands for several). Group unsubscribes cover only their
+  group's messages, which actions do not name: they are not counted.
 
 Control-group actions are never sent and are not audited.
 """
@@ -85,6 +85,7 @@ class History:
 
     def __init__(self) -> None:
         self.owners: dict[str, set[str]] = collections.defaultdict(set)  # address -> userIds
+        self.given: dict[str, set[str]] = collections.defaultdict(set)  # userId -> addresses
         self.handles: dict[str, set[str]] = collections.defaultdict(set)  # network:handle -> ids
         self.logins: dict[str, list[tuple[float, str]]] = collections.defaultdict(list)
         # (party, channel) -> [(time, granted, permanent)] in time order
@@ -127,6 +128,7 @@ class History:
         given = [str(traits[k]).strip().lower() for k in ADDRESS_TRAITS if traits.get(k)]
         for address in given:
             self.owners[address].add(user)
+            self.given[user].add(address)
         for network, handle in (traits.get("social_handles") or {}).items():
             self.handles[f"{network}:{str(handle).lower()}"].add(user)
         answers: dict[str, bool] = {}
@@ -139,8 +141,8 @@ class History:
             answers[channel] = bool(granted)
         for channel, granted in answers.items():
             self.consent[(("user", user), channel)].append((t, granted, False))
-            if channel == "email" and granted:  # an opt-in given with an address re-opens it
-                for address in given:
+            if channel == "email" and granted:  # the person's new opt-in re-opens their mailboxes
+                for address in self.given[user]:
                     self.consent[(("address", address), "email")].append((t, True, False))
 
     def persons(self, event_id: str) -> set[str] | None:
