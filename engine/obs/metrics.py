@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import (
@@ -45,6 +46,15 @@ class Histogram:
         return HistogramMetricFamily(name, doc, buckets=cumulative, sum_value=self.sum)
 
 
+def labelled(name: str, doc: str, labels: list[str],
+             counts: Mapping[Any, int]) -> CounterMetricFamily:
+    """A counter family from a Counter keyed by one label value or a tuple of them."""
+    family = CounterMetricFamily(name, doc, labels=labels)
+    for key, n in counts.items():
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], n)
+    return family
+
+
 class Metrics:
     """One set per engine, so several engines in one process (tests) do not collide."""
 
@@ -66,56 +76,27 @@ class Metrics:
         self.registry.register(self)
 
     def collect(self) -> Iterator[Metric]:
-        events = CounterMetricFamily(
-            "kairos_events_consumed", "Input events consumed, per source topic.", labels=["topic"]
-        )
-        for topic, n in self.events.items():
-            events.add_metric([topic], n)
-        yield events
-        actions = CounterMetricFamily(
-            "kairos_actions", "Next best actions decided, per rule and channel.",
-            labels=["rule", "channel"],
-        )
-        for (rule, channel), n in self.actions.items():
-            actions.add_metric([rule, channel], n)
-        yield actions
-        dead = CounterMetricFamily(
-            "kairos_dead_letters", "Inputs sent to the dead-letter sink, per reason.",
-            labels=["reason"],
-        )
-        for reason, n in self.dead_letters.items():
-            dead.add_metric([reason], n)
-        yield dead
-        candidates = CounterMetricFamily(
-            "kairos_candidates", "Candidate actions proposed by rules, per rule.", labels=["rule"]
-        )
-        for rule, n in self.candidates.items():
-            candidates.add_metric([rule], n)
-        yield candidates
-        suppressed = CounterMetricFamily(
+        yield labelled("kairos_events_consumed", "Input events consumed, per source topic.",
+                       ["topic"], self.events)
+        yield labelled("kairos_actions", "Next best actions decided, per rule and channel.",
+                       ["rule", "channel"], self.actions)
+        yield labelled("kairos_dead_letters", "Inputs sent to the dead-letter sink, per reason.",
+                       ["reason"], self.dead_letters)
+        yield labelled("kairos_candidates", "Candidate actions proposed by rules, per rule.",
+                       ["rule"], self.candidates)
+        yield labelled(
             "kairos_suppressions",
             "Candidates not acted on now, per rule, channel and reason (no_consent, capped, "
             "cooling_down, quiet_hours_deferred, outranked, held_out, expired, ...).",
-            labels=["rule", "channel", "reason"],
-        )
-        for (rule, channel, reason), n in self.suppressions.items():
-            suppressed.add_metric([rule, channel, reason], n)
-        yield suppressed
-        errors = CounterMetricFamily(
-            "kairos_rule_errors", "Rules that raised while deciding (skipped), per rule.",
-            labels=["rule"],
-        )
-        for rule, n in self.rule_errors.items():
-            errors.add_metric([rule], n)
-        yield errors
-        refused = CounterMetricFamily(
+            ["rule", "channel", "reason"], self.suppressions)
+        yield labelled("kairos_rule_errors",
+                       "Rules that raised while deciding (skipped), per rule.", ["rule"],
+                       self.rule_errors)
+        yield labelled(
             "kairos_identity_merges_refused",
             "Merges and identifiers the identity rules refused (a login that would unite two "
-            "userIds, an identifier beyond its limit), per identifier kind.", labels=["kind"],
-        )
-        for kind, n in self.merges_refused.items():
-            refused.add_metric([kind], n)
-        yield refused
+            "userIds, an identifier beyond its limit), per identifier kind.", ["kind"],
+            self.merges_refused)
         yield CounterMetricFamily(
             "kairos_duplicate_events", "Events already decided once, not decided again.",
             value=self.duplicates,
@@ -139,13 +120,8 @@ class Metrics:
             "broker fault and started over from the committed offsets.",
             value=self.worker_recoveries,
         )
-        held = CounterMetricFamily(
-            "kairos_log_lines_suppressed", "Repeated log lines held back, per logger.",
-            labels=["logger"],
-        )
-        for name, n in logs.suppressed.items():
-            held.add_metric([name], n)
-        yield held
+        yield labelled("kairos_log_lines_suppressed", "Repeated log lines held back, per logger.",
+                       ["logger"], logs.suppressed)
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose `/metrics` over HTTP (a daemon thread, so it never blocks the loop)."""
