@@ -45,7 +45,7 @@ def test_kill_minus_nine_at_random_moments_loses_nothing(
     for r in records:
         runtime.submit(r.value, "clickstream")
     expected = {a.action_id for a in undisturbed}
-    assert len(expected) > 500
+    assert len(expected) > 200  # enough decisions for the kills to land among them
 
     w = Worker(kafka_bootstrap, tmp_path, KAIROS_PROCESSING_GUARANTEE=guarantee,
                KAIROS_RULES_DIR=str(rules))

@@ -67,10 +67,15 @@ def test_a_contact_is_shown_then_forgotten_everywhere(
             assert identity(ident) is None, ident
         assert kairos(w, "contacts", "show", "user:user-gdpr", "--kafka").returncode == 1
 
-        # The same person comes back: a new contact with no history (a first purchase again).
-        produce(w.bootstrap, [(w.topics["clickstream"], user, segment(
-            "track", "g-o2", T0 + 20, userId="user-gdpr", event="Order Completed",
-            properties={"products": [{"category": "books"}]}))])
+        # The same person comes back: a new contact with no history (a first purchase again),
+        # reachable once they give their address again.
+        produce(w.bootstrap, [
+            (w.topics["clickstream"], user, segment(
+                "identify", "g-id2", T0 + 19, userId="user-gdpr",
+                traits={"email": "gdpr@example.com"})),
+            (w.topics["clickstream"], user, segment(
+                "track", "g-o2", T0 + 20, userId="user-gdpr", event="Order Completed",
+                properties={"products": [{"category": "books"}]}))])
         later = consume(w.bootstrap, w.topics["actions"], lambda vs: len(vs) >= 2, 60)
         assert [action_codec.decode(v).trigger_event_id for v in later] == ["g-o1", "g-o2"]
         assert b"gdpr@example.com" not in w.log_path.read_bytes()  # nor in the worker's log
