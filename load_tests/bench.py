@@ -38,11 +38,12 @@ from pathlib import Path
 from typing import Any
 
 from load_tests import report, scenarios
+from load_tests.harness import Options
 from load_tests.stats import ratio
 
 
-def parse(argv: list[str] | None = None) -> tuple[list[str], scenarios.Options, Path]:
-    d = scenarios.Options()
+def parse(argv: list[str] | None = None) -> tuple[list[str], Options, Path]:
+    d = Options()
     ap = argparse.ArgumentParser(
         prog="python -m load_tests.bench", description=(__doc__ or "").split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -76,7 +77,7 @@ def parse(argv: list[str] | None = None) -> tuple[list[str], scenarios.Options, 
     unknown = [s for s in a.scenarios if s not in scenarios.ALL]
     if unknown:
         ap.error(f"unknown scenario(s) {unknown}; choose from {list(scenarios.ALL)}")
-    opts = scenarios.Options(
+    opts = Options(
         bootstrap=a.bootstrap, events=a.events, passthrough_events=a.passthrough_events,
         rate=a.rate, seconds=a.seconds, drain=a.drain,
         ramp_rates=tuple(float(r) for r in a.ramp_rates.split(",") if r),
@@ -88,7 +89,7 @@ def parse(argv: list[str] | None = None) -> tuple[list[str], scenarios.Options, 
     return a.scenarios, opts, a.results
 
 
-def run(names: list[str], opts: scenarios.Options, out: Path) -> list[dict[str, Any]]:
+def run(names: list[str], opts: Options, out: Path) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     ceiling = None
     for name in names:

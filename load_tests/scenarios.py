@@ -1,151 +1,41 @@
 """The scenarios: each runs bounded in events and seconds and returns its result as a dict.
 
-Worker scenarios run real `kairos worker` processes (`engine.testing.kafka.Worker`) on fresh
-topics named `bench-<scenario>-<id>.*`, deleted again afterwards.
+Here the throughput ones (the embedded runtime, the passthrough baseline, the Quix Streams
+peer, one worker's backlog, scale-out) and the registry `make bench` picks from; the ones under
+an offered rate are in `latency.py`. Worker scenarios run real `kairos worker` processes
+(`engine.testing.kafka.Worker`, set up by `harness.py`) on fresh topics.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from engine.sdk.ruleset import DEFAULT_RULES_DIR
 from engine.testing.kafka import UNLIMITED_POLICY, Worker
 from load_tests import stats
+from load_tests.harness import (
+    ROOT,
+    SOURCES,
+    Options,
+    drain_backlog,
+    inputs,
+    worker_counters,
+    workers,
+)
 from load_tests.kafka_io import (
-    LagProbe,
-    OpenLoop,
-    Phase,
     create_topics,
     delete_topics,
     fill,
-    scrape,
 )
+from load_tests.latency import ramp, soak, spike, steady
 from load_tests.traffic import Traffic
-
-ROOT = Path(__file__).resolve().parents[1]  # load_tests/ runs from a checkout
-SOURCES = ("clickstream", "email", "social")
-PROBE_RULE = Path(__file__).parent / "probe_rule.py"
-
-
-@dataclass
-class Options:
-    bootstrap: str = "127.0.0.1:9092"
-    events: int = 20_000  # backlog and embedded
-    passthrough_events: int = 100_000  # baseline and peer: fast, so more events
-    rate: float = 1000.0  # steady
-    seconds: float = 20.0  # steady
-    drain: float = 15.0  # longest wait for a run's last answers after the last send
-    warmup: float = 3.0  # seconds of load before any measured phase (not in the results)
-    embedded_events: int = 100_000
-    ramp_rates: tuple[float, ...] = (100, 200, 400, 700, 1000, 1500, 2000, 3000, 5000)
-    ramp_step: float = 10.0
-    target_p99_ms: float = 50.0
-    spike_rate: float = 200.0
-    spike_factor: float = 5.0
-    scale_events: int = 10_000
-    soak_rate: float = 200.0
-    soak_seconds: float = 1800.0
-    probe_rule: bool = True
-    scenario_timeout: float = 120.0  # no scenario's measurement runs longer than this
-    deadline: float = field(default_factory=lambda: time.monotonic() + 540)
-
-    def bound(self, want: float) -> float:
-        """`want` seconds, cut to the scenario timeout and to what is left of the run."""
-        return max(1.0, min(want, self.scenario_timeout, self.deadline - time.monotonic()))
-
-
-# --- helpers ---------------------------------------------------------------------------------
-
-
-def rules_dir(tmp: Path, probe: bool) -> Path:
-    """The shipped rules, plus the latency probe rule when asked for."""
-    target = tmp / "rules"
-    shutil.copytree(DEFAULT_RULES_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
-    if probe:
-        shutil.copy(PROBE_RULE, target / "bench_probe.py")
-    return target
-
-
-@contextmanager
-def workers(opts: Options, name: str, n: int = 1, start: bool = True) -> Iterator[list[Worker]]:
-    """`n` workers in one group on fresh topics; stopped and their topics deleted on exit."""
-    prefix = f"bench-{name}-{uuid.uuid4().hex[:6]}"
-    with tempfile.TemporaryDirectory() as tmp:
-        rules = rules_dir(Path(tmp), opts.probe_rule)
-        ws = [Worker(opts.bootstrap, Path(tmp) / f"w{i}", prefix=prefix,
-                     KAIROS_RULES_DIR=str(rules), KAIROS_POLICY=str(UNLIMITED_POLICY))
-              for i in range(n)]
-        try:
-            asyncio.run(create_topics(opts.bootstrap, [ws[0].topics[s] for s in SOURCES]
-                                      + [ws[0].topics["actions"]]))
-            if start:
-                for w in ws:
-                    w.start()
-            yield ws
-        finally:
-            for w in ws:
-                w.stop()
-            asyncio.run(delete_topics(opts.bootstrap, prefix))
-
-
-def inputs(w: Worker) -> dict[str, str]:
-    return {s: w.topics[s] for s in SOURCES}
-
-
-def worker_counters(ws: list[Worker]) -> dict[str, float]:
-    """The workers' own counters (summed): what they consumed, decided and dead-lettered."""
-    total: dict[str, float] = {}
-    for w in ws:
-        for k, v in scrape(w.metrics_url()).items():
-            if k in ("kairos_events_consumed_total", "kairos_actions_total",
-                     "kairos_dead_letters_total", "kairos_rule_errors_total"):
-                total[k] = total.get(k, 0) + v
-    return total
-
-
-async def drain_backlog(opts: Options, group: str, topics: list[str], events: int,
-                        timeout: float) -> dict[str, Any]:
-    """Poll the group's lag every half second until it is zero or `timeout` passes."""
-    probe = LagProbe(opts.bootstrap, group, topics)
-    await probe.start()
-    timeline: list[dict[str, Any]] = []
-    started = time.perf_counter()
-    remaining, last_inputs, last_t = events, events, 0.0
-    try:
-        while (t := time.perf_counter() - started) < timeout:
-            lag_inputs, remaining = await probe.lag()
-            if t - last_t >= 1.0 or remaining == 0:
-                timeline.append({"t": round(t, 2), "lag": remaining, "lag_inputs": lag_inputs,
-                                 "done_eps": round((last_inputs - lag_inputs) / max(t - last_t,
-                                                                                     1e-9))})
-                last_inputs, last_t = lag_inputs, t
-            if remaining == 0:
-                break
-            await asyncio.sleep(0.5)
-    finally:
-        await probe.stop()
-    seconds = time.perf_counter() - started
-    done = events - (timeline[-1]["lag_inputs"] if timeline else events)
-    return {"events": events, "seconds": round(seconds, 2),
-            "throughput_eps": round(done / seconds) if seconds > 0 else None,
-            "events_done": done, "lag": {"final": remaining,
-                                         "max": max((s["lag"] for s in timeline), default=0)},
-            "stopped_by": "events" if remaining == 0 else "time", "timeline": timeline}
-
 
 # --- embedded --------------------------------------------------------------------------------
 
@@ -273,163 +163,6 @@ def backlog(opts: Options) -> dict[str, Any]:
         w.start()
         result = asyncio.run(drain_backlog(opts, w.prefix, list(inputs(w).values()),
                                            opts.events, opts.bound(120)))
-        result["worker"] = worker_counters(ws)
-    return {"probe_rule": opts.probe_rule, **result}
-
-
-async def _open_loop(opts: Options, ws: list[Worker], body: Any) -> dict[str, Any]:
-    w = ws[0]
-    pids = lambda: [x.proc.pid for x in ws if x.proc is not None]  # noqa: E731
-    async with OpenLoop(opts.bootstrap, inputs(w), w.topics["actions"], w.prefix, pids,
-                        answers_expected=opts.probe_rule) as loop:
-        result: dict[str, Any] = await body(loop)
-        result["timeline"] = loop.timeline
-    return result
-
-
-async def _warm_up(loop: OpenLoop, traffic: Traffic, rate: float, opts: Options) -> None:
-    """Load at `rate` for a few seconds first: connections, assignments and caches warm up."""
-    if opts.warmup > 0:
-        traffic.retime(time.time(), 1 / rate)
-        await loop.run(traffic.take(max(1, int(rate * opts.warmup))), rate)
-
-
-def _phase_result(phase: Phase, drained: bool) -> dict[str, Any]:
-    s = phase.summary()
-    return {
-        "rate": phase.rate, "events": phase.sent, "throughput_eps": s["throughput_eps"],
-        "latency_ms": s["latency_ms"], "unanswered_share": s["unanswered_share"],
-        "latency_is_lower_bound": phase.answers_expected and s["unanswered_share"] > 0.01,
-        "lag": {"max": s["max_lag"], "final": s["final_lag"], "grew": s["lag_grew"],
-                "max_in_flight": s["max_in_flight"]},
-        "sender_max_behind_ms": s["sender_max_behind_ms"],
-        "stopped_by": "events" if drained else "time",
-    }
-
-
-def steady(opts: Options, rate: float | None = None, seconds: float | None = None,
-           name: str = "steady") -> dict[str, Any]:
-    """Open loop at a fixed rate against one worker; event -> action latency and lag."""
-    rate = rate or opts.rate
-    seconds = opts.bound(seconds or opts.seconds)
-    drain = min(opts.drain, max(1.0, opts.deadline - time.monotonic() - seconds))
-
-    async def body(loop: OpenLoop) -> dict[str, Any]:
-        traffic = Traffic()
-        await _warm_up(loop, traffic, rate, opts)
-        traffic.retime(time.time(), 1 / rate)
-        phase = await loop.run(traffic.take(int(rate * seconds)), rate)
-        waited = await loop.drain(phase, drain)
-        out = _phase_result(phase, waited < drain)
-        out["seconds"] = round(seconds, 1)
-        return out
-
-    with workers(opts, name) as ws:
-        result = asyncio.run(_open_loop(opts, ws, body))
-        result["worker"] = worker_counters(ws)
-    return {"probe_rule": opts.probe_rule, **result}
-
-
-def soak(opts: Options) -> dict[str, Any]:
-    """Opt-in: `steady` for a long time at a moderate rate (drift, memory growth)."""
-    opts.scenario_timeout = max(opts.scenario_timeout, opts.soak_seconds)
-    opts.deadline = max(opts.deadline, time.monotonic() + opts.soak_seconds + 120)
-    return steady(opts, opts.soak_rate, opts.soak_seconds, name="soak")
-
-
-def ramp(opts: Options) -> dict[str, Any]:
-    """Stepwise rates on one worker until a step's p99 exceeds the target or its lag grows."""
-
-    async def body(loop: OpenLoop) -> dict[str, Any]:
-        traffic, steps, measured = Traffic(), [], []
-        stopped_by = "rates"
-        await _warm_up(loop, traffic, opts.ramp_rates[0], opts)
-        for rate in opts.ramp_rates:
-            if opts.deadline - time.monotonic() < opts.ramp_step + 5:
-                stopped_by = "time"
-                break
-            step = await _step(loop, traffic, rate, opts)
-            steps.append(step)
-            measured.append(_as_step(step, opts))
-            if not step["ok"]:
-                stopped_by = "target"
-                break
-        best = stats.max_sustainable(measured, opts.target_p99_ms)
-        half = None
-        if best and opts.deadline - time.monotonic() > opts.ramp_step + 5:
-            half = await _step(loop, traffic, best / 2, opts)
-        return {
-            "target_p99_ms": opts.target_p99_ms, "max_sustainable_rate": best,
-            "rate": best, "events": sum(s["events"] for s in steps),
-            "throughput_eps": next((s["throughput_eps"] for s in reversed(steps) if s["ok"]),
-                                   None),
-            "latency_ms": next((s["latency_ms"] for s in reversed(steps) if s["ok"]), None),
-            "lag": {"max": max((s["lag"]["max"] for s in steps), default=0)},
-            "half_rate_p99_ms": half["latency_ms"]["p99"] if half else None,
-            "half_rate_step": half, "steps": steps, "stopped_by": stopped_by,
-        }
-
-    with workers(opts, "ramp") as ws:
-        result = asyncio.run(_open_loop(opts, ws, body))
-        result["worker"] = worker_counters(ws)
-    return {"probe_rule": opts.probe_rule, **result}
-
-
-async def _step(loop: OpenLoop, traffic: Traffic, rate: float, opts: Options) -> dict[str, Any]:
-    traffic.retime(time.time(), 1 / rate)
-    phase = await loop.run(traffic.take(max(1, int(rate * opts.ramp_step))), rate)
-    drain = min(opts.drain, opts.ramp_step)
-    waited = await loop.drain(phase, drain)
-    out = _phase_result(phase, waited < drain)
-    out["drain_s"] = round(waited, 2)
-    out["ok"] = stats.step_ok(_as_step(out, opts), opts.target_p99_ms)
-    return out
-
-
-def _as_step(result: dict[str, Any], opts: Options) -> stats.Step:
-    # without the probe rule most events cause no action: missing answers mean nothing then
-    unanswered = result["unanswered_share"] if opts.probe_rule else 0.0
-    return stats.Step(result["rate"], result["latency_ms"]["p99"], result["lag"]["grew"],
-                      unanswered)
-
-
-def spike(opts: Options) -> dict[str, Any]:
-    """A base rate, a burst at `spike_factor` times it, the base again: peak lag and recovery."""
-    base, burst = opts.spike_rate, opts.spike_rate * opts.spike_factor
-    plan = (("before", base, 10.0), ("spike", burst, 5.0), ("after", base, 15.0))
-
-    async def body(loop: OpenLoop) -> dict[str, Any]:
-        traffic, phases = Traffic(), {}
-        await _warm_up(loop, traffic, base, opts)
-        spike_end = 0.0
-        for label, rate, seconds in plan:
-            traffic.retime(time.time(), 1 / rate)
-            phases[label] = await loop.run(traffic.take(int(rate * seconds)), rate)
-            if label == "spike":
-                spike_end = loop.now()
-        waited = await loop.drain(phases["after"], opts.drain)
-        # answers for earlier phases arrive while later ones run; wait for them too
-        overall = stats.Latency()
-        for p in phases.values():
-            overall.add(p.latency)
-        sent = sum(p.sent for p in phases.values())
-        answered = sum(p.answered for p in phases.values())
-        normal = base * 2.0  # lag within two seconds of arrivals counts as caught up
-        recovered = next((s["t"] for s in loop.timeline
-                          if s["t"] > spike_end and s["lag"] <= normal), None)
-        return {
-            "rate": base, "spike_rate": burst, "events": sent,
-            "throughput_eps": phases["spike"].throughput(),
-            "latency_ms": {**overall.percentiles_ms(), "samples": overall.count},
-            "unanswered_share": round(1 - answered / sent, 4) if sent else 0.0,
-            "lag": {"max": max((s["lag"] for s in loop.timeline), default=0)},
-            "recovery_s": round(recovered - spike_end, 1) if recovered is not None else None,
-            "phases": {k: p.summary() for k, p in phases.items()},
-            "stopped_by": "events" if waited < opts.drain else "time",
-        }
-
-    with workers(opts, "spike") as ws:
-        result = asyncio.run(_open_loop(opts, ws, body))
         result["worker"] = worker_counters(ws)
     return {"probe_rule": opts.probe_rule, **result}
 
