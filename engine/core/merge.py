@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.core.consent import answer
 from engine.model.state import (
     DIGEST,
     MAX_DECISIONS,
@@ -91,11 +92,10 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
 
 
 def merge_consents(into: ContactState, other: ContactState) -> None:
-    """Per channel, the newest answer wins, whichever contact gave it."""
-    for ch, c in other.consent.items():
-        mine = into.consent.get(ch)
-        if mine is None or c.at > mine.at:
-            into.consent[ch] = c
+    """Per channel and group, the answer the consent model keeps (engine/core/consent.py):
+    the newest, whichever contact gave it."""
+    for key, given in other.consent.items():
+        answer(into, key, given)
 
 
 def combine_scores(a: Score, b: Score) -> Score:

@@ -231,3 +231,15 @@ def test_a_state_from_before_addresses_gets_them_from_what_it_knew() -> None:
                                  "sms": Address("+33600000001", 0.0)}
     assert [a.recipient for a in d.actions] == ["ada@example.com"]
     assert state_codec.decode(state_codec.encode(d.state)).schema == 2
+
+
+def test_a_merge_keeps_the_answer_the_consent_model_keeps_a_withdrawal_at_the_same_instant() -> None:
+    from engine.core.merge import merge
+    from engine.model.state import Consent, ContactState
+
+    into = ContactState(contact_id="c1", consent={"email": Consent(True, 100.0, "traits")})
+    other = ContactState(contact_id="c2", consent={"email": Consent(False, 100.0, "email:x"),
+                                                   "sms": Consent(True, 50.0, "traits")})
+    merged = merge(into, other)
+    assert merged.consent["email"].granted is False  # same instant: the withdrawal stands
+    assert merged.consent["sms"].granted is True
