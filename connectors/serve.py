@@ -28,7 +28,8 @@ def collector_config(settings: Settings) -> CollectorConfig:
     if not keys:
         print("kairos: no KAIROS_WRITE_KEYS: every ingest request will be refused (401)",
               file=sys.stderr)
-    return CollectorConfig(keys, settings.sendgrid_public_key, settings.social_webhook_secret)
+    return CollectorConfig(keys, settings.sendgrid_public_key, settings.social_webhook_secret,
+                           settings.mailgun_signing_key)
 
 
 def split_address(address: str) -> tuple[str, int]:

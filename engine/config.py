@@ -15,7 +15,7 @@ from engine.sdk.ruleset import DEFAULT_RULES_DIR
 from engine.topics import DEFAULT_INPUTS, Topics
 
 SECRETS = frozenset({"write_keys", "social_webhook_secret", "smtp_password", "sms_auth",
-                     "push_auth", "webhook_secret"})
+                     "push_auth", "webhook_secret", "mailgun_signing_key"})
 CREDENTIALS_IN_URL = re.compile(r"//[^/@]*@")
 
 
@@ -59,6 +59,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     write_keys: str = ""  # comma-separated Segment write keys accepted by the collector
     sendgrid_public_key: str = ""  # base64 DER public key of the email provider's webhook
     social_webhook_secret: str = ""
+    mailgun_signing_key: str = ""  # Mailgun's HTTP webhook signing key (docs/connectors.md)
     redis_url: str = "redis://127.0.0.1:6379/0"
     topic_outcomes: str = DEFAULT_INPUTS["outcome"]
     topic_crm: str = "kairos-crm-tasks"

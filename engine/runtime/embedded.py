@@ -77,6 +77,11 @@ class EmbeddedRuntime:
         self._advance_to(resolve.event.time)
         self._run(first)
 
+    def dead_letter(self, letter: DeadLetter) -> None:
+        """Input refused before the pipeline saw it (at an HTTP edge): counted and kept alike."""
+        self.pipeline.metrics.dead_letters[letter.category()] += 1
+        self.on_dead_letter(letter)
+
     def submit_event(self, event: Event) -> None:
         self._advance_to(event.time)
         self._run(self.pipeline.route(event))

@@ -2,100 +2,37 @@
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import gzip
-import hashlib
-import hmac
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import aiohttp
 import orjson
 import pytest
-from aiohttp import web
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from connectors.collector import CollectorConfig, collector_app
-from connectors.sinks import EmbeddedSink
-from engine.model.actions import Action
-from engine.pipeline import Pipeline
-from engine.runtime.embedded import EmbeddedRuntime
-from engine.sdk.ruleset import RuleSet
 from engine.testing import UNLIMITED_POLICY
 from engine.testing.kafka import free_port
-from tests.helpers import ROOT, open_policy
-
-KEY = "wk_test_123"
-SOCIAL_SECRET = "s3cret"
-PRIVATE = ec.generate_private_key(ec.SECP256R1())
-PUBLIC_B64 = base64.b64encode(PRIVATE.public_key().public_bytes(
-    serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
-
-
-class Collector:
-    """A collector with the embedded engine behind it, serving on its own thread and loop."""
-
-    def __init__(self) -> None:
-        self.actions: list[Action] = []
-        self.runtime = EmbeddedRuntime(Pipeline(RuleSet.load(), open_policy()),
-                                       on_action=self.actions.append, clock="wall")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = collector_app(EmbeddedSink(self.runtime),
-                            CollectorConfig(frozenset({KEY}), PUBLIC_B64, SOCIAL_SECRET))
-        self.runner = web.AppRunner(app)
-        self.loop.run_until_complete(self.runner.setup())
-        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
-        self._ready.set()
-        self.loop.run_forever()
-
-    def __enter__(self) -> Collector:
-        self._thread.start()
-        self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(10)
+from tests.helpers import ROOT
+from tests.integration.edge import (
+    KEY,
+    Collector,
+    call,
+    post,
+    request,
+    sendgrid_headers,
+    social_headers,
+)
 
 
 @pytest.fixture
 def collector() -> Iterator[Collector]:
     with Collector() as c:
         yield c
-
-
-def post(url: str, body: bytes, headers: dict[str, str] | None = None,
-         key: str | None = KEY) -> tuple[int, dict]:
-    async def go() -> tuple[int, dict]:
-        h = dict(headers or {})
-        if key is not None:
-            h["Authorization"] = "Basic " + base64.b64encode(f"{key}:".encode()).decode()
-        async with aiohttp.ClientSession() as s, s.post(url, data=body, headers=h) as r:
-            return r.status, await r.json()
-
-    return asyncio.run(go())
-
-
-def call(**fields: object) -> dict:
-    return {"messageId": f"m-{time.monotonic_ns()}", "userId": "u1",
-            "timestamp": "2026-11-02T10:00:00Z", **fields}
 
 
 def test_the_official_segment_library_works_unchanged(collector: Collector) -> None:
@@ -121,14 +58,14 @@ def test_authentication_validation_and_limits(collector: Collector) -> None:
     assert post(url, good)[0] == 200
     assert post(url, good, key=None)[0] == 401
     assert post(url, good, key="wrong")[0] == 401
+    # A single call the client must fix is a 400 naming the field, in the body clients parse.
     status, body = post(url, orjson.dumps(call(event=42)))
-    assert status == 400 and "`$.event`" in body["error"]
-    batch = {"batch": [call(type="track", event="A"), call(type="track", event="B",
-                                                          timestamp={"bad": 1})]}
-    status, body = post(f"{collector.url}/v1/batch", orjson.dumps(batch))
-    assert status == 400 and "`$.batch[1].timestamp`" in body["error"]
-    assert post(url, b"{not json")[0] == 400
+    assert status == 400 and body["code"] == "invalid_event" and body["field"] == "$.event"
+    assert "`$.event`" in body["message"]
+    status, body = post(url, b"{not json")
+    assert (status, body["code"], body["field"]) == (400, "invalid_json", "$")
     huge = orjson.dumps(call(event="X", properties={"blob": "x" * 40_000}))
+    assert post(url, huge)[1]["code"] == "too_large"
     assert post(url, huge)[0] == 413
     big_batch = {"batch": [call(type="track", event="X", properties={"b": "x" * 20_000})
                            for _ in range(30)]}
@@ -137,14 +74,63 @@ def test_authentication_validation_and_limits(collector: Collector) -> None:
     assert post(url, gz, {"Content-Encoding": "gzip"})[0] == 200
     bomb = gzip.compress(b" " * 50_000_000)  # 50 MB of spaces in ~50 KB
     assert post(url, bomb, {"Content-Encoding": "gzip"})[0] == 413
-    assert post(url, b"plain", {"Content-Encoding": "gzip"})[0] == 400
+    assert post(url, b"plain", {"Content-Encoding": "gzip"})[1]["code"] == "invalid_encoding"
     # A call without a timestamp happened when it was received (as in Segment).
     no_time = orjson.dumps({"messageId": "nt-1", "userId": "u9", "event": "Signed Up"})
     assert post(url, no_time)[0] == 200
 
 
-def sign_email(body: bytes, stamp: str) -> str:
-    return base64.b64encode(PRIVATE.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+def test_every_error_is_a_json_body_with_code_and_message(collector: Collector) -> None:
+    """What rudder-sdk-python and others parse: `code` and `message` on every non-2xx."""
+    good = orjson.dumps(call(event="Product Viewed"))
+    status, body, headers = request(f"{collector.url}/v1/track", good, key=None)
+    assert (status, body["code"]) == (401, "unauthorized")
+    assert headers["WWW-Authenticate"].startswith("Basic")
+    status, body, _ = request(f"{collector.url}/v1/nowhere", good)
+    assert (status, body["code"], body["success"]) == (404, "not_found", False)
+    assert "/v1/nowhere" in body["message"]
+    status, body, headers = request(f"{collector.url}/v1/track", method="GET")
+    assert (status, body["code"]) == (405, "method_not_allowed") and "POST" in headers["Allow"]
+    status, body, _ = request(f"{collector.url}/v1/track", good,
+                              {"Content-Type": "application/x-www-form-urlencoded"})
+    assert (status, body["code"]) == (415, "unsupported_media_type")
+    # Segment's browser library posts JSON as text/plain, to spare a CORS preflight.
+    assert post(f"{collector.url}/v1/track", good,
+                {"Content-Type": "text/plain;charset=UTF-8"})[0] == 200
+    status, body, _ = request(f"{collector.url}/v1/webhooks/email", b"[]", key=None)
+    assert (status, body["code"]) == (401, "bad_signature")
+    status, body, _ = request(f"{collector.url}/v1/batch", b'{"batch": {}}')
+    assert (status, body["code"], body["field"]) == (400, "invalid_body", "$.batch")
+    many = orjson.dumps({"batch": [{}] * 2501})
+    status, body, _ = request(f"{collector.url}/v1/batch", many)
+    assert (status, body["code"], body["field"]) == (413, "too_large", "$.batch")
+    assert collector.dead == []  # a refused request leaves no dead letters
+
+
+def test_one_bad_call_in_a_batch_of_twenty_keeps_the_nineteen(collector: Collector) -> None:
+    calls = [call(type="track", userId=f"b{i}", event="Product Viewed") for i in range(20)]
+    del calls[3]["event"]
+    calls[7] = "not an object"  # type: ignore[call-overload]
+    calls[11]["type"] = "hologram"
+    calls[15]["properties"] = {"blob": "x" * 40_000}
+    status, body = post(f"{collector.url}/v1/batch", orjson.dumps({"batch": calls}))
+    assert status == 200 and body["success"] is True and body["accepted"] == 16
+    assert [(r["index"], r["code"], r["field"]) for r in body["rejected"]] == [
+        (3, "invalid_event", "$.batch[3].event"),
+        (7, "not_an_object", "$.batch[7]"),
+        (11, "unsupported_type", "$.batch[11].type"),
+        (15, "too_large", "$.batch[15]"),
+    ]
+    assert collector.runtime.pipeline.metrics.events["clickstream"] == 16
+    letters = {d.key: d for d in collector.dead}
+    assert set(letters) == {"b3", "b11", "b15", None}  # keyed as the call would have been
+    assert letters["b3"].reason.startswith("schema violation: ")
+    assert letters["b3"].reason.endswith("- at `$.batch[3].event`")
+    assert letters["b3"].topic == "clickstream"
+    assert orjson.loads(letters["b3"].original())["userId"] == "b3"  # replayable once repaired
+    assert letters[None].original() == b'"not an object"'
+    assert collector.runtime.pipeline.metrics.dead_letters["schema violation"] == 3
+    assert collector.runtime.pipeline.metrics.dead_letters["too large"] == 1
 
 
 def test_email_webhook_verifies_the_providers_ecdsa_signature(collector: Collector) -> None:
@@ -152,38 +138,31 @@ def test_email_webhook_verifies_the_providers_ecdsa_signature(collector: Collect
     events = [{"event": "click", "email": f"Hook{i}@Example.com", "timestamp": int(time.time()),
                "sg_event_id": f"sg-{i}", "url": "https://x"} for i in range(3)]
     body = orjson.dumps(events)
-    now = str(int(time.time()))
-    headers = {"X-Twilio-Email-Event-Webhook-Timestamp": now,
-               "X-Twilio-Email-Event-Webhook-Signature": sign_email(body, now)}
-    assert post(url, body, headers, key=None) == (200, {"success": True, "accepted": 3})
+    headers = sendgrid_headers(body)
+    assert post(url, body, headers, key=None) == (
+        200, {"success": True, "accepted": 3, "rejected": []})
     assert sum(a.action == "related-content" for a in collector.actions) == 3
     tampered = body.replace(b"click", b"spamreport", 1)
     assert post(url, tampered, headers, key=None)[0] == 401
-    old = str(int(time.time()) - 3600)
-    stale = {"X-Twilio-Email-Event-Webhook-Timestamp": old,
-             "X-Twilio-Email-Event-Webhook-Signature": sign_email(body, old)}
-    assert post(url, body, stale, key=None)[0] == 401
+    stale = sendgrid_headers(body, str(int(time.time()) - 3600))
+    assert post(url, body, stale, key=None)[1]["code"] == "bad_signature"
     assert post(url, body, {}, key=None)[0] == 401
-    bad = orjson.dumps([{"event": "opened", "email": "a@b.c", "timestamp": 1,
-                         "sg_event_id": "x"}])
-    h2 = {"X-Twilio-Email-Event-Webhook-Timestamp": now,
-          "X-Twilio-Email-Event-Webhook-Signature": sign_email(bad, now)}
-    status, err = post(url, bad, h2, key=None)
-    assert status == 400 and "`$[0].event`" in err["error"]
 
 
 def test_social_webhook_verifies_an_hmac_signature(collector: Collector) -> None:
     url = f"{collector.url}/v1/webhooks/social"
     body = orjson.dumps({"event_id": "s-1", "network": "twitter", "action": "mention",
                          "handle": "@fan", "timestamp": int(time.time()), "text": "hi"})
-    stamp = str(int(time.time()))
-    mac = hmac.new(SOCIAL_SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256)
-    headers = {"X-Kairos-Timestamp": stamp, "X-Kairos-Signature": f"sha256={mac.hexdigest()}"}
+    headers = social_headers(body)
     assert post(url, body, headers, key=None)[0] == 200
     assert [a.action for a in collector.actions if a.rule_id == "social-mention-follow-up"] == [
         "answer-social"]
     headers["X-Kairos-Signature"] = "sha256=" + "0" * 64
     assert post(url, body, headers, key=None)[0] == 401
+    bad = orjson.dumps({"event_id": "s-2", "network": "twitter", "action": "wink",
+                        "handle": "@fan", "timestamp": int(time.time())})
+    status, answer = post(url, bad, social_headers(bad), key=None)
+    assert (status, answer["code"], answer["field"]) == (400, "unsupported_type", "$.action")
 
 
 def test_kairos_run_over_http_serves_the_embedded_engine(tmp_path: Path) -> None:
