@@ -15,8 +15,11 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from engine.errors import DecodeError
+from engine.model.bounds import check_depth
 
 Source = Literal["clickstream", "email", "social", "outcome"]
+CallType = Literal["track", "page", "screen", "identify", "group", "alias"]
+CALL_TYPES: tuple[str, ...] = get_args(CallType)
 
 EmailEventName = Literal[
     "processed",
@@ -35,9 +38,10 @@ SocialAction = Literal["like", "comment", "share", "mention", "follow", "message
 EMAIL_EVENTS: tuple[str, ...] = get_args(EmailEventName)
 SOCIAL_ACTIONS: tuple[str, ...] = get_args(SocialAction)
 MAX_ID_LENGTH = 256
+MAX_LABEL_LENGTH = 64  # a device type, a locale
 
 
-# --- clickstream: Segment track / page / identify -------------------------------------------
+# --- clickstream: the Segment spec's six calls ----------------------------------------------
 
 
 class Location(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
@@ -54,10 +58,29 @@ class SegmentConsent(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 class SegmentDevice(msgspec.Struct, kw_only=True, omit_defaults=True):
     token: str | None = None  # the push token (APNs / FCM) of the device the call came from
+    type: str | None = None  # ios, android, …: which push service the token is for
 
     def __post_init__(self) -> None:
         if self.token is not None and len(self.token) > 4 * MAX_ID_LENGTH:
             raise ValueError("push token too long - at `$.context.device.token`")
+        _check_label(self.type, "$.context.device.type")
+
+
+class Campaign(msgspec.Struct, gc=False, kw_only=True, frozen=True, omit_defaults=True):
+    """The UTM parameters of the campaign that brought the call (`context.campaign`)."""
+
+    name: str | None = None
+    source: str | None = None
+    medium: str | None = None
+    term: str | None = None
+    content: str | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("name", "source", "medium", "term", "content"):
+            value = getattr(self, field)
+            if value is not None and len(value) > MAX_ID_LENGTH:
+                raise ValueError(f"campaign {field} longer than {MAX_ID_LENGTH} characters "
+                                 f"- at `$.context.campaign.{field}`")
 
 
 class SegmentContext(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -67,17 +90,25 @@ class SegmentContext(msgspec.Struct, kw_only=True, omit_defaults=True):
     userAgent: str | None = None
     consent: SegmentConsent | None = None
     device: SegmentDevice | None = None
+    traits: dict[str, Any] | None = None  # the user's traits, where rudder-sdk-python puts them
+    campaign: Campaign | None = None
+    locale: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_label(self.locale, "$.context.locale")
 
 
 class SegmentCall(msgspec.Struct, kw_only=True):
     messageId: str
-    type: Literal["track", "page", "identify"]
+    type: CallType
     timestamp: datetime
     event: str | None = None
     name: str | None = None
     category: str | None = None
     userId: str | None = None
     anonymousId: str | None = None
+    previousId: str | None = None  # alias: the id the user had before
+    groupId: str | None = None  # group: the account the user belongs to
     properties: dict[str, Any] = {}
     traits: dict[str, Any] = {}
     context: SegmentContext = msgspec.field(default_factory=SegmentContext)
@@ -85,10 +116,23 @@ class SegmentCall(msgspec.Struct, kw_only=True):
     def __post_init__(self) -> None:
         if not self.messageId:
             raise ValueError("messageId must not be empty - at `$.messageId`")
-        if not self.userId and not self.anonymousId:
+        kind = self.type
+        if kind == "alias":
+            if not self.previousId:
+                raise ValueError("an alias call needs a previousId - at `$.previousId`")
+            if not self.userId:
+                raise ValueError("an alias call needs a userId - at `$.userId`")
+        elif not self.userId and not self.anonymousId:
             raise ValueError("one of userId or anonymousId is required - at `$.userId`")
-        if self.type == "track" and not self.event:
+        if kind == "track" and not self.event:
             raise ValueError("a track call needs an event name - at `$.event`")
+        if kind == "group" and not self.groupId:
+            raise ValueError("a group call needs a groupId - at `$.groupId`")
+
+
+def _check_label(value: str | None, path: str) -> None:
+    if value is not None and len(value) > MAX_LABEL_LENGTH:
+        raise ValueError(f"longer than {MAX_LABEL_LENGTH} characters - at `{path}`")
 
 
 # --- email: provider event webhook ----------------------------------------------------------
@@ -158,9 +202,10 @@ class ActionOutcome(msgspec.Struct, kw_only=True):
 class Event(msgspec.Struct, gc=False, kw_only=True, frozen=True, omit_defaults=True):
     """One thing a contact did, whatever channel it came from.
 
-    `kind` is the source-level type (page, track, identify, email, social) and `name` the
-    specific action (track event name, page name, email event, social action): rules are
-    indexed on the pair.
+    `kind` is the source-level type (a Segment call's type, email, social, outcome) and `name`
+    the specific action (track event name, page or screen name, email event, social action):
+    rules are indexed on the pair. `traits` are the person's, except on a `group` call, where
+    they are the account's (`group_id`).
     """
 
     event_id: str
@@ -182,6 +227,11 @@ class Event(msgspec.Struct, gc=False, kw_only=True, frozen=True, omit_defaults=T
     reason: str | None = None
     contact_id: str | None = None  # set when the sender already knows it (action outcomes)
     device_token: str | None = None  # a push token the contact's device reported
+    device_type: str | None = None  # the kind of that device (ios, android, …)
+    previous_id: str | None = None  # alias: the earlier id, linked as a device (`anon:`)
+    group_id: str | None = None  # group: the account joined
+    campaign: Campaign | None = None
+    locale: str | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -232,14 +282,18 @@ def _segment_categories(call: SegmentCall) -> tuple[str, ...]:
 
 
 def from_segment(call: SegmentCall) -> Event:
-    _check_ids(userId=call.userId, anonymousId=call.anonymousId)
-    ctx = call.context
-    name = call.event if call.type == "track" else (call.name or "")
-    email = call.traits.get("email") if call.type == "identify" else None
+    _check_ids(userId=call.userId, anonymousId=call.anonymousId, previousId=call.previousId,
+               groupId=call.groupId)
+    ctx, kind, traits = call.context, call.type, call.traits
+    if ctx.traits and kind != "group":  # the top-level traits win a clash
+        traits = {**ctx.traits, **traits}
+    name = call.event if kind == "track" else (call.name or "")
+    email = traits.get("email") if kind == "identify" else None
+    device = ctx.device
     return Event(
         event_id=call.messageId,
         source="clickstream",
-        kind=call.type,
+        kind=kind,
         name=name or "",
         time=_check_time(_epoch(call.timestamp), "$.timestamp"),
         user_id=call.userId,
@@ -247,12 +301,17 @@ def from_segment(call: SegmentCall) -> Event:
         email=email.strip().lower() if isinstance(email, str) and "@" in email else None,
         categories=_segment_categories(call),
         properties=call.properties,
-        traits=call.traits,
+        traits=traits,
         timezone=ctx.timezone,
         location=ctx.location,
         consent=dict(ctx.consent.categoryPreferences) if ctx.consent else None,
         url=call.properties.get("url") if isinstance(call.properties.get("url"), str) else None,
-        device_token=ctx.device.token if ctx.device and ctx.device.token else None,
+        device_token=(device.token or None) if device else None,
+        device_type=(device.type or None) if device else None,
+        previous_id=call.previousId,
+        group_id=call.groupId,
+        campaign=ctx.campaign,
+        locale=ctx.locale or None,
     )
 
 
@@ -324,6 +383,7 @@ _outcome_decoder = msgspec.json.Decoder(ActionOutcome)
 
 def decode(source: Source, raw: bytes) -> Event:
     """Bytes from one of the input topics to an `Event`, or `DecodeError` saying why not."""
+    check_depth(raw)
     try:
         if source == "clickstream":
             return from_segment(_segment_decoder.decode(raw))
