@@ -20,7 +20,8 @@ from typing import Any
 import msgspec
 
 from engine.model.actions import Action
-from engine.model.events import Campaign, Event, Location
+from engine.model.events import Event
+from engine.model.segment import Campaign, Location
 
 MAX_IDENTIFIERS = 32
 MAX_TRAITS = 100

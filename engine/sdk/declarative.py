@@ -38,7 +38,7 @@ import cel
 import msgspec
 
 from engine.errors import RuleError
-from engine.model.events import Campaign
+from engine.model.segment import Campaign
 from engine.model.state import LIFECYCLES, STAGES, Touch
 from engine.sdk.rule import DAY, Context, Proposal, Rule, Trigger
 

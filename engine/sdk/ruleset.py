@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from engine.errors import RuleError
-from engine.model.events import CALL_TYPES, Event
+from engine.model.events import Event
+from engine.model.segment import CALL_TYPES
 from engine.sdk import declarative
 from engine.sdk.rule import Rule, Trigger
 

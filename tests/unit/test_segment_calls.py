@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from engine.core.merge import merge
 from engine.core.policy import Policy
 from engine.model import state as state_codec
-from engine.model.events import Campaign, decode
+from engine.model.events import decode
+from engine.model.segment import Campaign
 from engine.model.state import Account, ContactState, Touch
 from engine.ops.explain import render
 from engine.sdk import Context, Proposal, on, rule
