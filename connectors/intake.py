@@ -106,8 +106,10 @@ def parse_json(body: bytes) -> Any:
     try:
         check_depth(body)
         return orjson.loads(body)
-    except DecodeError as exc:
-        raise Rejected(400, "too_deep", _AT.sub("", str(exc)), "$") from None
+    except DecodeError as exc:  # the field is the first container opened past the bound
+        found = _AT.search(str(exc))
+        raise Rejected(400, "too_deep", _AT.sub("", str(exc)),
+                       found.group(1) if found else "$") from None
     except orjson.JSONDecodeError as exc:
         raise Rejected(400, "invalid_json", f"invalid JSON: {exc}", "$") from None
 

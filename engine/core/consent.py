@@ -7,8 +7,8 @@ A channel-wide withdrawal (a global unsubscribe) silences every group of the cha
 newer channel-wide grant; a group's own answer decides that group otherwise.
 
 Addresses are learned from the contact's own events only (its `identify` traits, its device's
-push token, the provider events about its mailbox), so an action's `recipient` is always the
-address of the contact the action is for. docs/policy.md has the whole model.
+push token and type, the provider events about its mailbox), so an action's `recipient` is
+always the address of the contact the action is for. docs/policy.md has the whole model.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def learn_addresses(state: ContactState, event: Event) -> None:
     contact that has none yet."""
     t, token = event.time, event.device_token
     if token:
-        _address_at(state, "push", token, t)
+        _address_at(state, "push", token, t, event.device_type)
     if event.kind == "email" and event.email:
         state.addresses.setdefault("email", Address(event.email, t))
     if event.kind != "identify":
@@ -121,13 +121,15 @@ def learn_addresses(state: ContactState, event: Event) -> None:
             _address_at(state, channel, _address(event.traits[trait]), t)
 
 
-def _address_at(state: ContactState, channel: str, value: str | None, t: float) -> None:
+def _address_at(
+    state: ContactState, channel: str, value: str | None, t: float, device: str | None = None
+) -> None:
     """The newest by event time wins; None (an emptied trait) removes the address."""
     held = state.addresses.get(channel)
     if held is not None and held.at > t:
         return
     if value:
-        state.addresses[channel] = Address(value, t)
+        state.addresses[channel] = Address(value, t, device)
     else:
         state.addresses.pop(channel, None)
 

@@ -5,7 +5,9 @@ The identity table is keyed by identifier (`user:42`, `email:ada@example.com`, `
 for the message's key it returns the new record and the messages to emit.
 
 Linking rules: only authenticated events (clickstream calls with a userId) link identifiers,
-and only they can cause two existing contacts to be merged. Unverified events (email, social)
+and only they can cause two existing contacts to be merged. An `alias` call is one of them: its
+`previousId` is linked as the device identifier `anon:<previousId>`, so it can bring an
+anonymous history in, and can never make two userIds one. Unverified events (email, social)
 look their identifiers up in priority order and, when none is known, start a contact of their own.
 
 A userId is a person: its contact never merges with another userId's. When a login claims an
@@ -80,6 +82,8 @@ def identifiers(event: Event) -> tuple[str, ...]:
                     ids.append(f"handle:{social_handle(network, handle)}")
     if event.anonymous_id:
         ids.append(f"anon:{event.anonymous_id}")
+    if event.previous_id:  # an alias: the earlier id is a device the user had, never a user
+        ids.append(f"anon:{event.previous_id}")
     return tuple(dict.fromkeys(ids))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.core.consent import answer
+from engine.core.observe import earliest, latest
 from engine.model.state import (
     DIGEST,
     MAX_DECISIONS,
@@ -27,7 +28,8 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
 
     Where both know a thing, the surviving contact's value wins, except what combines: counts
     are summed, first times the earlier, last times the later, interest scores added once both
-    are decayed to the same moment, outcome evidence added, and consent is the newest answer.
+    are decayed to the same moment, outcome evidence added, and consent, the account and the
+    latest campaign are the newest, the first campaign the oldest.
     Pending timers move over (their ids are unique per cause and rule). Identifiers are not
     merged here: the identity rules admit them within their limits (`engine/core/linking.py`).
     """
@@ -36,6 +38,10 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
     into.timezone = into.timezone or other.timezone
     into.location = into.location or other.location
     into.preferred_channel = into.preferred_channel or other.preferred_channel
+    into.locale = into.locale or other.locale
+    into.account = latest(other.account, into.account)
+    into.campaign = latest(other.campaign, into.campaign)
+    into.first_campaign = earliest(into.first_campaign, other.first_campaign)
     firsts = [t for t in (into.first_seen, other.first_seen) if t]
     into.first_seen = min(firsts) if firsts else 0.0
     into.last_seen = max(into.last_seen, other.last_seen)

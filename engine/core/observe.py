@@ -9,6 +9,8 @@ propensity and suppression evidence.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 from engine.core.consent import (
     PREFERENCE_EVENTS,
     learn_addresses,
@@ -18,7 +20,15 @@ from engine.core.consent import (
 from engine.core.policy import DAY, DEFAULT_POLICY, Policy
 from engine.model.actions import CHANNELS
 from engine.model.events import Event
-from engine.model.state import STAGES, ContactState, Outcomes, Purchase
+from engine.model.state import (
+    MAX_TRAITS,
+    STAGES,
+    Account,
+    ContactState,
+    Outcomes,
+    Purchase,
+    Touch,
+)
 
 POSITIVE_EMAIL = ("open", "click")
 NEGATIVE_EMAIL = ("bounce", "dropped")
@@ -44,8 +54,16 @@ def observe(state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY) 
         state.timezone = event.timezone
     if event.location:
         state.location = event.location
+    if event.locale:
+        state.locale = event.locale
+    if event.campaign:
+        touch = Touch(event.campaign, t)
+        state.campaign = latest(state.campaign, touch)
+        state.first_campaign = earliest(state.first_campaign, touch)
     if event.kind == "identify":
         state.set_traits(event.traits)
+    elif event.group_id:
+        join_account(state, event.group_id, event.traits, t)
     if event.kind == "identify" or event.name in PREFERENCE_EVENTS:
         source = event.traits if event.kind == "identify" else event.properties
         pref = source.get("preferred_channel")
@@ -57,6 +75,39 @@ def observe(state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY) 
         elif event.name in SIGNUP_EVENTS and state.lifecycle == "prospect":
             state.lifecycle = "lead"
     state.remember(event)
+
+
+Timed = TypeVar("Timed", Account, Touch)
+
+
+def latest(held: Timed | None, given: Timed | None) -> Timed | None:
+    """The newer by event time; `given` wins a tie (and is taken when nothing is held)."""
+    if held is None or (given is not None and given.at >= held.at):
+        return given
+    return held
+
+
+def earliest(held: Timed | None, given: Timed | None) -> Timed | None:
+    """The older by event time; `held` wins a tie."""
+    if held is None or (given is not None and given.at < held.at):
+        return given
+    return held
+
+
+def join_account(state: ContactState, group_id: str, traits: dict[str, Any], t: float) -> None:
+    """A group call: the contact's account is the newest one named; a call about the same
+    account adds to its traits, each newer answer winning, within the traits' bound."""
+    held = state.account
+    if held is None or (held.group_id != group_id and t >= held.at):
+        held = state.account = Account(group_id=group_id, at=t)
+    elif held.group_id != group_id:
+        return  # an older call about an account the contact has since left
+    newer = t >= held.at
+    held.at = max(held.at, t)
+    kept = held.traits
+    for k, v in traits.items():
+        if (k in kept and newer) or (k not in kept and len(kept) < MAX_TRAITS):
+            kept[k] = v
 
 
 POSITIVE_OUTCOMES = ("opened", "clicked", "converted")

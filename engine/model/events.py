@@ -1,8 +1,9 @@
 """Inbound wire schemas and the one internal event they normalise into.
 
-Each source keeps the shape its users already produce (Segment calls, email-provider webhook
-events, a small social shape); the core only ever sees `Event`. Unknown fields are tolerated,
-wrong types are rejected with the JSON path of the field at fault.
+Each source keeps the shape its users already produce (Segment calls, in
+`engine/model/segment.py`; email-provider webhook events; a small social shape); the core only
+ever sees `Event`. Unknown fields are tolerated, wrong types are rejected with the JSON path of
+the field at fault.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any, Literal, get_args
 import msgspec
 
 from engine.errors import DecodeError
+from engine.model.bounds import check_depth
+from engine.model.segment import MAX_ID_LENGTH, Campaign, Location, SegmentCall
 
 Source = Literal["clickstream", "email", "social", "outcome"]
 
@@ -34,61 +37,6 @@ EmailEventName = Literal[
 SocialAction = Literal["like", "comment", "share", "mention", "follow", "message"]
 EMAIL_EVENTS: tuple[str, ...] = get_args(EmailEventName)
 SOCIAL_ACTIONS: tuple[str, ...] = get_args(SocialAction)
-MAX_ID_LENGTH = 256
-
-
-# --- clickstream: Segment track / page / identify -------------------------------------------
-
-
-class Location(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
-    city: str | None = None
-    country: str | None = None
-    region: str | None = None
-    latitude: float | None = None
-    longitude: float | None = None
-
-
-class SegmentConsent(msgspec.Struct, kw_only=True, omit_defaults=True):
-    categoryPreferences: dict[str, bool] = {}
-
-
-class SegmentDevice(msgspec.Struct, kw_only=True, omit_defaults=True):
-    token: str | None = None  # the push token (APNs / FCM) of the device the call came from
-
-    def __post_init__(self) -> None:
-        if self.token is not None and len(self.token) > 4 * MAX_ID_LENGTH:
-            raise ValueError("push token too long - at `$.context.device.token`")
-
-
-class SegmentContext(msgspec.Struct, kw_only=True, omit_defaults=True):
-    timezone: str | None = None
-    location: Location | None = None
-    ip: str | None = None
-    userAgent: str | None = None
-    consent: SegmentConsent | None = None
-    device: SegmentDevice | None = None
-
-
-class SegmentCall(msgspec.Struct, kw_only=True):
-    messageId: str
-    type: Literal["track", "page", "identify"]
-    timestamp: datetime
-    event: str | None = None
-    name: str | None = None
-    category: str | None = None
-    userId: str | None = None
-    anonymousId: str | None = None
-    properties: dict[str, Any] = {}
-    traits: dict[str, Any] = {}
-    context: SegmentContext = msgspec.field(default_factory=SegmentContext)
-
-    def __post_init__(self) -> None:
-        if not self.messageId:
-            raise ValueError("messageId must not be empty - at `$.messageId`")
-        if not self.userId and not self.anonymousId:
-            raise ValueError("one of userId or anonymousId is required - at `$.userId`")
-        if self.type == "track" and not self.event:
-            raise ValueError("a track call needs an event name - at `$.event`")
 
 
 # --- email: provider event webhook ----------------------------------------------------------
@@ -158,9 +106,10 @@ class ActionOutcome(msgspec.Struct, kw_only=True):
 class Event(msgspec.Struct, gc=False, kw_only=True, frozen=True, omit_defaults=True):
     """One thing a contact did, whatever channel it came from.
 
-    `kind` is the source-level type (page, track, identify, email, social) and `name` the
-    specific action (track event name, page name, email event, social action): rules are
-    indexed on the pair.
+    `kind` is the source-level type (a Segment call's type, email, social, outcome) and `name`
+    the specific action (track event name, page or screen name, email event, social action):
+    rules are indexed on the pair. `traits` are the person's, except on a `group` call, where
+    they are the account's (`group_id`).
     """
 
     event_id: str
@@ -182,6 +131,11 @@ class Event(msgspec.Struct, gc=False, kw_only=True, frozen=True, omit_defaults=T
     reason: str | None = None
     contact_id: str | None = None  # set when the sender already knows it (action outcomes)
     device_token: str | None = None  # a push token the contact's device reported
+    device_type: str | None = None  # the kind of that device (ios, android, …)
+    previous_id: str | None = None  # alias: the earlier id, linked as a device (`anon:`)
+    group_id: str | None = None  # group: the account joined
+    campaign: Campaign | None = None
+    locale: str | None = None
 
     @property
     def authenticated(self) -> bool:
@@ -232,14 +186,18 @@ def _segment_categories(call: SegmentCall) -> tuple[str, ...]:
 
 
 def from_segment(call: SegmentCall) -> Event:
-    _check_ids(userId=call.userId, anonymousId=call.anonymousId)
-    ctx = call.context
-    name = call.event if call.type == "track" else (call.name or "")
-    email = call.traits.get("email") if call.type == "identify" else None
+    _check_ids(userId=call.userId, anonymousId=call.anonymousId, previousId=call.previousId,
+               groupId=call.groupId)
+    ctx, kind, traits = call.context, call.type, call.traits
+    if ctx.traits and kind != "group":  # the top-level traits win a clash
+        traits = {**ctx.traits, **traits}
+    name = call.event if kind == "track" else (call.name or "")
+    email = traits.get("email") if kind == "identify" else None
+    device = ctx.device
     return Event(
         event_id=call.messageId,
         source="clickstream",
-        kind=call.type,
+        kind=kind,
         name=name or "",
         time=_check_time(_epoch(call.timestamp), "$.timestamp"),
         user_id=call.userId,
@@ -247,12 +205,17 @@ def from_segment(call: SegmentCall) -> Event:
         email=email.strip().lower() if isinstance(email, str) and "@" in email else None,
         categories=_segment_categories(call),
         properties=call.properties,
-        traits=call.traits,
+        traits=traits,
         timezone=ctx.timezone,
         location=ctx.location,
         consent=dict(ctx.consent.categoryPreferences) if ctx.consent else None,
         url=call.properties.get("url") if isinstance(call.properties.get("url"), str) else None,
-        device_token=ctx.device.token if ctx.device and ctx.device.token else None,
+        device_token=(device.token or None) if device else None,
+        device_type=(device.type or None) if device else None,
+        previous_id=call.previousId,
+        group_id=call.groupId,
+        campaign=ctx.campaign,
+        locale=ctx.locale or None,
     )
 
 
@@ -324,6 +287,7 @@ _outcome_decoder = msgspec.json.Decoder(ActionOutcome)
 
 def decode(source: Source, raw: bytes) -> Event:
     """Bytes from one of the input topics to an `Event`, or `DecodeError` saying why not."""
+    check_depth(raw)
     try:
         if source == "clickstream":
             return from_segment(_segment_decoder.decode(raw))

@@ -20,7 +20,8 @@ from typing import Any
 import msgspec
 
 from engine.model.actions import Action
-from engine.model.events import Event, Location
+from engine.model.events import Event
+from engine.model.segment import Campaign, Location
 
 MAX_IDENTIFIERS = 32
 MAX_TRAITS = 100
@@ -57,6 +58,23 @@ class Address(msgspec.Struct, gc=False, array_like=True, frozen=True):
     """The contact's address on one channel; the newest by event time `at` is the current one."""
 
     value: str
+    at: float
+    device: str | None = None  # push: the device type the token is for (ios, android, …)
+
+
+class Account(msgspec.Struct, gc=False, omit_defaults=True):
+    """The account (a Segment `group` call's `groupId`) the contact belongs to, for B2B rules:
+    the newest by event time; its traits are bounded like the contact's."""
+
+    group_id: str
+    at: float
+    traits: dict[str, Any] = {}
+
+
+class Touch(msgspec.Struct, gc=False, array_like=True, frozen=True):
+    """A campaign (`context.campaign`, UTM) that brought the contact, and when."""
+
+    campaign: Campaign
     at: float
 
 
@@ -218,6 +236,10 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     seen: bytes = b""  # digests of the event ids decided, oldest first
     refused: tuple[Refusal, ...] = ()  # the latest merges and identifiers refused, oldest first
     addresses: dict[str, Address] = {}  # channel -> the contact's own address (email, phone, ...)
+    account: Account | None = None
+    locale: str | None = None  # the latest call's `context.locale`
+    campaign: Touch | None = None  # the newest campaign by event time
+    first_campaign: Touch | None = None  # the first touch
 
     # --- reads rules use ----------------------------------------------------------------
 

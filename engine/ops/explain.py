@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 
 from engine.model import state as state_codec
-from engine.model.state import ContactState
+from engine.model.state import ContactState, Touch
 from engine.topics import Table, changelog
 
 Lookup = Callable[[str], bytes | None]
@@ -49,8 +49,18 @@ def render(st: ContactState) -> str:
             f"{key}={'yes' if c.granted else 'no'} ({c.source}, {_t(c.at)})"
             for key, c in st.consent.items()
         ) or "none recorded (channel defaults apply)"),
-        "  addresses: " + (", ".join(f"{ch} {a.value}" for ch, a in st.addresses.items()) or "-"),
+        "  addresses: " + (", ".join(
+            f"{ch} {a.value}" + (f" ({a.device})" if a.device else "")
+            for ch, a in st.addresses.items()
+        ) or "-"),
     ]
+    if st.account:
+        traits = ", ".join(f"{k}={v}" for k, v in list(st.account.traits.items())[:10])
+        lines.append(f"  account: {st.account.group_id} ({_t(st.account.at)})"
+                     + (f": {traits}" if traits else ""))
+    if st.locale or st.campaign:
+        lines.append(f"  locale {st.locale or '-'}, campaign {_touch(st.campaign)}, "
+                     f"first campaign {_touch(st.first_campaign)}")
     if st.suppressed:
         held = ", ".join(f"{c} ({w})" for c, w in st.suppressed.items())
         lines.append(f"  hard suppressions: {held}")
@@ -72,6 +82,14 @@ def render(st: ContactState) -> str:
     if not st.decisions:
         lines.append("    none")
     return "\n".join(lines)
+
+
+def _touch(touch: Touch | None) -> str:
+    if touch is None:
+        return "-"
+    c = touch.campaign
+    utm = "/".join(v or "-" for v in (c.name, c.source, c.medium, c.term, c.content))
+    return f"{utm} ({_t(touch.at)})"
 
 
 def _t(ts: float) -> str:

@@ -21,10 +21,11 @@ of our own.
       cooldown_days = 30
       payload = { script = "vip" }
 
-In `when`: `event` (event_id, kind, name, time, categories, properties, traits, url),
-`state` (stage, lifecycle, traits, consent, timezone, preferred_channel, first_seen, last_seen,
-purchases), `now`, and the functions `count(key)`, `count_within(key, seconds)`,
-`first_time(key)` and `score(domain, half_life_days)`.
+In `when`: `event` (event_id, kind, name, time, categories, properties, traits, url, group_id,
+locale, campaign), `state` (stage, lifecycle, traits, consent, timezone, preferred_channel,
+first_seen, last_seen, purchases, account, locale, campaign, first_campaign), `now`, and the
+functions `count(key)`, `count_within(key, seconds)`, `first_time(key)` and
+`score(domain, half_life_days)`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ import cel
 import msgspec
 
 from engine.errors import RuleError
-from engine.model.state import LIFECYCLES, STAGES
+from engine.model.segment import Campaign
+from engine.model.state import LIFECYCLES, STAGES, Touch
 from engine.sdk.rule import DAY, Context, Proposal, Rule, Trigger
 
 SUFFIXES = (".toml", ".yaml", ".yml")
@@ -144,7 +146,8 @@ def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[
         env.add_variable("event", {
             "event_id": ev.event_id, "kind": ev.kind, "name": ev.name, "time": ev.time,
             "categories": list(ev.categories), "properties": ev.properties,
-            "traits": ev.traits, "url": ev.url or "",
+            "traits": ev.traits, "url": ev.url or "", "group_id": ev.group_id or "",
+            "locale": ev.locale or "", "campaign": _campaign(ev.campaign),
         })
         env.add_variable("now", ctx.now)
         if uses_state:
@@ -174,7 +177,21 @@ def _state_view(ctx: Context) -> dict[str, Any]:
         "consent": {ch: c.granted for ch, c in s.consent.items()},
         "timezone": s.timezone or "", "preferred_channel": s.preferred_channel or "",
         "first_seen": s.first_seen, "last_seen": s.last_seen, "purchases": len(s.purchases),
+        "account": {"group_id": s.account.group_id, "traits": s.account.traits, "at": s.account.at}
+        if s.account else {"group_id": "", "traits": {}, "at": 0.0},
+        "locale": s.locale or "", "campaign": _touch(s.campaign),
+        "first_campaign": _touch(s.first_campaign),
     }
+
+
+def _campaign(campaign: Campaign | None) -> dict[str, Any]:
+    """The UTM fields given (absent ones are absent: `has(event.campaign.source)`)."""
+    given: dict[str, Any] = msgspec.to_builtins(campaign) if campaign else {}
+    return given
+
+
+def _touch(touch: Touch | None) -> dict[str, Any]:
+    return {**_campaign(touch.campaign), "at": touch.at} if touch else {}
 
 
 # CEL's own functions and macros that may appear among a program's references.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from engine.errors import RuleError
 from engine.model.events import Event
+from engine.model.segment import CALL_TYPES
 from engine.sdk import declarative
 from engine.sdk.rule import Rule, Trigger
 
@@ -135,7 +136,7 @@ def _validate(module: str, r: Rule) -> None:
         raise RuleError(f"{module}: rule {r.id!r}: needs an id and a version >= 1")
     if not r.triggers:
         raise RuleError(f"{module}: rule {r.id!r}: has no trigger")
-    known = {"page", "track", "identify", "email", "social", "timer", "stage", "lifecycle"}
+    known = {*CALL_TYPES, "email", "social", "timer", "stage", "lifecycle"}
     for t in r.triggers:
         if t.kind not in known:
             raise RuleError(

@@ -160,11 +160,15 @@ def test_json_nested_deeper_than_the_bound_is_a_400(e: Edge, depth: int, kind: s
     headers = {"Content-Type": "application/json", "Authorization": KEY}
     deep = nested(depth, kind)
     item = b'{"messageId":"d","type":"track","event":"e","userId":"u","properties":' + deep + b"}"
-    for path, body in (("/v1/track", item), ("/v1/identify", deep),
-                       ("/v1/batch", b'{"batch":[{"type":"track"},' + item + b"]}"),
-                       ("/v1/webhooks/social", item), ("/v1/webhooks/email/mailgun", item)):
+    step = "[0]" if kind == "array" else ".a"
+    inside = ".properties" + step * 63  # the 65th container, opened past the bound
+    for path, body, field in (("/v1/track", item, "$" + inside), ("/v1/identify", deep, "$" + step * 64),
+                              ("/v1/batch", b'{"batch":[{"type":"track"},' + item + b"]}",
+                               "$.batch[1]" + inside),
+                              ("/v1/webhooks/social", item, "$" + inside),
+                              ("/v1/webhooks/email/mailgun", item, "$" + inside)):
         answer = check(e, path, body, {**headers, **signed(body)})
-        assert (answer["status"], answer["code"], answer["field"]) == (400, "too_deep", "$"), path
+        assert (answer["status"], answer["code"], answer["field"]) == (400, "too_deep", field), path
         assert "nested deeper than 64 levels" in answer["message"]
 
 

@@ -4,6 +4,7 @@ never another exception (which would crash a worker or become a 500 at the edge)
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -89,3 +90,14 @@ def test_timestamps_far_in_the_past_and_future() -> None:
     for ts in (-(2**62), 2**62, 1e300, -1e300, 0):
         decodes_or_says_why("email", orjson.dumps(
             {"event": "open", "email": "a@b.c", "timestamp": ts, "sg_event_id": "e"}))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(SOURCES), st.integers(min_value=65, max_value=5_000),
+       st.sampled_from(["[", "{\"properties\":", "[{\"a\":"]))
+def test_nesting_beyond_the_bound_is_refused_before_parsing(source: str, depth: int,
+                                                             opener: str) -> None:
+    closer = {"[": "]", "{\"properties\":": "}", "[{\"a\":": "}]"}[opener]
+    raw = (opener * depth + "1" + closer * depth).encode()
+    with pytest.raises(DecodeError, match=r"^nested deeper than 64 levels - at `\$"):
+        decode(source, raw)  # type: ignore[arg-type]
