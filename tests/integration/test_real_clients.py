@@ -62,7 +62,7 @@ def python_calls(client: Any, tag: str) -> None:
     """The six call types through a Python library's own methods (both share the signatures)."""
     i = ids(tag)
     client.track(anonymous_id=i["anon"], event="Product Viewed", properties={"sku": "b-1"})
-    client.identify(i["user"], {"email": i["email"], "plan": "pro"})
+    client.identify(i["user"], {"email": i["email"], "plan": "pro", "consent": {"email": True}})
     client.track(i["user"], "Order Completed",
                  {"order_id": f"o-{tag}", "products": [{"category": "books"}]})
     client.track(i["user"], "", {})  # BAD_INDEX: refused by the decoders, let through by the library
@@ -78,7 +78,8 @@ def node_calls(tag: str) -> list[dict[str, Any]]:
     return [
         {"type": "track", "anonymousId": i["anon"], "event": "Product Viewed",
          "properties": {"sku": "b-1"}},
-        {"type": "identify", "userId": i["user"], "traits": {"email": i["email"], "plan": "pro"}},
+        {"type": "identify", "userId": i["user"],
+         "traits": {"email": i["email"], "plan": "pro", "consent": {"email": True}}},
         {"type": "track", "userId": i["user"], "event": "Order Completed",
          "properties": {"order_id": f"o-{tag}", "products": [{"category": "books"}]}},
         {"type": "track", "userId": i["user"], "event": ""},
@@ -133,6 +134,7 @@ def assert_state(c: Collector, letters: list[DeadLetter], tag: str) -> None:
     # identify, wherever the library put the traits (rudder: context.traits)
     assert st.addresses["email"].value == i["email"]
     assert st.traits.get("plan") == "pro"
+    assert st.consent["email"].granted
     assert st.count("track:Order Completed") == 1
     assert st.count("page:/pricing") == 1
     assert st.count("screen") == 1 and st.count("screen:Home") == 1
