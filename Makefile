@@ -8,7 +8,7 @@ REDIS_PORT ?= 6379
 PYTEST_ARGS ?=
 export KAFKA_PORT REDIS_PORT
 
-.PHONY: setup demo test unit lint promtool kafka-up kafka-down redis-up redis-down bench clean
+.PHONY: setup demo test unit lint promtool clients kafka-up kafka-down redis-up redis-down bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(VENV)/bin/kairos demo
+
+# The real client libraries (Node, from tests/clients/package-lock.json) and kcat that the
+# integration tests drive against the collector and the broker (tests/clients/install.sh).
+clients:
+	tests/clients/install.sh
 
 # promtool checks the alert rules and dashboard queries (tests/unit/test_deploy_monitoring.py).
 promtool:
@@ -38,7 +43,7 @@ redis-down:
 	deploy/redis/redis.sh down
 
 # The whole suite against the real broker and server; both are stopped even when tests fail.
-test: setup promtool
+test: setup promtool clients
 	@status=0; \
 	$(MAKE) --no-print-directory kafka-up redis-up || status=$$?; \
 	if [ $$status -eq 0 ]; then \
