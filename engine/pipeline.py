@@ -89,14 +89,17 @@ class Pipeline:
         """Bytes from an input topic: the first identity hop, or a dead letter saying why not
         (keeping a null value null, so a replay puts back exactly what came)."""
         self.metrics.events[topic] += 1
+        if raw is None:
+            return self.dead_letter("null value: a tombstone carries no event", source, raw,
+                                    topic=topic, **where)
         try:
-            return identity.route(decode(source, raw or b""))
+            return identity.route(decode(source, raw))
         except DecodeError as exc:
             return self.dead_letter(str(exc), source, raw, topic=topic, **where)
         except Exception as exc:  # a decoder bug must cost one message, never the worker
             log.exception("undecodable message on %s", topic)
-            return self.dead_letter(f"undecodable: {type(exc).__name__}: {exc}", source,
-                                    raw, topic=topic, **where)
+            return self.dead_letter(f"undecodable: {type(exc).__name__}: {exc}", source, raw,
+                                    topic=topic, **where)
 
     def route(self, event: Event) -> Emit:
         return identity.route(event)

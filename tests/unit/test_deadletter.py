@@ -63,4 +63,5 @@ def test_a_null_value_on_an_input_topic_is_a_null_dead_letter() -> None:
     letter = pipeline.ingest("clickstream", None, "clickstream", partition=0, offset=1)
     assert isinstance(letter, DeadLetter)
     assert letter.value_null and letter.original() is None
+    assert letter.reason == "null value: a tombstone carries no event"
     assert pipeline.metrics.dead_letters[letter.category()] == 1
