@@ -225,7 +225,8 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
     if action == "deploy":
         bundle = rule_deploy.make_bundle(directory)
         asyncio.run(rule_deploy.ensure_rules_topic(
-            settings.bootstrap, settings.topic_rules, settings.replication_factor))
+            settings.bootstrap, settings.topic_rules, settings.replication_factor,
+            settings.broker_timeout))
         asyncio.run(rule_deploy.publish(settings.bootstrap, settings.topic_rules, bundle))
         print(f"deployed bundle {bundle.digest} to {settings.topic_rules}: {rules.describe()}")
         return 0

@@ -125,7 +125,7 @@ def rules_topic(topic: str, replication: int) -> Any:
 
 
 async def ensure_rules_topic(bootstrap: str, topic: str, replication: int,
-                             timeout: float = 20.0) -> None:
+                             timeout: float) -> None:
     """The rules topic, created (and led) if missing, for a deploy before any worker ran."""
     from engine.runtime.kafka.admin import create_missing
 

@@ -65,3 +65,15 @@ def test_a_null_value_on_an_input_topic_is_a_null_dead_letter() -> None:
     assert letter.value_null and letter.original() is None
     assert letter.reason == "null value: a tombstone carries no event"
     assert pipeline.metrics.dead_letters[letter.category()] == 1
+
+
+def test_replay_filters_take_a_category_or_part_of_the_reason_and_a_topic_or_source() -> None:
+    from engine.ops.deadletters import Filter
+
+    letter = DeadLetter.of("invalid JSON: JSON is malformed", "clickstream", b"{",
+                           topic="shop.clickstream")
+    assert Filter("invalid JSON").matches(letter) and Filter("malformed").matches(letter)
+    assert not Filter("schema violation").matches(letter)
+    assert Filter(source="shop.clickstream").matches(letter)
+    assert Filter("invalid JSON", "clickstream").matches(letter)
+    assert not Filter(source="email-events").matches(letter)
