@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--dir", type=Path, default=None, dest="directory")
         p.add_argument("--deploy", action="store_true", help="then publish to the workers")
 
+    from engine.ops.deadletters import add_parser as add_dead_letters
+
+    add_dead_letters(sub)
+
     commands = Commands(sub)
     discover(commands)  # connectors' `connect`, `collect` and `run --http`, when installed
     given = sys.argv[1:] if argv is None else argv
@@ -142,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
         from engine.ops import privacy
 
         return privacy.run(settings, args.action, args.contact, args.kafka, args.data_dir)
+    if args.command == "dead-letters":
+        from engine.ops import deadletters
+
+        return deadletters.run(args, settings)
     if args.command == "report":
         from engine.ops.uplift import render, uplift
         from engine.sdk.ruleset import RuleSet
@@ -217,7 +225,8 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
     if action == "deploy":
         bundle = rule_deploy.make_bundle(directory)
         asyncio.run(rule_deploy.ensure_rules_topic(
-            settings.bootstrap, settings.topic_rules, settings.replication_factor))
+            settings.bootstrap, settings.topic_rules, settings.replication_factor,
+            settings.broker_timeout))
         asyncio.run(rule_deploy.publish(settings.bootstrap, settings.topic_rules, bundle))
         print(f"deployed bundle {bundle.digest} to {settings.topic_rules}: {rules.describe()}")
         return 0

@@ -84,25 +84,30 @@ class Pipeline:
         """Swap the rule set between two messages: every action names the version it used."""
         self.rules = rules
 
-    def ingest(self, source: Source, raw: bytes, topic: str, **where: object) -> Emit | DeadLetter:
-        """Bytes from an input topic: the first identity hop, or a dead letter saying why not."""
+    def ingest(self, source: Source, raw: bytes | None, topic: str,
+               **where: object) -> Emit | DeadLetter:
+        """Bytes from an input topic: the first identity hop, or a dead letter saying why not
+        (keeping a null value null, so a replay puts back exactly what came)."""
         self.metrics.events[topic] += 1
+        if raw is None:
+            return self.dead_letter("null value: a tombstone carries no event", source, raw,
+                                    topic=topic, **where)
         try:
-            return identity.route(decode(source, raw or b""))
+            return identity.route(decode(source, raw))
         except DecodeError as exc:
-            return self.dead_letter(str(exc), source, raw or b"", topic=topic, **where)
+            return self.dead_letter(str(exc), source, raw, topic=topic, **where)
         except Exception as exc:  # a decoder bug must cost one message, never the worker
             log.exception("undecodable message on %s", topic)
-            return self.dead_letter(f"undecodable: {type(exc).__name__}: {exc}", source,
-                                    raw or b"", topic=topic, **where)
+            return self.dead_letter(f"undecodable: {type(exc).__name__}: {exc}", source, raw,
+                                    topic=topic, **where)
 
     def route(self, event: Event) -> Emit:
         return identity.route(event)
 
-    def erasure(self, raw: bytes, topic: str, **where: object) -> Emit | DeadLetter:
+    def erasure(self, raw: bytes | None, topic: str, **where: object) -> Emit | DeadLetter:
         """An erasure request, `{"contact_id": …}` or `{"identifier": "email:…"}`: first hop."""
         try:
-            request = msgspec.json.decode(raw, type=ErasureRequest)
+            request = msgspec.json.decode(raw or b"", type=ErasureRequest)
         except msgspec.DecodeError as exc:
             return self.dead_letter(f"erasure request: {exc}", "erasure", raw, topic=topic, **where)
         who = request.contact_id or request.identifier
@@ -111,7 +116,8 @@ class Pipeline:
                                     "erasure", raw, topic=topic, **where)
         return identity.erasure(who)
 
-    def dead_letter(self, reason: str, source: str, raw: bytes, **where: object) -> DeadLetter:
+    def dead_letter(self, reason: str, source: str, raw: bytes | None,
+                    **where: object) -> DeadLetter:
         letter = DeadLetter.of(reason, source, raw, **where)
         self.metrics.dead_letters[letter.category()] += 1
         return letter

@@ -13,12 +13,12 @@ Loading a bundle runs its Python code: only operators should be able to write to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -116,21 +116,20 @@ class DirectoryWatcher:
 # --- the rules topic (Kafka runtime) -----------------------------------------------------------
 
 
-async def ensure_rules_topic(bootstrap: str, topic: str, replication: int) -> None:
-    """One partition (a total order of rule changes), compacted (only the last bundle counts)."""
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+def rules_topic(topic: str, replication: int) -> Any:
+    """One partition (a total order of rule changes), compacted (only the last bundle counts):
+    an aiokafka `NewTopic`."""
+    from aiokafka.admin import NewTopic
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        if topic not in await admin.list_topics():
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(topic, 1, replication, topic_configs={"cleanup.policy": "compact"})]
-                )
-    finally:
-        await admin.close()
+    return NewTopic(topic, 1, replication, topic_configs={"cleanup.policy": "compact"})
+
+
+async def ensure_rules_topic(bootstrap: str, topic: str, replication: int,
+                             timeout: float) -> None:
+    """The rules topic, created (and led) if missing, for a deploy before any worker ran."""
+    from engine.runtime.kafka.admin import create_missing
+
+    await create_missing(bootstrap, [rules_topic(topic, replication)], timeout)
 
 
 async def publish(bootstrap: str, topic: str, bundle: Bundle) -> None:

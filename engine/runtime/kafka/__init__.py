@@ -30,7 +30,8 @@ failed makes every later one refuse, so offsets never pass outputs that were los
 
 Start order (`main.serve`), each part before what needs it:
 
-1. `admin.ensure_topics`: every topic exists before anything reads or writes one.
+1. `admin.ensure_topics`: every topic exists (a missing one is created, one line each) and
+   answers, and the group has a coordinator, before anything reads or writes one.
 2. The last deployed rules are applied: they win over the local directory from the first
    decision on.
 3. `StreamWorker` opens the local tables and builds the clients (not connected yet).

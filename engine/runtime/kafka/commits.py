@@ -46,13 +46,16 @@ class Commits:
         self.failed: BaseException | None = None
 
     async def send(self, topic: str, key: str | None, value: bytes | None,
-                   partition: int | None = None) -> asyncio.Future[Any]:
-        """Queue a record (the producer batches it); its ack is awaited before the commit."""
+                   partition: int | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future[Any]:
+        """Queue a record (the producer batches it); its ack is awaited before the commit.
+        Under exactly-once it joins the open transaction, headers and all."""
         if self.exactly_once and not self.in_transaction:
             await self.producer.begin_transaction()
             self.in_transaction = True
         ack: asyncio.Future[Any] = await self.producer.send(
-            topic, value, key=key.encode() if key is not None else None, partition=partition)
+            topic, value, key=key.encode() if key is not None else None, partition=partition,
+            headers=headers)
         self.unacked.append(ack)
         return ack
 

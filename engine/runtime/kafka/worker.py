@@ -24,6 +24,7 @@ from engine.model.deadletter import DeadLetter
 from engine.model.messages import decode_contact, decode_identity, encode
 from engine.pipeline import Decided, Failures, Pipeline
 from engine.runtime.kafka import clients
+from engine.runtime.kafka.action_headers import ActionHeaders
 from engine.runtime.kafka.assignment import Rebalance
 from engine.runtime.kafka.commits import Commits
 from engine.runtime.kafka.faults import BrokerProbe
@@ -75,6 +76,7 @@ class StreamWorker:
         self.commits = Commits(settings, self.producer, self.consumer, self.tables,
                                self.ownership)
         self.failures = Failures(source="pipeline", topic=self.internal["contacts"], logged=True)
+        self.action_headers = ActionHeaders(settings.app_id)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`; the last commit on the way out, before the clients stop.
@@ -148,9 +150,9 @@ class StreamWorker:
             where = {"partition": tp.partition, "offset": r.offset}
             first = (self.pipeline.ingest(self.inputs[topic], r.value, topic, **where)
                      if topic in self.inputs
-                     else self.pipeline.erasure(r.value or b"", topic, **where))
+                     else self.pipeline.erasure(r.value, topic, **where))
             if isinstance(first, DeadLetter):
-                await self._dead(first)
+                await self._dead(_kept(first, r))
             else:
                 await self._dispatch(first)
             return
@@ -160,9 +162,9 @@ class StreamWorker:
             msg = (ToIdentity(key, decode_identity(r.value)) if topic == self.internal["identity"]
                    else ToContacts(key, decode_contact(r.value)))
         except Exception as exc:  # nobody else writes these topics, but never crash on one
-            await self._dead(self.pipeline.dead_letter(f"undecodable internal message: {exc}",
-                                                       "pipeline", r.value or b"", topic=topic,
-                                                       partition=tp.partition, offset=r.offset))
+            await self._dead(_kept(self.pipeline.dead_letter(
+                f"undecodable internal message: {exc}", "pipeline", r.value, topic=topic,
+                partition=tp.partition, offset=r.offset), r))
             return
         await self._drain(msg)
 
@@ -181,7 +183,8 @@ class StreamWorker:
             if isinstance(out, Action):
                 topic = self.settings.topic_actions
                 await self.commits.send(topic, out.contact_id, action_codec.encode(out),
-                                        self.output_partitions.of(topic, out.contact_id))
+                                        self.output_partitions.of(topic, out.contact_id),
+                                        self.action_headers.of(out))
             elif isinstance(out, Decided):
                 tables.timers.track(out.state, partition_of(out.key, self.settings.partitions))
             elif isinstance(out, DeadLetter):
@@ -198,3 +201,8 @@ class StreamWorker:
 
     async def _dead(self, letter: DeadLetter) -> None:
         await self.commits.send(self.settings.topic_dead_letters, None, deadletter.encode(letter))
+
+
+def _kept(letter: DeadLetter, r: Any) -> DeadLetter:
+    """A letter with its record's key, headers and timestamp: replayable as it came."""
+    return letter.with_record(r.key, r.headers, r.timestamp, r.timestamp_type)
