@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -22,23 +23,26 @@ from load_tests.kafka_io import (
     delete_topics,
     scrape,
 )
+from load_tests.stats import cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]  # load_tests/ runs from a checkout
 SOURCES = ("clickstream", "email", "social")
 PROBE_RULE = Path(__file__).parent / "probe_rule.py"
 
 
-
 @dataclass
 class Options:
     bootstrap: str = "127.0.0.1:9092"
-    events: int = 20_000  # backlog and embedded
+    events: int = 20_000  # backlog and replay on the bench traffic
     passthrough_events: int = 100_000  # baseline and peer: fast, so more events
+    rdkafka_events: int = 300_000  # past librdkafka's ~100k prefetch, where it would stall
+    realistic_contacts: int = 1_000  # the realistic history: ~17 events each over 7 days
+    repeats: int = 3  # runs of each throughput scenario: median and spread
     rate: float = 1000.0  # steady
     seconds: float = 20.0  # steady
     drain: float = 15.0  # longest wait for a run's last answers after the last send
     warmup: float = 3.0  # seconds of load before any measured phase (not in the results)
-    embedded_events: int = 100_000
+    embedded_events: int = 30_000
     ramp_rates: tuple[float, ...] = (100, 200, 400, 700, 1000, 1500, 2000, 3000, 5000)
     ramp_step: float = 10.0
     target_p99_ms: float = 50.0
@@ -88,6 +92,12 @@ def workers(opts: Options, name: str, n: int = 1, start: bool = True) -> Iterato
             for w in ws:
                 w.stop()
             asyncio.run(delete_topics(opts.bootstrap, prefix))
+
+
+def process_cpu(pid: int) -> float:
+    """CPU-seconds a running process has used so far (user + system)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return cpu_seconds(f.read(), os.sysconf("SC_CLK_TCK"))
 
 
 def inputs(w: Worker) -> dict[str, str]:

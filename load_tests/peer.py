@@ -7,8 +7,11 @@ librdkafka client and RocksDB live apart from the bench's own:
 
     python -m load_tests.peer --bootstrap 127.0.0.1:9092 --source T --sink T2 --events N
 
-Prints one JSON line: events processed, seconds from the first to the last, events/s, and a
-per-second timeline. Stops by itself after `--events` or `--timeout` seconds.
+Its librdkafka consumer and producer get the `rdkafka` ceiling's tuning
+(`consumer_extra_config` / `producer_extra_config`), as a Quix Streams user chasing throughput
+would set them. Prints one JSON line: events processed, seconds from the first to the last,
+events/s, events per 0.25 s (`buckets`, where a fetch stall shows) and a timeline. Stops by
+itself after `--events` or `--timeout` seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from load_tests.rdkafka import BUCKET_S, CONSUMER_TUNING, PRODUCER_TUNING
 
 
 @dataclass
@@ -46,7 +51,7 @@ def main() -> None:
         return
 
     seen = Seen()
-    per_second: list[int] = []
+    buckets: list[int] = []
     with tempfile.TemporaryDirectory() as state_dir:
         app = Application(
             broker_address=args.bootstrap,
@@ -54,6 +59,8 @@ def main() -> None:
             auto_offset_reset="earliest",
             state_dir=state_dir,
             loglevel="WARNING",
+            consumer_extra_config=CONSUMER_TUNING,
+            producer_extra_config=PRODUCER_TUNING,
         )
         source = app.topic(args.source, key_deserializer="bytes", value_deserializer="bytes")
         sink = app.topic(args.sink, key_serializer="bytes", value_serializer="bytes")
@@ -76,8 +83,8 @@ def main() -> None:
         def watchdog() -> None:
             started, last = time.monotonic(), 0
             while seen.n < args.events:
-                time.sleep(1.0)
-                per_second.append(seen.n - last)
+                time.sleep(BUCKET_S)
+                buckets.append(seen.n - last)
                 last = seen.n
                 if time.monotonic() - started > args.timeout:
                     app.stop()
@@ -90,7 +97,9 @@ def main() -> None:
         "available": True, "events": seen.n, "seconds": round(seconds, 3),
         "throughput_eps": round(seen.n / seconds) if seconds > 0 else None,
         "stopped_by": "events" if seen.n >= args.events else "time",
-        "timeline": [{"t": i + 1, "done_eps": n} for i, n in enumerate(per_second)],
+        "buckets": buckets,
+        "timeline": [{"t": round((i + 1) * BUCKET_S, 2), "done_eps": round(n / BUCKET_S)}
+                     for i, n in enumerate(buckets)],
     }
     print(json.dumps(out))
 

@@ -1,53 +1,71 @@
 """The scenarios: each runs bounded in events and seconds and returns its result as a dict.
 
-Here the throughput ones (the embedded runtime, the passthrough baseline, the Quix Streams
-peer, one worker's backlog, scale-out) and the registry `make bench` picks from; the ones under
-an offered rate are in `latency.py`. Worker scenarios run real `kairos worker` processes
+Here the throughput ones (the embedded runtime, `kairos replay`, one worker's backlog, each on
+the bench traffic and on the realistic multi-day history, and scale-out) and the registry
+`make bench` picks from; the ceilings and the Quix Streams peer are in `ceilings.py`, the ones
+under an offered rate in `latency.py`. Worker scenarios run real `kairos worker` processes
 (`engine.testing.kafka.Worker`, set up by `harness.py`) on fresh topics.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import functools
+import os
 import subprocess
 import sys
+import tempfile
 import time
-import uuid
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
-
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from engine.testing.kafka import UNLIMITED_POLICY, Worker
 from load_tests import stats
+from load_tests.ceilings import baseline, peer, rdkafka_baseline
 from load_tests.harness import (
     ROOT,
-    SOURCES,
     Options,
     drain_backlog,
     inputs,
+    process_cpu,
     worker_counters,
     workers,
 )
-from load_tests.kafka_io import (
-    create_topics,
-    delete_topics,
-    fill,
-)
+from load_tests.kafka_io import fill
 from load_tests.latency import ramp, soak, spike, steady
-from load_tests.traffic import Traffic
+from load_tests.traffic import Record, Traffic, realistic, write_history
+
+# --- the two workloads -----------------------------------------------------------------------
+
+
+def bench_traffic(n: int) -> list[Record]:
+    return Traffic().take(n)
+
+
+@functools.lru_cache(maxsize=2)
+def realistic_history(contacts: int) -> list[Record]:
+    """Generated once per run and size: the repeats and scenarios share it."""
+    return realistic(contacts)
+
+
+def _workload(realistic_run: bool, opts: Options, bench_events: int) -> tuple[str, list[Record]]:
+    if realistic_run:
+        return "realistic", realistic_history(opts.realistic_contacts)
+    return "bench", bench_traffic(bench_events)
+
 
 # --- embedded --------------------------------------------------------------------------------
 
 
-def embedded(opts: Options) -> dict[str, Any]:
+def _embedded(opts: Options, realistic_run: bool) -> dict[str, Any]:
     """The embedded runtime with the shipped rules, in this process, in memory: events/s."""
     from engine.core.policy import Policy
     from engine.pipeline import Pipeline
     from engine.runtime.embedded import EmbeddedRuntime
     from engine.sdk.ruleset import RuleSet
 
-    records = Traffic().take(opts.embedded_events)
+    workload, records = _workload(realistic_run, opts, opts.embedded_events)
     actions: list[object] = []
     runtime = EmbeddedRuntime(Pipeline(RuleSet.load(), Policy.load(UNLIMITED_POLICY)),
                               on_action=actions.append)
@@ -66,127 +84,125 @@ def embedded(opts: Options) -> dict[str, Any]:
             if now - started > bound:
                 break
     seconds = time.perf_counter() - started
-    return {"events": done, "seconds": round(seconds, 3), "throughput_eps": round(done / seconds),
-            "actions": len(actions), "rules": "shipped",
+    return {"workload": workload, "events": done, "seconds": round(seconds, 3),
+            "throughput_eps": round(done / seconds), "actions": len(actions),
+            "action_share": round(len(actions) / done, 3) if done else None, "rules": "shipped",
             "stopped_by": "events" if done == len(records) else "time", "timeline": timeline}
 
 
-# --- passthrough baseline and the Quix Streams peer ------------------------------------------
+def embedded(opts: Options) -> dict[str, Any]:
+    """The embedded runtime on the bench traffic."""
+    return _embedded(opts, False)
 
 
-def _passthrough_source(opts: Options, tag: str) -> tuple[str, str]:
-    src, dst = f"{tag}.in", f"{tag}.out"
-    records = Traffic().take(opts.passthrough_events)
-    asyncio.run(create_topics(opts.bootstrap, [src, dst]))
-    asyncio.run(fill(opts.bootstrap, {s: src for s in SOURCES}, records))
-    return src, dst
+def embedded_realistic(opts: Options) -> dict[str, Any]:
+    """The embedded runtime on the realistic multi-day history."""
+    return _embedded(opts, True)
 
 
-def baseline(opts: Options) -> dict[str, Any]:
-    """A bare aiokafka consume -> produce loop over the same traffic: the Python ceiling."""
-    tag = f"bench-baseline-{uuid.uuid4().hex[:6]}"
-    try:
-        src, dst = _passthrough_source(opts, tag)
-        result = asyncio.run(_passthrough(opts, src, dst, tag, opts.bound(60)))
-    finally:
-        asyncio.run(delete_topics(opts.bootstrap, tag))
-    return result
+# --- kairos replay, the whole process --------------------------------------------------------
 
 
-async def _passthrough(opts: Options, src: str, dst: str, group: str,
-                       timeout: float) -> dict[str, Any]:
-    consumer = AIOKafkaConsumer(src, bootstrap_servers=opts.bootstrap, group_id=group,
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_poll_records=2000)
-    producer = AIOKafkaProducer(bootstrap_servers=opts.bootstrap, linger_ms=5)
-    await consumer.start()
-    await producer.start()
-    events, moved, first, last = opts.passthrough_events, 0, 0.0, 0.0
-    timeline: list[dict[str, Any]] = []
-    opened = time.perf_counter()
-    tick, tick_moved = 0.0, 0
-    try:
-        while moved < events and time.perf_counter() - opened < timeout:
-            batch = await consumer.getmany(timeout_ms=200)
-            for records in batch.values():
-                if records and not first:
-                    first = tick = time.perf_counter()
-                for r in records:
-                    await producer.send(dst, r.value, key=r.key)
-                moved += len(records)
-            if batch:
-                await producer.flush()
-                await consumer.commit()  # offsets only after the produce is acknowledged
-                last = time.perf_counter()
-                if last - tick >= 1.0:
-                    timeline.append({"t": round(last - first, 2),
-                                     "done_eps": round((moved - tick_moved) / (last - tick))})
-                    tick, tick_moved = last, moved
-    finally:
-        await consumer.stop()
-        await producer.stop()
-    seconds = last - first
-    return {"events": moved, "seconds": round(seconds, 3),
-            "throughput_eps": round(moved / seconds) if seconds > 0 else None,
-            "stopped_by": "events" if moved >= events else "time", "timeline": timeline}
+@functools.lru_cache(maxsize=1)
+def replay_has_jobs() -> bool:
+    """Whether this checkout's `kairos replay` partitions its work (`--jobs`)."""
+    out = subprocess.run([sys.executable, "-m", "engine.cli", "replay", "--help"], cwd=ROOT,
+                         capture_output=True, text=True, check=False).stdout
+    return "--jobs" in out
 
 
-def peer(opts: Options) -> dict[str, Any]:
-    """The same traffic through a Quix Streams app: a per-contact count in RocksDB + a produce."""
-    tag = f"bench-peer-{uuid.uuid4().hex[:6]}"
-    try:
-        src, dst = _passthrough_source(opts, tag)
-        timeout = opts.bound(60)
-        proc = subprocess.run(
-            [sys.executable, "-m", "load_tests.peer", "--bootstrap", opts.bootstrap,
-             "--source", src, "--sink", dst, "--group", tag,
-             "--events", str(opts.passthrough_events), "--timeout", str(timeout)],
-            cwd=ROOT, capture_output=True, text=True, timeout=timeout + 60, check=False,
-        )
-    finally:
-        asyncio.run(delete_topics(opts.bootstrap, tag))
-    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        raise RuntimeError(f"peer app failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return {"work": "quixstreams: per-contact count in RocksDB state + one produce per event",
-            **json.loads(lines[-1])}
+def _replay(opts: Options, realistic_run: bool) -> dict[str, Any]:
+    """`kairos replay` over a history in a temp file, in a subprocess: whole-process events/s
+    (wall time, start-up included), with `--jobs 1` and `--jobs <cores>` when it has them."""
+    workload, records = _workload(realistic_run, opts, opts.events)
+    jobs: list[int | None] = [1, os.cpu_count() or 1] if replay_has_jobs() else [None]
+    figures: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        history, out = Path(tmp) / "history.jsonl", Path(tmp) / "actions.jsonl"
+        write_history(str(history), records)
+        for n in dict.fromkeys(jobs):
+            cmd = [sys.executable, "-m", "engine.cli", "replay", "--events", str(history),
+                   "--out", str(out), "--dead-letters", str(Path(tmp) / "dl.jsonl")]
+            started = time.perf_counter()
+            proc = subprocess.run(cmd + ([] if n is None else ["--jobs", str(n)]), cwd=ROOT,
+                                  capture_output=True, text=True, check=False,
+                                  timeout=opts.bound(120))
+            seconds = time.perf_counter() - started
+            if proc.returncode != 0:
+                raise RuntimeError(f"kairos replay failed ({proc.returncode}): "
+                                   f"{proc.stderr[-2000:]}")
+            figures[f"jobs_{n or 'default'}_eps"] = round(len(records) / seconds)
+        actions = sum(1 for _ in out.open("rb"))
+    return {"workload": workload, "events": len(records), "jobs": jobs,
+            "throughput_eps": figures[f"jobs_{jobs[-1] or 'default'}_eps"], "figures": figures,
+            "actions": actions, "action_share": round(actions / len(records), 3),
+            "policy": "the default contact policy (as `kairos replay` runs)",
+            "stopped_by": "events"}
+
+
+def replay(opts: Options) -> dict[str, Any]:
+    """`kairos replay` over the bench traffic."""
+    return _replay(opts, False)
+
+
+def replay_realistic(opts: Options) -> dict[str, Any]:
+    """`kairos replay` over the realistic multi-day history."""
+    return _replay(opts, True)
 
 
 # --- one worker ------------------------------------------------------------------------------
 
 
-def backlog(opts: Options) -> dict[str, Any]:
-    """One worker draining a backlog of the traffic: its maximum events/s."""
-    with workers(opts, "backlog", start=False) as ws:
+def _backlog(opts: Options, realistic_run: bool) -> dict[str, Any]:
+    """One worker draining a backlog: its maximum events/s."""
+    workload, records = _workload(realistic_run, opts, opts.events)
+    with workers(opts, f"backlog-{workload}", start=False) as ws:
         w = ws[0]
-        asyncio.run(fill(opts.bootstrap, inputs(w), Traffic().take(opts.events)))
+        asyncio.run(fill(opts.bootstrap, inputs(w), records))
         w.start()
         result = asyncio.run(drain_backlog(opts, w.prefix, list(inputs(w).values()),
-                                           opts.events, opts.bound(120)))
+                                           len(records), opts.bound(120)))
         result["worker"] = worker_counters(ws)
-    return {"probe_rule": opts.probe_rule, **result}
+    return {"workload": workload, "probe_rule": opts.probe_rule, **result}
+
+
+def backlog(opts: Options) -> dict[str, Any]:
+    """One worker draining a backlog of the bench traffic."""
+    return _backlog(opts, False)
+
+
+def backlog_realistic(opts: Options) -> dict[str, Any]:
+    """One worker draining a backlog of the realistic history (its timers due at once: the
+    history is in the past of the worker's wall clock, as in any catch-up)."""
+    return _backlog(opts, True)
 
 
 # --- scale -----------------------------------------------------------------------------------
 
 
 def scale(opts: Options) -> dict[str, Any]:
-    """The same backlog through one worker, then through two in the same group."""
+    """The same backlog through one worker, then two in the same group: events/s and the
+    workers' CPU-seconds per 1,000 events (from /proc), whose ratio is the scaling efficiency."""
     runs = {}
     for n in (1, 2):
         with workers(opts, f"scale{n}", n=n) as ws:
             w = ws[0]
             time.sleep(3 if n > 1 else 0)  # let the group settle after the second join
+            pids = [x.proc.pid for x in ws if x.proc is not None]
 
             async def go(w: Worker = w) -> dict[str, Any]:
                 await fill(opts.bootstrap, inputs(w), Traffic().take(opts.scale_events))
                 return await drain_backlog(opts, w.prefix, list(inputs(w).values()),
                                            opts.scale_events, opts.bound(90))
 
+            cpu = [process_cpu(p) for p in pids]
             started = time.perf_counter()
             r = asyncio.run(go())
             r["seconds"] = round(time.perf_counter() - started, 2)  # fill included: it is live
+            cpu_s = sum(process_cpu(p) - c for p, c in zip(pids, cpu, strict=True))
             r["throughput_eps"] = round(r["events_done"] / r["seconds"])
+            r["cpu_seconds"] = round(cpu_s, 3)
+            r["cpu_per_1k"] = stats.cpu_per_1k(cpu_s, r["events_done"])
             r["worker"] = worker_counters(ws)
             runs[n] = r
     one, two = runs[1]["throughput_eps"], runs[2]["throughput_eps"]
@@ -196,9 +212,13 @@ def scale(opts: Options) -> dict[str, Any]:
             timeline[i]["done_eps_2"] = b["done_eps"]
         else:
             timeline.append({"t": b["t"], "done_eps_2": b["done_eps"]})
+    cpu_one, cpu_two = runs[1]["cpu_per_1k"], runs[2]["cpu_per_1k"]
     return {
-        "events": opts.scale_events, "throughput_eps": two, "one_worker_eps": one,
-        "two_workers_eps": two, "speedup": stats.ratio(two, one),
+        "events": opts.scale_events, "throughput_eps": two,
+        "figures": {"one_worker_eps": one, "two_workers_eps": two,
+                    "cpu_per_1k_one": cpu_one, "cpu_per_1k_two": cpu_two,
+                    "efficiency": stats.ratio(cpu_one, cpu_two)},
+        "speedup": stats.ratio(two, one),
         "stopped_by": "events" if all(r["stopped_by"] == "events" for r in runs.values())
         else "time",
         "runs": {str(k): {k2: v for k2, v in r.items() if k2 != "timeline"}
@@ -207,6 +227,18 @@ def scale(opts: Options) -> dict[str, Any]:
     }
 
 
-STANDARD = ("baseline", "embedded", "peer", "backlog", "steady", "spike", "ramp", "scale")
-ALL = {f.__name__: f for f in (embedded, baseline, peer, backlog, steady, ramp, spike, scale,
-                               soak)}
+# Order matters: the two ceilings first, so every later figure has its ratios in the same run.
+STANDARD = ("baseline", "rdkafka", "embedded", "embedded_realistic", "peer", "replay",
+            "replay_realistic", "backlog", "backlog_realistic", "steady", "spike", "ramp",
+            "scale")
+# Run `--repeats` times and reported by median and spread; the others (under an offered rate)
+# run once and report latency percentiles.
+THROUGHPUT = frozenset(("baseline", "rdkafka", "embedded", "embedded_realistic", "peer",
+                        "replay", "replay_realistic", "backlog", "backlog_realistic", "scale"))
+ALL: dict[str, Callable[[Options], dict[str, Any]]] = {
+    "baseline": baseline, "rdkafka": rdkafka_baseline, "embedded": embedded,
+    "embedded_realistic": embedded_realistic, "peer": peer, "replay": replay,
+    "replay_realistic": replay_realistic, "backlog": backlog,
+    "backlog_realistic": backlog_realistic, "steady": steady, "ramp": ramp, "spike": spike,
+    "scale": scale, "soak": soak,
+}

@@ -1,13 +1,16 @@
-"""The pure arithmetic of the kit: latency histograms, lag trends, the ramp's stop rule.
+"""The pure arithmetic of the kit: latency histograms, lag trends, the ramp's stop rule, the
+median and spread of repeated runs, stalls, CPU accounting.
 
 No I/O and no clocks here, so each rule the results depend on has a plain unit test.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -110,3 +113,86 @@ def ratio(value: float | None, base: float | None) -> float | None:
     if value is None or not base:
         return None
     return round(value / base, 3)
+
+
+# --- repeats: median and spread ---------------------------------------------------------------
+
+SPREAD_LIMIT = 0.15  # a figure whose runs differ by more than this share of their median is noisy
+
+
+def spread(values: Sequence[float]) -> float | None:
+    """(max - min) / median of a figure's runs: how far one run may be from another."""
+    if not values:
+        return None
+    mid = median(values)
+    return round((max(values) - min(values)) / mid, 3) if mid else None
+
+
+def repeated(values: Sequence[float]) -> dict[str, object]:
+    """One figure over its runs: the runs, their median, spread and whether it is noisy."""
+    s = spread(values)
+    return {"runs": list(values), "median": median(values) if values else None, "spread": s,
+            "noisy": s is not None and s > SPREAD_LIMIT}
+
+
+def combine(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Several runs of one scenario as one result: the median run's details, every figure
+    (`throughput_eps` and each of `figures`) replaced by its median over the runs, and
+    `repeats` giving each figure's runs, median, spread and noisy flag."""
+    if not runs:
+        raise ValueError("no runs to combine")
+    names = ["throughput_eps", *runs[0].get("figures", {})]
+    series = {n: [r["figures"][n] if n != "throughput_eps" else r["throughput_eps"]
+                  for r in runs] for n in names}
+    series = {n: v for n, v in series.items() if all(isinstance(x, int | float) for x in v)}
+    eps = series.get("throughput_eps")
+    by_eps = sorted(runs, key=lambda r: r["throughput_eps"]) if eps else list(runs)
+    out = dict(by_eps[(len(by_eps) - 1) // 2])
+    repeats = {n: repeated(v) for n, v in series.items()}
+    if "throughput_eps" in repeats:
+        out["throughput_eps"] = repeats["throughput_eps"]["median"]
+    if "figures" in out:
+        out["figures"] = {n: repeats[n]["median"] if n in repeats else v
+                          for n, v in out["figures"].items()}
+    out["repeats"] = repeats
+    return out
+
+
+def noisy_figures(result: dict[str, Any]) -> list[str]:
+    """The figures of a combined result whose spread exceeds `SPREAD_LIMIT`."""
+    return [n for n, r in (result.get("repeats") or {}).items() if r["noisy"]]
+
+
+# --- stalls and CPU accounting ----------------------------------------------------------------
+
+
+def stalled_seconds(counts: Sequence[int], bucket_s: float, share: float = 0.1) -> float:
+    """Seconds a consumer stood still mid-run: interior buckets of a per-bucket event count
+    below `share` of the median bucket (librdkafka's fetch backoff pauses for a whole second
+    once its prefetch queue is full). The first and last busy buckets are ramp-up and tail."""
+    busy = [i for i, n in enumerate(counts) if n > 0]
+    if len(busy) < 3:
+        return 0.0
+    inner = counts[busy[0] + 1:busy[-1]]
+    floor = share * median(counts[busy[0]:busy[-1] + 1])
+    return round(sum(bucket_s for n in inner if n < floor), 3)
+
+
+def cpu_seconds(stat: str, ticks_per_second: int) -> float:
+    """A process's CPU time (user + system, its waited-for children too) from /proc/<pid>/stat.
+
+    The command name in parentheses may hold spaces, so fields are counted after its ')'."""
+    fields = stat.rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(f) for f in fields[11:15])
+    return (utime + stime + cutime + cstime) / ticks_per_second
+
+
+def cpu_per_1k(cpu_s: float, events: int) -> float | None:
+    """CPU-seconds per 1,000 events."""
+    return round(cpu_s / events * 1000, 4) if events > 0 else None
+
+
+def workers_for(rate: float, cpu_per_1k_events: float, busy: float = 0.7) -> int:
+    """Workers (a core each) a rate needs when each may be `busy` of its core, at the
+    CPU-seconds per 1,000 events measured with several workers sharing the partitions."""
+    return max(1, math.ceil(rate * cpu_per_1k_events / 1000 / busy))

@@ -110,3 +110,29 @@ def sequence_of(trigger_event_id: str) -> int | None:
     if trigger_event_id.startswith("L") and trigger_event_id[1:].isdigit():
         return int(trigger_event_id[1:])
     return None
+
+
+# --- the realistic multi-day history ----------------------------------------------------------
+
+REALISTIC_DAYS = 7  # about 17 events per person over a week, as in a real shop's history
+
+
+def realistic(contacts: int, days: int = REALISTIC_DAYS, seed: int = 7) -> list[Record]:
+    """`kairos generate --realistic`'s history (people over `days` days: returning visits,
+    logins on shared devices, carts and orders, email and social, timers in every family) as
+    records keyed by their best identifier, as the collector keys them."""
+    from engine.ops.realistic import RealisticGenerator
+
+    out = []
+    for seq, g in enumerate(RealisticGenerator(contacts, seed=seed, days=days)):
+        body = orjson.loads(g.value)
+        key = (body.get("userId") or body.get("anonymousId") or body.get("email")
+               or body.get("handle") or "")
+        out.append(Record(seq, g.source, str(key).encode(), g.value))
+    return out
+
+
+def write_history(path: str, records: list[Record]) -> None:
+    """Records as a JSON-lines history for `kairos replay`."""
+    with open(path, "wb") as f:
+        f.writelines(r.value + b"\n" for r in records)

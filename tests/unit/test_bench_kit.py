@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from load_tests import report, stats
-from load_tests.traffic import MIX, Traffic, sequence_of
+from load_tests.traffic import MIX, Traffic, realistic, sequence_of
 
 
 @pytest.fixture(scope="module")
@@ -125,31 +125,136 @@ def test_no_sustained_rate_when_the_first_step_fails():
 
 
 def test_summary_shows_ratios_findings_and_targets():
+    ceil = {"passthroughs_eps": {"aiokafka": 10_000, "librdkafka": 50_000}}
     results = [
-        {"scenario": "baseline", "events": 1000, "throughput_eps": 10_000,
-         "passthrough_ratio": 1.0, "stopped_by": "events", "git_revision": "abc1234",
+        {"scenario": "baseline", "client": "aiokafka", "events": 1000, "throughput_eps": 10_000,
+         "cpu_us_per_event": 20.0, "passthrough_ratio": 1.0, "librdkafka_ratio": 0.2,
+         "stopped_by": "events", "git_revision": "abc1234",
          "machine": {"cpus": 2, "cpu_model": "Test CPU", "python": "3.11"}},
         {"scenario": "steady", "rate": 1000.0, "events": 20_000, "throughput_eps": 1000,
-         "passthrough_ratio": 0.1, "latency_ms": {"p50": 5.0, "p99": 20.0, "p99.9": 30.0,
-                                                   "max": 40.0},
+         "passthrough_ratio": 0.1, "librdkafka_ratio": 0.02,
+         "latency_ms": {"p50": 5.0, "p99": 20.0, "p99.9": 30.0, "max": 40.0},
          "lag": {"max": 12}, "stopped_by": "events"},
         {"scenario": "ramp", "max_sustainable_rate": 2000.0, "target_p99_ms": 50.0,
          "steps": [{"rate": 1000.0, "ok": True}, {"rate": 2000.0, "ok": True},
                    {"rate": 3000.0, "ok": False}], "half_rate_p99_ms": 60.0},
-        {"scenario": "scale", "one_worker_eps": 1000, "two_workers_eps": 1500,
-         "speedup": 1.5, "throughput_eps": 1500},
+        {"scenario": "scale", "throughput_eps": 1500, **ceil,
+         "figures": {"one_worker_eps": 1000, "two_workers_eps": 1500, "cpu_per_1k_one": 0.5,
+                     "cpu_per_1k_two": 0.625, "efficiency": 0.8},
+         "figure_ratios": {"one_worker_eps": {"aiokafka": 0.1, "librdkafka": 0.02},
+                           "two_workers_eps": {"aiokafka": 0.15, "librdkafka": 0.03}}},
+        {"scenario": "embedded", "workload": "bench", "events": 5000, "throughput_eps": 40_000,
+         "action_share": 0.05, "passthrough_ratio": 4.0, "librdkafka_ratio": 0.8,
+         "repeats": {"throughput_eps": stats.repeated([30_000, 40_000, 41_000])}},
         {"scenario": "peer", "error": "RuntimeError: peer app failed"},
     ]
     text = report.render_summary(results)
-    assert "| steady | 1,000 | 20,000 | 1,000 | 10% | 5.0 | 20.0 | 30.0 | 40.0 | 12 | events |" \
-        in text
+    assert ("| steady | - | 1,000 | 20,000 | 1,000 | - | 10% | 2% | 5.0 | 20.0 | 30.0 | 40.0 "
+            "| 12 | events |") in text
+    assert "| embedded | bench | - | 5,000 | 40,000 | 28% of 3 (noisy) | 400% | 80% |" in text
+    assert "- NOISY (spread over 15%, do not compare): embedded throughput_eps (28%)." in text
+    assert "- baseline: aiokafka passthrough 10,000 events/s, 20.0 us CPU per event." in text
     assert "steps 1,000, 2,000, 3,000 (failed)" in text
-    assert "| p99 <= 25 ms at 1000 events/s | 20.0 ms at 1,000 events/s | yes |" in text
-    assert "| p99 <= 50 ms at half the highest sustained rate | 60.0 ms | no |" in text
-    assert "| 2 workers >= 1.6x one | x1.50 | no |" in text
+    assert "| p99 <= 25 ms, p99.9 <= 50 ms at 1000 events/s | 20.0 / 30.0 ms at 1,000 " \
+        "events/s | yes |" in text
+    assert "| highest rate with p99 <= 50 ms >= 15% of aiokafka | 20% | yes |" in text
+    assert "| embedded, bench traffic >= 30,000 events/s | 40,000 | yes |" in text
+    assert "| scaling efficiency (CPU per event) >= 0.9 | 0.8 | no |" in text
+    assert "1 worker 1,000 events/s (10% of aiokafka, 2% of librdkafka)" in text
+    assert "scaling efficiency 0.8" in text
+    # 0.625 CPU-s per 1k events: 10,000 events/s is 6.25 cores, at 70% busy 9 workers
+    assert "10,000 events/s -> 9" in text
+    assert "embedded 5%" in text
     assert "| peer | - | - | - | - |" in text  # a failed scenario still has its row
     assert "- peer: RuntimeError: peer app failed" in text
     assert "revision abc1234" in text
+
+
+def test_spread_is_max_minus_min_over_the_median():
+    assert stats.spread([90, 100, 110]) == pytest.approx(0.2)
+    assert stats.spread([100, 100, 100]) == 0.0
+    assert stats.spread([]) is None
+
+
+@pytest.mark.parametrize(("values", "noisy"), [
+    ([100, 107, 114], False),  # 14%: within
+    ([100, 110, 118], True),  # 16% of 110: flagged
+    ([500, 1000, 1000], True),  # one bad run among three
+])
+def test_a_figure_is_noisy_above_fifteen_percent(values, noisy):
+    r = stats.repeated(values)
+    assert r["noisy"] is noisy
+    assert r["median"] == sorted(values)[1]
+    assert r["runs"] == values
+
+
+def test_combine_keeps_the_median_run_and_medians_every_figure():
+    runs = [
+        {"throughput_eps": 300, "events": 3, "figures": {"jobs_1_eps": 10, "efficiency": 0.9}},
+        {"throughput_eps": 100, "events": 1, "figures": {"jobs_1_eps": 30, "efficiency": 0.5}},
+        {"throughput_eps": 200, "events": 2, "figures": {"jobs_1_eps": 20, "efficiency": 1.0}},
+    ]
+    out = stats.combine(runs)
+    assert out["events"] == 2  # the details are the median run's
+    assert out["throughput_eps"] == 200
+    assert out["figures"] == {"jobs_1_eps": 20, "efficiency": 0.9}
+    assert out["repeats"]["throughput_eps"]["runs"] == [300, 100, 200]
+    assert out["repeats"]["jobs_1_eps"]["spread"] == pytest.approx(1.0)
+    assert stats.noisy_figures(out) == ["throughput_eps", "jobs_1_eps", "efficiency"]
+
+
+def test_combine_of_one_run_has_no_spread_to_flag():
+    out = stats.combine([{"throughput_eps": 100}])
+    assert out["repeats"]["throughput_eps"] == {"runs": [100], "median": 100, "spread": 0.0,
+                                                "noisy": False}
+    with pytest.raises(ValueError, match="no runs to combine"):
+        stats.combine([])
+
+
+def test_combine_skips_figures_a_run_could_not_measure():
+    out = stats.combine([{"throughput_eps": 1, "figures": {"efficiency": None}},
+                         {"throughput_eps": 2, "figures": {"efficiency": 0.9}}])
+    assert "efficiency" not in out["repeats"]
+    assert out["throughput_eps"] == 1.5
+
+
+@pytest.mark.parametrize(("counts", "stalled"), [
+    ([100, 4000, 4000, 4000, 4000, 300], 0.0),  # ramp-up and tail are not stalls
+    ([500, 4000, 0, 0, 0, 0, 4000, 4000, 200], 1.0),  # librdkafka's 1 s fetch backoff
+    ([0, 0, 4000, 4000, 10, 4000, 4000, 0], 0.25),  # leading and trailing idle ignored
+    ([4000, 4000], 0.0),
+])
+def test_stalled_seconds(counts, stalled):
+    assert stats.stalled_seconds(counts, 0.25) == stalled
+
+
+def test_cpu_seconds_from_proc_stat_counts_user_system_and_children():
+    # pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
+    # utime stime cutime cstime ...; a command name with spaces and a ')' in it
+    stat = "4242 (python -m (x) y) S 1 4242 4242 0 -1 4194304 10 0 0 0 250 50 7 3 20 0 4"
+    assert stats.cpu_seconds(stat, 100) == pytest.approx(3.1)
+
+
+def test_cpu_per_1k_and_workers_for_a_rate():
+    assert stats.cpu_per_1k(2.0, 8000) == 0.25
+    assert stats.cpu_per_1k(1.0, 0) is None
+    # 0.25 CPU-s per 1k: 10,000 events/s keeps 2.5 cores busy, at 70% each 4 workers
+    assert stats.workers_for(10_000, 0.25) == 4
+    assert stats.workers_for(10_000, 0.25, busy=1.0) == 3
+    assert stats.workers_for(1, 0.25) == 1
+
+
+def test_realistic_history_is_keyed_by_its_best_identifier():
+    records = realistic(30, days=3)
+    assert [r.seq for r in records] == list(range(len(records)))
+    assert {r.topic for r in records} <= {"clickstream", "email", "social"}
+    for r in records:
+        body = orjson.loads(r.value)
+        best = (body.get("userId") or body.get("anonymousId") or body.get("email")
+                or body.get("handle"))
+        assert r.key == best.encode()
+    assert any(orjson.loads(r.value).get("type") == "identify" for r in records)
+    assert realistic(30, days=3) == records  # seeded
 
 
 def _kind(r) -> str:
