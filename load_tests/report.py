@@ -116,8 +116,9 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _times(v: float | None) -> str:
-    return "-" if v is None else f"x{v:.2f}"
+def _num(v: float | None) -> str:
+    """A small figure (CPU-seconds, an efficiency) to three decimals."""
+    return "-" if v is None else f"{v:.3f}"
 
 
 def _pct(v: float | None) -> str:
@@ -221,8 +222,8 @@ def _scale(r: dict[str, Any]) -> list[str]:
         return []
     out = [f"- scale: 1 worker {_ratios(r, 'one_worker_eps')}, 2 workers "
            f"{_ratios(r, 'two_workers_eps')}; CPU-seconds per 1,000 events "
-           f"{_fmt(f.get('cpu_per_1k_one'))} (one) and {_fmt(f.get('cpu_per_1k_two'))} (two): "
-           f"scaling efficiency {_fmt(f.get('efficiency'))} (target >= "
+           f"{_num(f.get('cpu_per_1k_one'))} (one) and {_num(f.get('cpu_per_1k_two'))} (two): "
+           f"scaling efficiency {_num(f.get('efficiency'))} (target >= "
            f"{SCALE_TARGET_EFFICIENCY})."]
     if f.get("cpu_per_1k_two"):
         out.append("- workers needed (a core each, 70% busy, at the two-worker CPU cost): "
@@ -266,7 +267,7 @@ def _targets(by: dict[str, dict[str, Any]]) -> list[str]:
           lambda r: ratio_of(r.get("max_sustainable_rate"), by), _pct,
           lambda v: v >= RAMP_TARGET_RATIO)
     check("scale", f"scaling efficiency (CPU per event) >= {SCALE_TARGET_EFFICIENCY}",
-          lambda r: (r.get("figures") or {}).get("efficiency"), _fmt,
+          lambda r: (r.get("figures") or {}).get("efficiency"), _num,
           lambda v: v >= SCALE_TARGET_EFFICIENCY)
     check("replay_realistic", f"replay, realistic history >= {REPLAY_TARGET_EPS:,} events/s",
           lambda r: r.get("throughput_eps"), _fmt, lambda v: v >= REPLAY_TARGET_EPS)

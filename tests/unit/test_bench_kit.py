@@ -159,9 +159,10 @@ def test_summary_shows_ratios_findings_and_targets():
         "events/s | yes |" in text
     assert "| highest rate with p99 <= 50 ms >= 15% of aiokafka | 20% | yes |" in text
     assert "| embedded, bench traffic >= 30,000 events/s | 40,000 | yes |" in text
-    assert "| scaling efficiency (CPU per event) >= 0.9 | 0.8 | no |" in text
+    assert "| scaling efficiency (CPU per event) >= 0.9 | 0.800 | no |" in text
     assert "1 worker 1,000 events/s (10% of aiokafka, 2% of librdkafka)" in text
-    assert "scaling efficiency 0.8" in text
+    assert "CPU-seconds per 1,000 events 0.500 (one) and 0.625 (two): scaling efficiency 0.800" \
+        in text
     # 0.625 CPU-s per 1k events: 10,000 events/s is 6.25 cores, at 70% busy 9 workers
     assert "10,000 events/s -> 9" in text
     assert "embedded 5%" in text
