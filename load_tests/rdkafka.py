@@ -57,7 +57,7 @@ def passthrough(bootstrap: str, src: str, dst: str, group: str, events: int,
     moved, first, last = 0, 0.0, 0.0
     buckets: list[int] = []
     opened = time.perf_counter()
-    cpu = 0.0
+    cpu_at_first = 0.0
     try:
         while moved < events and time.perf_counter() - opened < timeout:
             batch = [m for m in consumer.consume(num_messages=BATCH, timeout=0.2)
@@ -65,7 +65,7 @@ def passthrough(bootstrap: str, src: str, dst: str, group: str, events: int,
             if not batch:
                 continue
             if not first:
-                first, cpu = time.perf_counter(), time.process_time()
+                first, cpu_at_first = time.perf_counter(), time.process_time()
             for m in batch:
                 producer.produce(dst, m.value(), m.key())
             producer.flush()
@@ -75,9 +75,9 @@ def passthrough(bootstrap: str, src: str, dst: str, group: str, events: int,
             slot = int((last - first) / BUCKET_S)
             buckets += [0] * (slot + 1 - len(buckets))
             buckets[slot] += len(batch)
-        cpu = time.process_time() - cpu
     finally:
         consumer.close()
+    cpu = time.process_time() - cpu_at_first
     seconds = last - first
     return {"events": moved, "seconds": round(seconds, 3),
             "throughput_eps": round(moved / seconds) if seconds > 0 else None,

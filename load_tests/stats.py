@@ -166,16 +166,25 @@ def noisy_figures(result: dict[str, Any]) -> list[str]:
 # --- stalls and CPU accounting ----------------------------------------------------------------
 
 
-def stalled_seconds(counts: Sequence[int], bucket_s: float, share: float = 0.1) -> float:
-    """Seconds a consumer stood still mid-run: interior buckets of a per-bucket event count
-    below `share` of the median bucket (librdkafka's fetch backoff pauses for a whole second
-    once its prefetch queue is full). The first and last busy buckets are ramp-up and tail."""
+def stalled_seconds(counts: Sequence[int], bucket_s: float, share: float = 0.1,
+                    min_gap_s: float = 0.75) -> float:
+    """Seconds a consumer stood still mid-run: runs of at least `min_gap_s` of interior
+    buckets, each below `share` of the median busy bucket (librdkafka's fetch backoff pauses for a
+    whole second once its prefetch queue is full; a shorter gap is a batch straddling buckets
+    or a busy machine). The first and last busy buckets are ramp-up and tail."""
     busy = [i for i, n in enumerate(counts) if n > 0]
     if len(busy) < 3:
         return 0.0
-    inner = counts[busy[0] + 1:busy[-1]]
-    floor = share * median(counts[busy[0]:busy[-1] + 1])
-    return round(sum(bucket_s for n in inner if n < floor), 3)
+    floor = share * median(counts[i] for i in busy)
+    stalled, gap = 0.0, 0
+    for n in [*counts[busy[0] + 1:busy[-1]], floor]:  # the sentinel closes the last gap
+        if n < floor:
+            gap += 1
+            continue
+        if gap * bucket_s >= min_gap_s:
+            stalled += gap * bucket_s
+        gap = 0
+    return round(stalled, 3)
 
 
 def cpu_seconds(stat: str, ticks_per_second: int) -> float:

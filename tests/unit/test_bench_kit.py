@@ -222,7 +222,9 @@ def test_combine_skips_figures_a_run_could_not_measure():
 @pytest.mark.parametrize(("counts", "stalled"), [
     ([100, 4000, 4000, 4000, 4000, 300], 0.0),  # ramp-up and tail are not stalls
     ([500, 4000, 0, 0, 0, 0, 4000, 4000, 200], 1.0),  # librdkafka's 1 s fetch backoff
-    ([0, 0, 4000, 4000, 10, 4000, 4000, 0], 0.25),  # leading and trailing idle ignored
+    ([0, 0, 4000, 4000, 10, 0, 0, 4000, 4000, 0], 0.75),  # leading and trailing idle ignored
+    ([4000, 0, 0, 4000, 0, 4000, 4000], 0.0),  # half-second gaps: batches straddling buckets
+    ([4000, 4000, 0, 0, 0, 4000, 0, 0, 0, 0, 4000], 1.75),  # two stalls
     ([4000, 4000], 0.0),
 ])
 def test_stalled_seconds(counts, stalled):
