@@ -146,9 +146,17 @@ def test_summary_shows_ratios_findings_and_targets():
         {"scenario": "embedded", "workload": "bench", "events": 5000, "throughput_eps": 40_000,
          "action_share": 0.05, "passthrough_ratio": 4.0, "librdkafka_ratio": 0.8,
          "repeats": {"throughput_eps": stats.repeated([30_000, 40_000, 41_000])}},
+        {"scenario": "replay", "workload": "bench", "throughput_eps": 4000, **ceil,
+         "figures": {"jobs_1_eps": 3000, "jobs_2_eps": 4000},
+         "figure_ratios": {"jobs_1_eps": {"aiokafka": 0.3, "librdkafka": 0.06},
+                           "jobs_2_eps": {"aiokafka": 0.4, "librdkafka": 0.08}}},
+        {"scenario": "replay_realistic", "workload": "realistic", "throughput_eps": 2000},
         {"scenario": "peer", "error": "RuntimeError: peer app failed"},
     ]
     text = report.render_summary(results)
+    assert "- replay: jobs 1: 3,000 events/s (30% of aiokafka, 6% of librdkafka); jobs 2: " \
+        "4,000 events/s (40% of aiokafka, 8% of librdkafka)." in text
+    assert "- replay_realistic: `kairos replay` has no `--jobs` in this revision" in text
     assert ("| steady | - | 1,000 | 20,000 | 1,000 | - | 10% | 2% | 5.0 | 20.0 | 30.0 | 40.0 "
             "| 12 | events |") in text
     assert "| embedded | bench | - | 5,000 | 40,000 | 28% of 3 (noisy) | 400% | 80% |" in text
@@ -158,6 +166,10 @@ def test_summary_shows_ratios_findings_and_targets():
     assert "| p99 <= 25 ms, p99.9 <= 50 ms at 1000 events/s | 20.0 / 30.0 ms at 1,000 " \
         "events/s | yes |" in text
     assert "| highest rate with p99 <= 50 ms >= 15% of aiokafka | 20% | yes |" in text
+    results[2] = {"scenario": "ramp", "max_sustainable_rate": None, "target_p99_ms": 50.0,
+                  "steps": [{"rate": 100.0, "ok": False}]}
+    assert "| highest rate with p99 <= 50 ms >= 15% of aiokafka | 0% | no |" \
+        in report.render_summary(results)  # not even the first step held
     assert "| embedded, bench traffic >= 30,000 events/s | 40,000 | yes |" in text
     assert "| scaling efficiency (CPU per event) >= 0.9 | 0.800 | no |" in text
     assert "1 worker 1,000 events/s (10% of aiokafka, 2% of librdkafka)" in text
