@@ -44,7 +44,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from engine.core.identity import contact_id_for, identifiers
+from engine.core.identity import contact_id_for
 from engine.core.policy import Policy
 from engine.model import actions as action_codec
 from engine.model import deadletter
@@ -124,7 +124,7 @@ class _Scan:
 
 def _scan(lines: Sequence[bytes], lo: int, hi: int, topic: str, pipeline: Pipeline) -> _Scan:
     """Decode lines[lo:hi] as the embedded runtime's ingest does, and link their identifiers."""
-    out, links, contact_ids = _Scan(), _Links(), dict[str, str]()
+    out, links, linked = _Scan(), _Links(), set[tuple[str, ...]]()
     for i in range(lo, hi):
         raw = lines[i].strip()
         if not raw:
@@ -134,17 +134,18 @@ def _scan(lines: Sequence[bytes], lo: int, hi: int, topic: str, pipeline: Pipeli
             out.letters.append(((i, 1, 0), deadletter.encode(first), first.category()))
             continue
         msg = first.msg
-        assert isinstance(msg, Resolve | Deliver)  # what routing an event gives
-        event = msg.event
-        if event.contact_id is not None:  # an outcome: its contact, named by the sender
-            key = event.contact_id
-        else:
-            ids = identifiers(event)
+        if isinstance(msg, Resolve):  # the event's identifiers, strongest first
+            ids = msg.candidates
             key = ids[0]
-            for other in ids[1:]:
-                links.union(key, other)
-            cid = contact_ids.get(key) or contact_ids.setdefault(key, contact_id_for(key))
-            links.union(key, cid)  # the contact this event creates when none is known
+            if ids not in linked:  # a contact's events mostly repeat the same few
+                linked.add(ids)
+                for other in ids[1:]:
+                    links.union(key, other)
+                links.union(key, contact_id_for(key))  # the contact it starts if none is known
+        else:  # an outcome, for the contact its sender names
+            assert isinstance(msg, Deliver)
+            key = msg.event.contact_id or ""
+        event = msg.event
         try:
             payload, is_raw = _to_msgpack.encode(event), False
         except (OverflowError, msgspec.EncodeError):  # an integer msgpack cannot hold
