@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--out", type=Path, default=None, help="actions as JSON lines")
     rep.add_argument("--dead-letters", type=Path, default=None, help="dead letters as JSON lines")
     rep.add_argument("--chart", type=Path, default=None, help="PNG of actions over time per rule")
+    rep.add_argument("--jobs", type=int, default=None, metavar="N",
+                     help="processes, the history split by contact (default: the cores available)")
 
     gen = sub.add_parser("generate", help="write generated journeys as JSON lines (a history)")
     gen.add_argument("--contacts", type=int, default=1000)
@@ -166,14 +168,19 @@ def main(argv: list[str] | None = None) -> int:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from contextlib import ExitStack
 
+    from engine.ops.partition import available_cores
     from engine.ops.replay import chart, replay
     from engine.sdk.ruleset import RuleSet
 
+    jobs = available_cores() if args.jobs is None else args.jobs
+    if jobs < 1:
+        print(f"kairos replay: --jobs {jobs}: give at least 1", file=sys.stderr)
+        return 2
     rules = RuleSet.load(args.rules or settings.rules_dir)
     with ExitStack() as files:
         out = files.enter_context(args.out.open("wb")) if args.out else None
         dead = files.enter_context(args.dead_letters.open("wb")) if args.dead_letters else None
-        report = replay(args.events, rules, out, dead, settings.load_policy())
+        report = replay(args.events, rules, out, dead, settings.load_policy(), jobs=jobs)
     print(report.render())
     if args.chart:
         chart(report, args.chart)

@@ -19,7 +19,7 @@ from engine.model import state as state_codec
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, detect_source
-from engine.model.messages import Resolve
+from engine.model.messages import FireTimer, Resolve
 from engine.pipeline import Decided, Pipeline
 from engine.runtime.timers import TimerIndex
 from engine.storage import CachedStates, MemoryStore, RocksStore
@@ -34,11 +34,13 @@ class EmbeddedRuntime:
         data_dir: Path | None = None,
         on_action: Callable[[Action], None] = lambda a: None,
         on_dead_letter: Callable[[DeadLetter], None] = lambda d: None,
+        on_timer: Callable[[str, FireTimer], None] = lambda key, msg: None,
         clock: Literal["event", "wall"] = "event",
     ) -> None:
         self.pipeline = pipeline
         self.on_action = on_action
         self.on_dead_letter = on_dead_letter
+        self.on_timer = on_timer  # told before each timer fires (a parallel replay orders by it)
         self.clock = clock
         self.identity: RocksStore | MemoryStore
         self.contacts: RocksStore | MemoryStore
@@ -95,6 +97,7 @@ class EmbeddedRuntime:
         until = self.now() if now is None else now
         while due := self.timers.pop_due(until):  # a fired timer may index another due one
             for key, msg, _ in due:
+                self.on_timer(key, msg)
                 self._run(ToContacts(key, msg), at=msg.due if self.clock == "event" else until)
         if self.clock == "event":
             self.watermark = max(self.watermark, until)
