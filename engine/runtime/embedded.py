@@ -19,7 +19,7 @@ from engine.model import state as state_codec
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, detect_source
-from engine.model.messages import FireTimer, Resolve
+from engine.model.messages import Deliver, FireTimer, Resolve
 from engine.pipeline import Decided, Pipeline
 from engine.runtime.timers import TimerIndex
 from engine.storage import CachedStates, MemoryStore, RocksStore
@@ -74,9 +74,9 @@ class EmbeddedRuntime:
         if isinstance(first, DeadLetter):
             self.on_dead_letter(first)
             return
-        resolve = first.msg
-        assert isinstance(resolve, Resolve)
-        self._advance_to(resolve.event.time)
+        routed = first.msg  # an event goes to identity, or straight to its contact (an outcome)
+        assert isinstance(routed, Resolve | Deliver)
+        self._advance_to(routed.event.time)
         self._run(first)
 
     def dead_letter(self, letter: DeadLetter) -> None:

@@ -117,3 +117,24 @@ def test_random_histories_out_of_order_give_the_same_bytes_with_three_jobs(
     three = _replay(events, 3, tmp_path)
     assert three[:2] == one[:2]
     assert three[2].events == one[2].events == len(picks)
+
+
+def test_outcome_lines_replay_alike_in_one_process_and_in_jobs(
+    history: Path, sequential: tuple[bytes, bytes, ReplayReport], tmp_path: Path
+) -> None:
+    """A connector's outcome names its contact: it skips identity in one process and in jobs."""
+    import orjson
+
+    sent = [action_codec.decode(line) for line in sequential[0].splitlines()[:30]]
+    outcomes = [orjson.dumps({
+        "outcome_id": f"o-{a.action_id}", "action_id": a.action_id, "contact_id": a.contact_id,
+        "channel": a.channel, "action": a.action, "outcome": "ignored",
+        "timestamp": a.decided_at}) for a in sent]
+    lines = history.read_bytes().splitlines()
+    with_outcomes = _write(tmp_path / "with-outcomes.jsonl", lines + outcomes)
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    one_actions, one_dead, one = _replay(with_outcomes, 1, tmp_path / "a")
+    two_actions, two_dead, _ = _replay(with_outcomes, 2, tmp_path / "b")
+    assert one.events == sequential[2].events + len(outcomes)
+    assert sum(one.dead_letters.values()) == sum(sequential[2].dead_letters.values())
+    assert (two_actions, two_dead) == (one_actions, one_dead)
