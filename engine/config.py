@@ -35,6 +35,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     partitions: int = 4
     replication_factor: int = 1
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    # The worker's group consumer and producer: aiokafka, or librdkafka through confluent-kafka.
+    kafka_client: Literal["aiokafka", "confluent"] = "aiokafka"
     metrics_port: int = 9464
     metrics_addr: str = "127.0.0.1"
     connect_metrics_port: int = 9465  # `kairos connect`'s /metrics (0: none)

@@ -7,7 +7,9 @@ short-lived readers outside the group restore and tail the changelogs.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -18,16 +20,30 @@ from engine.storage.changelog import partition_of
 MAX_BATCH = 2000  # records per getmany: bounds the memory and the time a batch holds offsets
 
 
-def producer(settings: Settings) -> AIOKafkaProducer:
-    return AIOKafkaProducer(
+class Producer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyped
+    async def wait_acks(self, acks: list[asyncio.Future[Any]]) -> None:
+        """Until every one of `acks` is in; raises the first error among them."""
+        await asyncio.gather(*acks)
+
+
+def producer(settings: Settings, consumer: Any) -> Any:
+    """The one producer; `consumer` is the group member whose offsets its transactions carry.
+    Either client's offers the same calls (`send`, `wait_acks`, the transaction's)."""
+    if settings.kafka_client == "confluent":
+        from engine.runtime.kafka import confluent
+        return confluent.Producer(settings, transactional_id(settings), consumer)
+    return Producer(
         bootstrap_servers=settings.bootstrap, acks="all", enable_idempotence=True, linger_ms=1,
         max_batch_size=256 * 1024, transactional_id=transactional_id(settings),
     )
 
 
-def consumer(settings: Settings) -> AIOKafkaConsumer:
+def consumer(settings: Settings) -> Any:
     """The group member. Range assignment gives a worker the same partition numbers of every
     internal topic, so the steps of one key meet in one process."""
+    if settings.kafka_client == "confluent":
+        from engine.runtime.kafka import confluent
+        return confluent.Consumer(settings, MAX_BATCH)
     return AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap, group_id=settings.app_id, enable_auto_commit=False,
         auto_offset_reset="earliest", isolation_level="read_committed",
@@ -64,7 +80,7 @@ class OutputPartitions:
     """The producer's own partition choice for a key (murmur2), from a cache of partition
     counts rather than its per-record hashing."""
 
-    def __init__(self, producer: AIOKafkaProducer) -> None:
+    def __init__(self, producer: Any) -> None:
         self.producer = producer
         self.counts: dict[str, int] = {}  # output topic -> its partition count
 

@@ -141,7 +141,7 @@ class Commits:
         writes: list[tuple[Changelogged, dict[str, bytes | None]]],
         last: dict[TopicPartition, asyncio.Future[Any]],
     ) -> None:
-        await asyncio.gather(*acks)
+        await self.producer.wait_acks(acks)
         self.ownership.acknowledged(caught_up)
         if self.exactly_once:
             await self._commit_transaction(done)

@@ -70,8 +70,8 @@ class StreamWorker:
         self.tables = Tables(settings, self.metrics.state_bytes.observe)
         self.ownership = Ownership(self.internal, settings.partitions)
         self.lock = asyncio.Lock()  # one of: a batch, a rebalance, a standby apply
-        self.producer = clients.producer(settings)
         self.consumer = clients.consumer(settings)
+        self.producer = clients.producer(settings, self.consumer)
         self.output_partitions = clients.OutputPartitions(self.producer)
         self.commits = Commits(settings, self.producer, self.consumer, self.tables,
                                self.ownership)

@@ -1,0 +1,239 @@
+"""The worker's group consumer and producer on librdkafka (confluent-kafka), opt-in with
+`KAIROS_KAFKA_CLIENT=confluent`, behind the calls the runtime makes of aiokafka's.
+
+librdkafka moves records in C threads of its own: the worker's Python thread only hands records
+over and takes them back. Its calls block, so the consumer's `consume` and every call that waits
+on the broker (commits, transactions, offsets) run in a thread (`asyncio.to_thread`); the
+rebalance callbacks it runs inside `consume` hand the runtime's listener to the event loop and
+wait for it, so a partition is restored before `consume` returns a record of it. A record's ack
+is a plain object its delivery callback fills in, not a future per record: a commit waits for
+its acks by polling the producer. Its errors become the aiokafka errors they share a code with,
+so `faults.py` classifies both clients alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import confluent_kafka as ck
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError, KafkaTimeoutError, ProducerFenced, for_code
+
+from engine.config import Settings
+
+__all__ = ["Ack", "Consumer", "Producer", "error_of"]
+
+_FENCED = {ck.KafkaError._FENCED, ck.KafkaError.PRODUCER_FENCED,
+           ck.KafkaError.INVALID_PRODUCER_EPOCH}
+LINGER_MS = 20  # librdkafka sends from its own thread: without it, one request per few records
+
+
+def error_of(err: Any) -> KafkaError:
+    """librdkafka's error as the aiokafka error of the same Kafka protocol code."""
+    code = err.code()
+    if code in _FENCED:
+        return ProducerFenced()
+    if code == ck.KafkaError._TIMED_OUT or code == ck.KafkaError._MSG_TIMED_OUT:
+        return KafkaTimeoutError(err.str())
+    if code > 0:
+        return for_code(code)(err.str())
+    return KafkaError(err.str())
+
+
+async def _blocking(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """A call that waits on the broker, in a thread; its error as an aiokafka one."""
+    try:
+        return await asyncio.to_thread(call, *args, **kwargs)
+    except ck.KafkaException as exc:
+        raise error_of(exc.args[0]) from exc
+
+
+class Ack:
+    """One record's delivery: its offset once acknowledged, or its error."""
+
+    __slots__ = ("error", "offset", "settled")
+
+    def __init__(self) -> None:
+        self.offset, self.error, self.settled = -1, None, False
+
+    def done(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            self.error = err
+        else:
+            self.offset = msg.offset()
+        self.settled = True
+
+    def result(self) -> Ack:
+        if self.error is not None:
+            raise error_of(self.error)
+        return self
+
+
+class Record:
+    """A consumed record with the attributes the worker reads of aiokafka's."""
+
+    __slots__ = ("headers", "key", "offset", "timestamp", "timestamp_type", "value")
+
+    def __init__(self, m: Any) -> None:
+        self.key, self.value, self.offset = m.key(), m.value(), m.offset()
+        self.timestamp_type, self.timestamp = m.timestamp()
+        self.headers = m.headers() or []
+
+
+class _Cluster:
+    def __init__(self, producer: ck.Producer) -> None:
+        self.producer = producer
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        found = self.producer.list_topics(topic, timeout=5).topics.get(topic)
+        return set(found.partitions) if found is not None and found.partitions else None
+
+
+class _Client:
+    """What the broker probe and the partition cache ask of aiokafka's producer client."""
+
+    def __init__(self, producer: ck.Producer) -> None:
+        self.cluster = _Cluster(producer)
+        self.producer = producer
+
+    async def fetch_all_metadata(self) -> None:
+        await _blocking(self.producer.list_topics, None, 2)
+
+
+class Consumer:
+    def __init__(self, settings: Settings, max_batch: int) -> None:
+        self.max_batch = max_batch
+        self.c = ck.Consumer({
+            "bootstrap.servers": settings.bootstrap, "group.id": settings.app_id,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed", "fetch.wait.max.ms": 50,
+            # librdkafka's default pauses fetching for 1 s once its prefetch queue is full
+            "fetch.queue.backoff.ms": 10, "queued.max.messages.kbytes": 65536,
+            "session.timeout.ms": int(settings.session_timeout * 1000),
+            "heartbeat.interval.ms": int(max(settings.session_timeout / 4, 0.5) * 1000),
+            "partition.assignment.strategy": "range",  # see clients.consumer
+        })
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+
+    def subscribe(self, topics: list[str], listener: Any) -> None:
+        def run(coro: Coroutine[Any, Any, None]) -> None:  # inside `consume`, in its thread
+            assert self.loop is not None
+            asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+        def assigned(_: Any, ps: list[Any]) -> None:
+            run(listener.on_partitions_assigned([TopicPartition(p.topic, p.partition)
+                                                 for p in ps]))
+
+        def revoked(_: Any, ps: list[Any]) -> None:
+            run(listener.on_partitions_revoked([TopicPartition(p.topic, p.partition)
+                                                for p in ps]))
+        self.c.subscribe(topics, on_assign=assigned, on_revoke=revoked)
+
+    async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
+        messages = await _blocking(self.c.consume, self.max_batch, timeout_ms / 1000)
+        out: dict[TopicPartition, list[Record]] = {}
+        tps: dict[tuple[str, int], TopicPartition] = {}
+        for m in messages:
+            if m.error() is not None:
+                if m.error().fatal():
+                    raise error_of(m.error())
+                continue  # informational (a partition's end): librdkafka retries the rest
+            where = (m.topic(), m.partition())
+            tp = tps.get(where)
+            if tp is None:
+                tp = tps[where] = TopicPartition(*where)
+                out[tp] = []
+            out[tp].append(Record(m))
+        return out
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await _blocking(self.c.commit, offsets=_offsets(offsets), asynchronous=False)
+
+    async def end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: (await _blocking(self.c.get_watermark_offsets, _tp(tp), 10))[1]
+                for tp in tps}
+
+    async def committed(self, tp: TopicPartition) -> int | None:
+        got = await _blocking(self.c.committed, [_tp(tp)], 10)
+        return got[0].offset if got[0].offset >= 0 else None
+
+    async def position(self, tp: TopicPartition) -> int | None:
+        got = self.c.position([_tp(tp)])
+        return got[0].offset if got[0].offset >= 0 else None
+
+    async def stop(self) -> None:
+        await _blocking(self.c.close)
+
+
+class Producer:
+    def __init__(self, settings: Settings, transactional_id: str | None,
+                 consumer: Consumer) -> None:
+        conf: dict[str, Any] = {"bootstrap.servers": settings.bootstrap, "acks": "all",
+                                "enable.idempotence": True, "linger.ms": LINGER_MS}
+        if transactional_id is not None:
+            conf["transactional.id"] = transactional_id
+        self.p = ck.Producer(conf)
+        self.transactional = transactional_id is not None
+        self.consumer = consumer  # its group metadata goes with the offsets (KIP-447)
+        self.client = _Client(self.p)
+
+    async def start(self) -> None:
+        if self.transactional:
+            await _blocking(self.p.init_transactions, 30)
+
+    async def send(self, topic: str, value: bytes | None, key: bytes | None = None,
+                   partition: int | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> Ack:
+        ack = Ack()
+        try:
+            self.p.produce(topic, value, key, -1 if partition is None else partition,
+                           on_delivery=ack.done, headers=headers)
+        except BufferError:  # its queue is full: let it deliver some first
+            await _blocking(self.p.poll, 1)
+            self.p.produce(topic, value, key, -1 if partition is None else partition,
+                           on_delivery=ack.done, headers=headers)
+        return ack
+
+    async def wait_acks(self, acks: list[Any]) -> None:
+        """Until every one of `acks` is settled; raises the first error among them."""
+        await _blocking(self._wait, acks)
+        for ack in acks:
+            ack.result()
+
+    def _wait(self, acks: list[Ack]) -> None:
+        i = 0
+        while i < len(acks):
+            if acks[i].settled:
+                i += 1
+            else:
+                self.p.poll(0.005)
+
+    async def begin_transaction(self) -> None:
+        try:
+            self.p.begin_transaction()
+        except ck.KafkaException as exc:
+            raise error_of(exc.args[0]) from exc
+
+    async def send_offsets_to_transaction(self, offsets: dict[TopicPartition, int],
+                                          _group_id: str) -> None:
+        await _blocking(self.p.send_offsets_to_transaction, _offsets(offsets),
+                        self.consumer.c.consumer_group_metadata(), 30)
+
+    async def commit_transaction(self) -> None:
+        await _blocking(self.p.commit_transaction, 30)
+
+    async def stop(self) -> None:
+        await _blocking(self.p.flush, 30)
+
+
+def _tp(tp: TopicPartition, offset: int = ck.OFFSET_INVALID) -> Any:
+    return ck.TopicPartition(tp.topic, tp.partition, offset)
+
+
+def _offsets(offsets: dict[TopicPartition, int]) -> list[Any]:
+    return [_tp(tp, offset) for tp, offset in offsets.items()]
