@@ -36,3 +36,69 @@ def test_a_failed_background_commit_stops_every_later_commit(tmp_path: Path) -> 
         worker.close()
 
     asyncio.run(scenario())
+
+
+class Recorder:
+    """A producer that records the transaction calls made of it."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    async def wait_acks(self, acks: list[object]) -> None:
+        self.calls.append("wait_acks")
+
+    async def send_offsets_to_transaction(self, offsets: object, group: str) -> None:
+        self.calls.append("send_offsets_to_transaction")
+
+    async def commit_transaction(self) -> None:
+        self.calls.append("commit_transaction")
+
+
+def test_an_abandoned_worker_never_commits_its_open_transaction(tmp_path: Path) -> None:
+    """Its failed commit took the offsets and never sent them: committing the transaction
+    later (a rebalance callback run while its consumer closes) would publish its actions
+    without their offsets, and the next worker would decide them again."""
+    async def scenario() -> None:
+        worker = StreamWorker(Settings.from_env({"KAIROS_DATA_DIR": str(tmp_path),
+                                                 "KAIROS_PROCESSING_GUARANTEE": "exactly_once"}),
+                              Pipeline(RuleSet([])))
+        commits = worker.commits
+        real, commits.producer = commits.producer, Recorder()
+        commits.in_transaction = True  # the actions of the failed commit are in it
+        commits.cancel()
+        with pytest.raises(RuntimeError, match="earlier commit failed"):
+            await commits.commit()
+        assert commits.producer.calls == []
+        await worker.consumer.stop()
+        await real.stop()
+        worker.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_transaction_commit_stops_every_later_commit(tmp_path: Path) -> None:
+    """A commit that failed after taking the offsets (a rebalance's, whose failure the
+    listener rides out) must not let the next commit carry its transaction on."""
+    class Failing(Recorder):
+        async def wait_acks(self, acks: list[object]) -> None:
+            raise KafkaTimeoutError("acks never came")
+
+    async def scenario() -> None:
+        worker = StreamWorker(Settings.from_env({"KAIROS_DATA_DIR": str(tmp_path),
+                                                 "KAIROS_PROCESSING_GUARANTEE": "exactly_once"}),
+                              Pipeline(RuleSet([])))
+        commits = worker.commits
+        real, commits.producer = commits.producer, Failing()
+        commits.in_transaction = True
+        commits.uncommitted = {TopicPartition("clickstream", 0): 10}
+        with pytest.raises(KafkaTimeoutError, match="acks never came"):
+            await commits.commit()
+        commits.producer = Recorder()
+        with pytest.raises(RuntimeError, match="earlier commit failed"):
+            await commits.commit()
+        assert commits.producer.calls == []
+        await worker.consumer.stop()
+        await real.stop()
+        worker.close()
+
+    asyncio.run(scenario())

@@ -96,7 +96,11 @@ class Commits:
         finish = self._in_time(self._finish(done, acks, self.ownership.take_sent(), writes,
                                             last))
         if wait or self.exactly_once:
-            await finish
+            try:
+                await finish
+            except BaseException as exc:
+                self.failed = exc
+                raise
         else:
             self.committing = asyncio.ensure_future(finish)
 
@@ -111,10 +115,14 @@ class Commits:
                                     "(KAIROS_BROKER_TIMEOUT)") from None
 
     def cancel(self) -> None:
-        """A failed worker: the commit in flight must not land (nor touch the tables)."""
+        """A failed worker: the commit in flight must not land (nor touch the tables), and
+        no later one either. Under exactly-once the open transaction may hold outputs whose
+        offsets the failed commit took and never sent: committing it would publish them
+        without their offsets, and the next worker would decide them again."""
         if self.committing is not None:
             self.committing.cancel()
             self.committing = None
+        self.failed = CommitError("the worker was abandoned")
 
     async def _settled(self) -> None:
         """The commit in flight, if any, finished.

@@ -14,7 +14,6 @@ so `faults.py` classifies both clients alike.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
 from typing import Any
 
 import confluent_kafka as ck
@@ -116,23 +115,30 @@ class Consumer:
             "partition.assignment.strategy": "range",  # see clients.consumer
         })
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.listener: Any = None  # the runtime's, until `stop`
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
-        def run(coro: Coroutine[Any, Any, None]) -> None:  # inside `consume`, in its thread
-            assert self.loop is not None
-            asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        self.listener = listener
 
         def assigned(_: Any, ps: list[Any]) -> None:
-            run(listener.on_partitions_assigned([TopicPartition(p.topic, p.partition)
-                                                 for p in ps]))
+            self._run("on_partitions_assigned", ps)
 
         def revoked(_: Any, ps: list[Any]) -> None:
-            run(listener.on_partitions_revoked([TopicPartition(p.topic, p.partition)
-                                                for p in ps]))
+            self._run("on_partitions_revoked", ps)
         self.c.subscribe(topics, on_assign=assigned, on_revoke=revoked)
+
+    def _run(self, callback: str, ps: list[Any]) -> None:
+        """The listener's `callback` on the event loop, waited for (inside `consume`, in its
+        thread); nothing once the consumer is stopping."""
+        listener = self.listener
+        if listener is None:
+            return
+        assert self.loop is not None
+        coro = getattr(listener, callback)([TopicPartition(p.topic, p.partition) for p in ps])
+        asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
         messages = await _blocking(self.c.consume, self.max_batch, timeout_ms / 1000)
@@ -167,6 +173,13 @@ class Consumer:
         return got[0].offset if got[0].offset >= 0 else None
 
     async def stop(self) -> None:
+        """Leave the group without running the listener, as aiokafka's `stop` does.
+
+        librdkafka revokes the assignment inside `close`: run there, the listener would commit
+        for a worker that is stopping, or one that failed and was abandoned, whose transaction
+        may hold outputs whose input offsets its failed commit never sent.
+        """
+        self.listener = None
         await _blocking(self.c.close)
 
 
