@@ -121,8 +121,9 @@ def _decide(
     what linking the event's identifiers decided, if it linked any."""
     errors: list[tuple[str, str]] = []
     candidates: list[Candidate] = []
+    ctx = Context(event, state, now, "", None)
     for r, timer in proposers:
-        _propose(r, Context(event, state, now, r.id, timer), errors, candidates)
+        _propose(r, ctx.for_rule(r.id, timer), errors, candidates)
     if before != (state.stage, state.lifecycle):
         _transitions(state, event, before, now, rules, errors, candidates)
     result = arbitrate(state, candidates, now, policy)
@@ -174,11 +175,14 @@ def _transitions(
                 event_id=f"{cause.event_id}:{kind}:{value}", source=cause.source, kind=kind,
                 name=value, time=cause.time,
             )
+            ctx = Context(event, state, now, "", None)
             for r in rules.for_event(event):
-                _propose(r, Context(event, state, now, r.id, None), errors, found)
+                _propose(r, ctx.for_rule(r.id, None), errors, found)
 
 
 def _cancel_on_exit_events(state: ContactState, event: Event) -> None:
+    if not state.timers:  # nothing pending to cancel: skip building the match
+        return
     kind, name = event.kind, f"{event.kind}:{event.name}"
     state.drop_timers(lambda t: name in t.cancel_on or kind in t.cancel_on)
 
