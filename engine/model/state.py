@@ -313,8 +313,7 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
 
     def mark_seen(self, event_id: str) -> bool:
         """False when the event was already decided (a duplicate delivery)."""
-        if self.seen_hashes:  # only records from before `seen` have any
-            self.fold_seen_hashes()
+        self.fold_seen_hashes()
         digest, seen = event_digest(event_id), self.seen
         at = seen.find(digest)
         while at != -1:  # a match must start on a digest boundary
@@ -349,15 +348,9 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
         self.timers = tuple(timers)
 
     def drop_timers(self, match: Callable[[Timer], bool]) -> None:
-        """Drop the pending timers `match` selects; most calls find none and copy nothing.
-
-        A plain loop, not `any(<generator>)`: this runs several times per event, mostly over
-        zero or one timer, where a generator's setup costs more than the test itself.
-        """
-        for t in self.timers:
-            if match(t):
-                self.timers = tuple(t for t in self.timers if not match(t))
-                return
+        """Drop the pending timers `match` selects; most calls find none and copy nothing."""
+        if any(match(t) for t in self.timers):
+            self.timers = tuple(t for t in self.timers if not match(t))
 
     def record_decision(self, record: DecisionRecord) -> None:
         self.decisions = (*self.decisions, record)[-MAX_DECISIONS:]
