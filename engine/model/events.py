@@ -176,6 +176,8 @@ def _categories(*values: Any) -> tuple[str, ...]:
 
 def _segment_categories(call: SegmentCall) -> tuple[str, ...]:
     props = call.properties
+    if call.category is None and "category" not in props and "products" not in props:
+        return ()  # half the calls name no category: skip building the lists to look through
     products = props.get("products")
     product_cats = (
         [p.get("category") for p in products if isinstance(p, dict)]
@@ -193,7 +195,7 @@ def from_segment(call: SegmentCall) -> Event:
         traits = {**ctx.traits, **traits}
     name = call.event if kind == "track" else (call.name or "")
     email = traits.get("email") if kind == "identify" else None
-    device = ctx.device
+    device, url = ctx.device, call.properties.get("url")
     return Event(
         event_id=call.messageId,
         source="clickstream",
@@ -209,7 +211,7 @@ def from_segment(call: SegmentCall) -> Event:
         timezone=ctx.timezone,
         location=ctx.location,
         consent=dict(ctx.consent.categoryPreferences) if ctx.consent else None,
-        url=call.properties.get("url") if isinstance(call.properties.get("url"), str) else None,
+        url=url if isinstance(url, str) else None,
         device_token=(device.token or None) if device else None,
         device_type=(device.type or None) if device else None,
         previous_id=call.previousId,
