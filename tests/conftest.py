@@ -9,8 +9,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 from tests.helpers import unavailable
+
+# Property tests check what holds, not how fast: on a shared, loaded machine hypothesis's
+# default 200 ms deadline per example fails tests whose code is right.
+settings.register_profile("kairos", deadline=None)
+settings.load_profile("kairos")
 
 
 def _service(var: str, what: str) -> str:
