@@ -30,7 +30,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import partial
 from typing import Protocol
 
@@ -41,7 +40,7 @@ from redis.asyncio import Redis
 from connectors.redis_gate import REDIS_DOWN, RedisGate
 from engine.model import actions as action_codec
 from engine.model.actions import Action
-from engine.model.events import iso
+from engine.model.events import epoch, iso
 
 log = logging.getLogger("kairos.connect")
 
@@ -160,7 +159,7 @@ class Delivery:
             return None
         if action.control_group:
             return await self._outcome(action, "held_out", 0)
-        if _epoch(action.expires_at) <= self.clock():
+        if epoch(action.expires_at) <= self.clock():
             return await self._outcome(action, "expired", 0)
         key = action.action_id
         sent_key, lease_key, flight_key = (f"kairos:sent:{key}", f"kairos:lease:{key}",
@@ -279,10 +278,6 @@ class Delivery:
         yield CounterMetricFamily("kairos_connector_redis_errors",
                                   "Redis calls that failed and were retried, all outages.",
                                   value=float(self.gate.errors))
-
-
-def _epoch(iso_time: str) -> float:
-    return datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp()
 
 
 def decode_action(raw: bytes) -> Action:

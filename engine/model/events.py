@@ -327,6 +327,11 @@ def detect_source(raw: bytes) -> Source:
     return "clickstream"
 
 
+def epoch(iso_time: str) -> float:
+    """Seconds since the epoch of an ISO 8601 time such as `iso` writes (`Z` or an offset)."""
+    return datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp()
+
+
 def iso(t: float) -> str:
     """UTC, milliseconds, `Z`: what `datetime.fromtimestamp(t, UTC).isoformat` gives, at a
     fraction of its cost (every action carries three of these)."""

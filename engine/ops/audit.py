@@ -25,7 +25,6 @@ import bisect
 import collections
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import orjson
 from engine.core.policy import DEFAULT_POLICY
 from engine.model import actions as action_codec
 from engine.model.actions import Action
+from engine.model.events import epoch
 from engine.ops.history import read_lines
 
 __all__ = ["AuditReport", "Finding", "History", "audit", "run"]
@@ -77,7 +77,7 @@ class AuditReport:
 def _epoch(value: Any) -> float:
     if isinstance(value, int | float):
         return float(value)
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
+    return epoch(str(value))
 
 
 class History:

@@ -35,7 +35,6 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from itertools import count
 from multiprocessing.connection import Connection
 from operator import itemgetter
@@ -50,14 +49,14 @@ from engine.model import actions as action_codec
 from engine.model import deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
-from engine.model.events import Event, detect_source
+from engine.model.events import Event, detect_source, epoch
 from engine.model.messages import Deliver, FireTimer, Resolve
 from engine.ops.history import open_events
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
 
-__all__ = ["Partitioned", "available_cores", "epoch", "replay_partitioned"]
+__all__ = ["Partitioned", "available_cores", "replay_partitioned"]
 
 Tag = tuple[Any, ...]  # (line, phase, …): see the module docstring
 ActionOut = tuple[Tag, bytes, str, str, str, float]  # tag, JSON, rule, channel, contact, decided
@@ -73,10 +72,6 @@ def available_cores() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
-
-
-def epoch(iso_time: str) -> float:
-    return datetime.fromisoformat(iso_time.replace("Z", "+00:00")).timestamp()
 
 
 @dataclass

@@ -23,8 +23,9 @@ from engine.model import actions as action_codec
 from engine.model import deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
+from engine.model.events import epoch
 from engine.ops.history import read_lines
-from engine.ops.partition import epoch, replay_partitioned
+from engine.ops.partition import replay_partitioned
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from engine.core.policy import DAY, Policy
 from engine.model import state as state_codec
 from engine.model.actions import Action
+from engine.model.events import epoch
 from engine.model.state import ContactState
 from engine.ops.replay import replay
 from engine.runtime.embedded import EmbeddedRuntime
@@ -76,7 +76,7 @@ def uplift(events: Path, rules: RuleSet, policy: Policy) -> list[RuleUplift]:
                 states[root.contact_id] = root
         window = policy.conversion_window_days * DAY
         for (rule_id, contact), a in first.items():
-            at = datetime.fromisoformat(a.decided_at.replace("Z", "+00:00")).timestamp()
+            at = epoch(a.decided_at)
             bought = any(at < p.at <= at + window for p in states[contact].purchases)
             r = results.setdefault(rule_id, RuleUplift(rule_id))
             arm = r.control if a.control_group else r.treated
