@@ -181,8 +181,6 @@ def _transitions(
 
 
 def _cancel_on_exit_events(state: ContactState, event: Event) -> None:
-    if not state.timers:  # nothing pending to cancel: skip building the match
-        return
     kind, name = event.kind, f"{event.kind}:{event.name}"
     state.drop_timers(lambda t: name in t.cancel_on or kind in t.cancel_on)
 

@@ -214,8 +214,6 @@ class Context:
 
     def cancel(self, name: str) -> None:
         """Drop this rule's pending timer called `name`, if any."""
-        if not self.state.timers:
-            return
         rule_id = self.rule_id
         self.state.drop_timers(lambda t: t.name == name and t.rule_id == rule_id)
 
