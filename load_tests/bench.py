@@ -12,7 +12,7 @@ Standard set (`make bench`), each bounded in events and seconds, loopback only:
 - `peer`: the bench traffic through a Quix Streams app keeping a per-contact count in RocksDB
   and producing once per event (librdkafka, tuned alike): the obvious alternative;
 - `replay`, `replay_realistic`: `kairos replay` over a history file, the whole process
-  (`--jobs 1` and `--jobs <cores>` when the command has them);
+  (`--jobs 1` and `--jobs <the cores available>`);
 - `backlog`, `backlog_realistic`: one `kairos worker` draining a backlog (its maximum events/s);
 - `steady`: open loop at a fixed rate against one worker (each event sent at its scheduled
   time whatever the worker does: no coordinated omission); event -> action latency from the

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine.ops.partition import available_cores
 from engine.testing.kafka import UNLIMITED_POLICY, Worker
 from load_tests import stats
 from load_tests.ceilings import baseline, peer, rdkafka_baseline
@@ -104,27 +104,21 @@ def embedded_realistic(opts: Options) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=1)
-def replay_has_jobs() -> bool:
-    """Whether this checkout's `kairos replay` partitions its work (`--jobs`)."""
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "replay", "--help"], cwd=ROOT,
-                         capture_output=True, text=True, check=False).stdout
-    return "--jobs" in out
-
-
 def _replay(opts: Options, realistic_run: bool) -> dict[str, Any]:
     """`kairos replay` over a history in a temp file, in a subprocess: whole-process events/s
-    (wall time, start-up included), with `--jobs 1` and `--jobs <cores>` when it has them."""
+    (wall time, start-up included), with `--jobs 1` and `--jobs <the cores available>`."""
     workload, records = _workload(realistic_run, opts, opts.events)
-    jobs: list[int | None] = [1, os.cpu_count() or 1] if replay_has_jobs() else [None]
-    eps: dict[int | None, int] = {}
+    jobs = [1, available_cores()]
+    eps: dict[int, int] = {}
     with tempfile.TemporaryDirectory() as tmp:
         history, out = Path(tmp) / "history.jsonl", Path(tmp) / "actions.jsonl"
         write_history(str(history), records)
         for n in dict.fromkeys(jobs):
             cmd = [sys.executable, "-m", "engine.cli", "replay", "--events", str(history),
-                   "--out", str(out), "--dead-letters", str(Path(tmp) / "dl.jsonl")]
+                   "--out", str(out), "--dead-letters", str(Path(tmp) / "dl.jsonl"),
+                   "--jobs", str(n)]
             started = time.perf_counter()
-            proc = subprocess.run(cmd + ([] if n is None else ["--jobs", str(n)]), cwd=ROOT,
+            proc = subprocess.run(cmd, cwd=ROOT,
                                   capture_output=True, text=True, check=False,
                                   timeout=opts.bound(120))
             seconds = time.perf_counter() - started
@@ -137,9 +131,9 @@ def _replay(opts: Options, realistic_run: bool) -> dict[str, Any]:
               "throughput_eps": eps[jobs[-1]], "actions": actions,
               "action_share": round(actions / len(records), 3),
               "policy": "the default contact policy (as `kairos replay` runs)",
-              "stopped_by": "events"}
-    if jobs != [None]:  # the headline is all cores; each --jobs figure beside it
-        result["figures"] = {f"jobs_{n}_eps": v for n, v in eps.items()}
+              "stopped_by": "events",
+              # the headline is all cores; each --jobs figure beside it
+              "figures": {f"jobs_{n}_eps": v for n, v in eps.items()}}
     return result
 
 

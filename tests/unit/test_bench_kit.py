@@ -150,13 +150,17 @@ def test_summary_shows_ratios_findings_and_targets():
          "figures": {"jobs_1_eps": 3000, "jobs_2_eps": 4000},
          "figure_ratios": {"jobs_1_eps": {"aiokafka": 0.3, "librdkafka": 0.06},
                            "jobs_2_eps": {"aiokafka": 0.4, "librdkafka": 0.08}}},
-        {"scenario": "replay_realistic", "workload": "realistic", "throughput_eps": 2000},
+        {"scenario": "replay_realistic", "workload": "realistic", "throughput_eps": 2000, **ceil,
+         "figures": {"jobs_1_eps": 1500, "jobs_2_eps": 2000},
+         "figure_ratios": {"jobs_1_eps": {"aiokafka": 0.15, "librdkafka": 0.03},
+                           "jobs_2_eps": {"aiokafka": 0.2, "librdkafka": 0.04}}},
         {"scenario": "peer", "error": "RuntimeError: peer app failed"},
     ]
     text = report.render_summary(results)
     assert "- replay: jobs 1: 3,000 events/s (30% of aiokafka, 6% of librdkafka); jobs 2: " \
         "4,000 events/s (40% of aiokafka, 8% of librdkafka)." in text
-    assert "- replay_realistic: `kairos replay` has no `--jobs` in this revision" in text
+    assert "- replay_realistic: jobs 1: 1,500 events/s (15% of aiokafka, 3% of librdkafka); " \
+        "jobs 2: 2,000 events/s (20% of aiokafka, 4% of librdkafka)." in text
     assert ("| steady | - | 1,000 | 20,000 | 1,000 | - | 10% | 2% | 5.0 | 20.0 | 30.0 | 40.0 "
             "| 12 | events |") in text
     assert "| embedded | bench | - | 5,000 | 40,000 | 28% of 3 (noisy) | 400% | 80% |" in text
