@@ -103,7 +103,6 @@ def embedded_realistic(opts: Options) -> dict[str, Any]:
 # --- kairos replay, the whole process --------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=1)
 def _replay(opts: Options, realistic_run: bool) -> dict[str, Any]:
     """`kairos replay` over a history in a temp file, in a subprocess: whole-process events/s
     (wall time, start-up included), with `--jobs 1` and `--jobs <the cores available>`."""
