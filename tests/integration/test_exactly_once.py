@@ -50,6 +50,15 @@ def backlog(tmp_path: Path, seed: int) -> tuple[list[Record], Path, set[str]]:
     return records, rules, expected
 
 
+def tally(values: list[bytes], expected: set[str], when: str) -> tuple[set[str], int]:
+    """The action ids read and how many arrived more than once, printed beside `when`."""
+    got = collections.Counter(action_codec.decode(v).action_id for v in values)
+    duplicates = sum(n - 1 for n in got.values())
+    print(f"{when}: {len(expected)} actions expected, {len(set(got) - expected)} unexpected, "
+          f"{len(expected - set(got))} missing, {duplicates} duplicates")
+    return set(got), duplicates
+
+
 @pytest.mark.parametrize("guarantee", ["exactly_once", "at_least_once"])
 def test_kill_minus_nine_at_random_moments_loses_nothing(
     kafka_bootstrap: str, tmp_path: Path, guarantee: str
@@ -75,13 +84,9 @@ def test_kill_minus_nine_at_random_moments_loses_nothing(
             lambda vs: expected <= {action_codec.decode(v).action_id for v in vs}, 120)
     finally:
         w.stop()
-    got = collections.Counter(action_codec.decode(v).action_id for v in values)
-    duplicates = sum(n - 1 for n in got.values())
-    print(f"{guarantee}: {len(expected)} actions expected, killed at {kills} actions seen, "
-          f"{len(set(got) - expected)} unexpected, {len(expected - set(got))} missing, "
-          f"{duplicates} duplicates")
+    got, duplicates = tally(values, expected, f"{guarantee}, killed at {kills} actions seen")
     assert kills[0] < len(expected), "the first kill came after the backlog was drained"
-    assert set(got) == expected
+    assert got == expected
     if guarantee == "exactly_once":
         assert duplicates == 0
 
@@ -121,11 +126,7 @@ def test_workers_joining_leaving_and_killed_mid_backlog_give_each_action_once(
     finally:
         a.stop()
         b.stop()
-    got = collections.Counter(action_codec.decode(v).action_id for v in values)
-    duplicates = sum(n - 1 for n in got.values())
-    print(f"{len(expected)} actions expected; moves at {moments} actions seen; "
-          f"{len(set(got) - expected)} unexpected, {len(expected - set(got))} missing, "
-          f"{duplicates} duplicates")
+    got, duplicates = tally(values, expected, f"moves at {moments} actions seen")
     assert moments[0][1] < len(expected), "the second worker joined after the backlog drained"
-    assert set(got) == expected
+    assert got == expected
     assert duplicates == 0

@@ -4,6 +4,8 @@ committed past records whose outputs were never acknowledged would lose those re
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,24 +18,33 @@ from engine.runtime.kafka.worker import StreamWorker
 from engine.sdk.ruleset import RuleSet
 
 
-def test_a_failed_background_commit_stops_every_later_commit(tmp_path: Path) -> None:
-    async def scenario() -> None:
-        worker = StreamWorker(Settings.from_env({"KAIROS_DATA_DIR": str(tmp_path)}),
-                              Pipeline(RuleSet([])))
-        failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        failed.set_exception(KafkaTimeoutError("acks never came"))
-        commits = worker.commits
-        commits.committing = failed
-        read = {TopicPartition("clickstream", 0): 10}
-        commits.uncommitted = dict(read)
-        with pytest.raises(KafkaTimeoutError):
-            await commits.commit(wait=False)
-        with pytest.raises(RuntimeError, match="earlier commit failed"):
-            await commits.commit()  # the final commit on the way out too
-        assert commits.uncommitted == read  # never handed to a commit: re-read after restart
+@contextlib.asynccontextmanager
+async def unstarted_worker(tmp_path: Path, **env: str) -> AsyncIterator[StreamWorker]:
+    """A worker whose clients never start: its commits are driven by hand, then it closes."""
+    worker = StreamWorker(Settings.from_env({"KAIROS_DATA_DIR": str(tmp_path), **env}),
+                          Pipeline(RuleSet([])))
+    try:
+        yield worker
+    finally:
         await worker.consumer.stop()  # never started: nothing to leave, only to close
         await worker.producer.stop()
         worker.close()
+
+
+def test_a_failed_background_commit_stops_every_later_commit(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with unstarted_worker(tmp_path) as worker:
+            failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(KafkaTimeoutError("acks never came"))
+            commits = worker.commits
+            commits.committing = failed
+            read = {TopicPartition("clickstream", 0): 10}
+            commits.uncommitted = dict(read)
+            with pytest.raises(KafkaTimeoutError):
+                await commits.commit(wait=False)
+            with pytest.raises(RuntimeError, match="earlier commit failed"):
+                await commits.commit()  # the final commit on the way out too
+            assert commits.uncommitted == read  # never handed to a commit: re-read after restart
 
     asyncio.run(scenario())
 
@@ -59,19 +70,14 @@ def test_an_abandoned_worker_never_commits_its_open_transaction(tmp_path: Path) 
     later (a rebalance callback run while its consumer closes) would publish its actions
     without their offsets, and the next worker would decide them again."""
     async def scenario() -> None:
-        worker = StreamWorker(Settings.from_env({"KAIROS_DATA_DIR": str(tmp_path),
-                                                 "KAIROS_PROCESSING_GUARANTEE": "exactly_once"}),
-                              Pipeline(RuleSet([])))
-        commits = worker.commits
-        real, commits.producer = commits.producer, Recorder()
-        commits.in_transaction = True  # the actions of the failed commit are in it
-        commits.cancel()
-        with pytest.raises(RuntimeError, match="earlier commit failed"):
-            await commits.commit()
-        assert commits.producer.calls == []
-        await worker.consumer.stop()
-        await real.stop()
-        worker.close()
+        async with unstarted_worker(tmp_path, KAIROS_PROCESSING_GUARANTEE="exactly_once") as w:
+            commits = w.commits
+            commits.producer = Recorder()
+            commits.in_transaction = True  # the actions of the failed commit are in it
+            commits.cancel()
+            with pytest.raises(RuntimeError, match="earlier commit failed"):
+                await commits.commit()
+            assert commits.producer.calls == []
 
     asyncio.run(scenario())
 
@@ -84,21 +90,16 @@ def test_a_failed_transaction_commit_stops_every_later_commit(tmp_path: Path) ->
             raise KafkaTimeoutError("acks never came")
 
     async def scenario() -> None:
-        worker = StreamWorker(Settings.from_env({"KAIROS_DATA_DIR": str(tmp_path),
-                                                 "KAIROS_PROCESSING_GUARANTEE": "exactly_once"}),
-                              Pipeline(RuleSet([])))
-        commits = worker.commits
-        real, commits.producer = commits.producer, Failing()
-        commits.in_transaction = True
-        commits.uncommitted = {TopicPartition("clickstream", 0): 10}
-        with pytest.raises(KafkaTimeoutError, match="acks never came"):
-            await commits.commit()
-        commits.producer = Recorder()
-        with pytest.raises(RuntimeError, match="earlier commit failed"):
-            await commits.commit()
-        assert commits.producer.calls == []
-        await worker.consumer.stop()
-        await real.stop()
-        worker.close()
+        async with unstarted_worker(tmp_path, KAIROS_PROCESSING_GUARANTEE="exactly_once") as w:
+            commits = w.commits
+            commits.producer = Failing()
+            commits.in_transaction = True
+            commits.uncommitted = {TopicPartition("clickstream", 0): 10}
+            with pytest.raises(KafkaTimeoutError, match="acks never came"):
+                await commits.commit()
+            commits.producer = Recorder()
+            with pytest.raises(RuntimeError, match="earlier commit failed"):
+                await commits.commit()
+            assert commits.producer.calls == []
 
     asyncio.run(scenario())
