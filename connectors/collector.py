@@ -39,6 +39,7 @@ from connectors.intake import (
     Unavailable,
     Verdict,
     judge,
+    only,
     parse_json,
     read_body,
 )
@@ -86,10 +87,7 @@ def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | N
         payload = parse_json(await read_body(request, MAX_BATCH if kind == "batch" else MAX_EVENT))
         now = iso(clock())
         if kind != "batch":
-            verdict = _segment_call(payload, kind, now, "$", 0)
-            if isinstance(verdict, Refused):
-                raise verdict.rejected()
-            await sink.accept([verdict])
+            await sink.accept([only(_segment_call(payload, kind, now, "$", 0))])
             return web.json_response({"success": True})
         items = payload.get("batch") if isinstance(payload, dict) else None
         if not isinstance(items, list):
@@ -123,10 +121,7 @@ def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | N
         verify_hmac(request.headers, body, config.social_webhook_secret, clock())
         payload = parse_json(body)
         if not isinstance(payload, list):
-            verdict = judge("social", payload, "$", 0)
-            if isinstance(verdict, Refused):
-                raise verdict.rejected()
-            return await _settle(sink, [verdict])
+            return await _settle(sink, [only(judge("social", payload, "$", 0))])
         return await _settle(sink, [judge("social", item, f"$[{i}]", i)
                                     for i, item in enumerate(payload)])
 

@@ -83,6 +83,13 @@ class Refused:
 Verdict = Accepted | Refused
 
 
+def only(verdict: Verdict) -> Accepted:
+    """The item of a one-item request, or its refusal as the request's (a 4xx)."""
+    if isinstance(verdict, Refused):
+        raise verdict.rejected()
+    return verdict
+
+
 async def read_body(request: web.Request, limit: int) -> bytes:
     """The body, inflated when gzipped, never more than `limit` bytes (a zip bomb stops here)."""
     gzipped = request.headers.get("Content-Encoding", "").lower() == "gzip"
@@ -121,6 +128,7 @@ def judge(source: Source, item: Any, path: str, index: int,
     `renamed` maps the decoder's field names back to the sender's, for items normalised at the
     edge from another provider's shape, so the field at fault is named as the sender sent it.
     """
+    names = renamed or {}
     raw = orjson.dumps(item)
     if not isinstance(item, dict):
         return Refused(index, "not_an_object",
@@ -132,12 +140,11 @@ def judge(source: Source, item: Any, path: str, index: int,
     try:
         decode(source, raw)
     except DecodeError as exc:
-        reason = _relocated(str(exc), path, renamed or {})
+        reason = _relocated(str(exc), path, names)
         found = _AT.search(reason)
         field = found.group(1) if found else path
         tag = DISCRIMINATOR[source]
-        unsupported = field == f"{path}.{renamed.get(tag, tag) if renamed else tag}" and \
-            isinstance(item.get(tag), str)
+        unsupported = field == f"{path}.{names.get(tag, tag)}" and isinstance(item.get(tag), str)
         return Refused(index, "unsupported_type" if unsupported else "invalid_event", reason,
                        field, source, key, raw)
     return Accepted(source, key, raw)
