@@ -76,7 +76,7 @@ def parse(argv: list[str] | None = None) -> tuple[list[str], Options, Path]:
                     help="baseline and peer")
     ap.add_argument("--rdkafka-events", type=int, default=d.rdkafka_events)
     ap.add_argument("--realistic-contacts", type=int, default=d.realistic_contacts,
-                    help="people in the realistic history (7 days)")
+                    help="people in the realistic history (a week, and earlier stints)")
     ap.add_argument("--rate", type=float, default=d.rate, help="steady: events/s")
     ap.add_argument("--seconds", type=float, default=d.seconds, help="steady: seconds of load")
     ap.add_argument("--drain", type=float, default=d.drain,

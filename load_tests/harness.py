@@ -36,7 +36,7 @@ class Options:
     events: int = 20_000  # backlog and replay on the bench traffic
     passthrough_events: int = 100_000  # baseline and peer: fast, so more events
     rdkafka_events: int = 300_000  # past librdkafka's ~100k prefetch, where it would stall
-    realistic_contacts: int = 1_000  # the realistic history: ~17 events each over 7 days
+    realistic_contacts: int = 1_000  # the realistic history: ~24 events each
     repeats: int = 3  # runs of each throughput scenario: median and spread
     rate: float = 1000.0  # steady
     seconds: float = 20.0  # steady

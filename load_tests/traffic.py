@@ -114,7 +114,7 @@ def sequence_of(trigger_event_id: str) -> int | None:
 
 # --- the realistic multi-day history ----------------------------------------------------------
 
-REALISTIC_DAYS = 7  # about 17 events per person over a week, as in a real shop's history
+REALISTIC_DAYS = 7  # about 24 events per person: a week, and earlier stints of returning customers
 
 
 def realistic(contacts: int, days: int = REALISTIC_DAYS, seed: int = 7) -> list[Record]:

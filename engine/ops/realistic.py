@@ -7,6 +7,11 @@ anonymous browsing on it in between). Some never give an email address; some giv
 push token. Consent is given and withdrawn: Segment identify traits and `context.consent`,
 SendGrid `unsubscribe`, `group_unsubscribe` / `group_resubscribe` (with `asm_group_id`),
 `spamreport` and `bounce`. Email and social events follow each person's own address and handle.
+
+Some are returning customers: they first shopped in a stint of days two months to more than a
+year before the window, went quiet, and may come back in it. Their silence is what the long
+timers are for (win-back after 60 days, its goodbye 30 days later, the second-purchase nudge,
+the first-purchase anniversary), so every rule family has timers that come due.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ DAY = 86_400.0
 SHARED_DEVICE = 0.2  # households of two people who also use one shared device
 NO_EMAIL = 0.15  # people who never give an email address
 SIGNS_UP = 0.75
+RETURNING = 0.35  # people whose first stint was months before the window
+EARLIER = (60, 400)  # how many days before the window a returning person's first stint began
+STINT = (4, 12)  # days in that first stint
 GROUPS = (101, 102)  # SendGrid unsubscribe groups: newsletter, promotions
 SEARCHES = ("tent", "stroller", "headphones", "lamp", "boots", "novel")
 
@@ -81,14 +89,19 @@ class _Person:
         self.signed_up = False
         self.mailable = True  # no newsletter after an unsubscribe, spam report or hard bounce
         self.left: set[int] = set()  # unsubscribe groups left
-        self.t = START
+        self.t = 0.0  # set by `live`, then only moves forward
         self.out: list[Generated] = []
 
     def live(self) -> list[Generated]:
         rng = self.rng
         visit = rng.uniform(0.15, 0.6)
-        for day in range(self.gen.days):
-            self.t = max(self.t, START + day * DAY + rng.uniform(7, 20) * 3600)
+        days = [START + day * DAY for day in range(self.gen.days)]
+        if rng.random() < RETURNING:
+            first = START - round(rng.uniform(*EARLIER)) * DAY
+            days = [first + day * DAY for day in range(rng.randint(*STINT))] + days
+        self.t = days[0]
+        for day_start in days:
+            self.t = max(self.t, day_start + rng.uniform(7, 20) * 3600)
             if rng.random() < visit:
                 self._session()
             if self.signed_up and self.email and self.mailable and rng.random() < 0.4:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import itertools
+from pathlib import Path
 
 import orjson
 
@@ -39,3 +40,20 @@ def test_the_history_is_deterministic_time_ordered_and_full_of_traps() -> None:
     assert False in answers and True in answers  # consent given, and withdrawn, in traits
     decoded = [decode(g.source, g.value) for g in history if b"group_resubscribe" not in g.value]
     assert len(decoded) == len(history) - kinds["group_resubscribe"]
+
+
+def test_timers_of_every_family_come_due_over_a_returning_customers_silence(tmp_path: Path) -> None:
+    """The long timers (win-back at 60 days, the second-purchase nudge at 30, the first
+    purchase's anniversary at a year) fire only because some people first shopped months
+    before the window and went quiet: the replay must see each of them act."""
+    from engine.ops.replay import replay
+    from engine.sdk.ruleset import RuleSet
+
+    history = tmp_path / "history.jsonl"
+    generated = list(RealisticGenerator(400, seed=7, days=7))
+    history.write_bytes(b"".join(g.value + b"\n" for g in generated))
+    assert generated[0].time < generated[-1].time - 365 * 86_400  # over a year of history
+    report = replay(history, RuleSet.load("rules"))
+    for timed in ("win-back", "second-purchase-nudge", "first-purchase-anniversary",
+                  "post-purchase-follow-up", "cart-abandoned", "lead-nurture"):
+        assert report.fires[timed] > 0, timed
