@@ -77,7 +77,9 @@ class Record:
 
     def __init__(self, m: Any) -> None:
         self.key, self.value, self.offset = m.key(), m.value(), m.offset()
-        self.timestamp_type, self.timestamp = m.timestamp()
+        kind, self.timestamp = m.timestamp()
+        # librdkafka numbers the types 1 (create) and 2 (log append), the protocol 0 and 1
+        self.timestamp_type = kind - 1 if kind else None
         self.headers = m.headers() or []
 
 
