@@ -126,6 +126,9 @@ class EmbeddedRuntime:
         self.states.flush()
 
     def close(self) -> None:
-        self.flush()
+        """Write back and close the tables; states in memory go with the runtime, so they are
+        not encoded for nothing (a replay's close would encode every contact it saw)."""
+        if isinstance(self.contacts, RocksStore):
+            self.flush()
         self.identity.close()
         self.contacts.close()
