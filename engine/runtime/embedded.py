@@ -114,10 +114,10 @@ class EmbeddedRuntime:
         now = self.now if at is None else lambda: at
         for out in self.pipeline.drain(first, identity_store=self.identity, states=self.states,
                                        now=now):
-            if isinstance(out, Action):
-                self.on_action(out)
-            elif isinstance(out, Decided):
+            if isinstance(out, Decided):  # the most frequent output: one per contact step
                 self.timers.track(out.state)
+            elif isinstance(out, Action):
+                self.on_action(out)
             elif isinstance(out, DeadLetter):
                 self.on_dead_letter(out)
 
