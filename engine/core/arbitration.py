@@ -160,7 +160,11 @@ def _refused(
         return "suppressed"
     cp = policy.channel(channel)
     caps = (cp.daily_cap, cp.weekly_cap, policy.global_daily_cap, policy.global_weekly_cap)
-    if all(cap is None or cap > len(state.history) for cap in caps):
+    recorded = len(state.history)
+    for cap in caps:  # a loop, not all(): this runs for every channel of every candidate
+        if cap is not None and cap <= recorded:
+            break
+    else:
         return ""  # even counting every recorded contact, no cap is reached
     used = [0, 0, 0, 0]  # in the same order as caps
     for h in state.history:

@@ -109,20 +109,21 @@ def _on_event(
     admit(state, identifiers(event), now, policy.identity, links)
     observe(state, event, policy)
     _cancel_on_exit_events(state, event)
-    return _decide(state, event, before, now, rules, policy,
-                   [(r, None) for r in rules.for_event(event)], links)
+    return _decide(state, event, before, now, rules, policy, rules.for_event(event), None, links)
 
 
 def _decide(
     state: ContactState, event: Event, before: tuple[str, str], now: float, rules: RuleSet,
-    policy: Policy, proposers: list[tuple[Rule, Timer | None]], links: Links | None = None,
+    policy: Policy, proposers: tuple[Rule, ...], timer: Timer | None,
+    links: Links | None = None,
 ) -> Decision:
     """The rules' candidates (and those of a stage or lifecycle change), arbitrated; with
-    what linking the event's identifiers decided, if it linked any."""
+    what linking the event's identifiers decided, if it linked any. `timer` is the one that
+    woke the (single) proposer, None for an event."""
     errors: list[tuple[str, str]] = []
     candidates: list[Candidate] = []
     ctx = Context(event, state, now, "", None)
-    for r, timer in proposers:
+    for r in proposers:
         _propose(r, ctx.for_rule(r.id, timer), errors, candidates)
     if before != (state.stage, state.lifecycle):
         _transitions(state, event, before, now, rules, errors, candidates)
@@ -199,7 +200,7 @@ def _on_timer(
         result = arbitrate(state, [resumed(timer, r)], now, policy, deferred=True)
         return Decision(state, result.actions, changed=True, records=result.records)
     return _decide(state, timer_event(timer), (state.stage, state.lifecycle), now, rules,
-                   policy, [(r, timer)])
+                   policy, (r,), timer)
 
 
 def timer_event(timer: Timer) -> Event:

@@ -84,7 +84,8 @@ def identifiers(event: Event) -> tuple[str, ...]:
         ids.append(f"anon:{event.anonymous_id}")
     if event.previous_id:  # an alias: the earlier id is a device the user had, never a user
         ids.append(f"anon:{event.previous_id}")
-    return tuple(dict.fromkeys(ids))
+    # Most events carry one identifier (an anonymous page view): no duplicates to drop.
+    return tuple(dict.fromkeys(ids)) if len(ids) > 1 else tuple(ids)
 
 
 def route(event: Event) -> Emit:

@@ -4,13 +4,12 @@ A decoder (or an encoder writing the value back out) that recurses per level tur
 kilobytes of `[[[[…` into a stack overflow or a recursion error: a crash or a 500 instead of
 "your input is wrong". `check_depth` refuses anything nested deeper than `MAX_DEPTH` first.
 
-It costs one pass over the bytes for almost every message: what is left once everything but
-quotes and brackets is deleted is short, and a body with no more than `limit` opening brackets
-cannot be nested deeper than that. A body with more is measured with byte operations only, no
-Python loop per byte: escapes cut out (only if there is a backslash), then strings, objects
-folded into arrays, and the innermost `[]` pairs removed once per level, which stops after as
-many passes as the body is deep, or after `limit`. The path at fault is worked out only for a
-body that is refused.
+It costs two byte counts for almost every message: a body with no more than `limit` opening
+brackets (counting those inside strings too) cannot be nested deeper than that. A body with
+more is measured with byte operations only, no Python loop per byte: escapes cut out (only if
+there is a backslash), then strings, objects folded into arrays, and the innermost `[]` pairs
+removed once per level, which stops after as many passes as the body is deep, or after
+`limit`. The path at fault is worked out only for a body that is refused.
 """
 
 from __future__ import annotations
@@ -32,9 +31,9 @@ _KEY_SHOWN = 40  # a key longer than this is cut in the error message
 
 def check_depth(raw: bytes, limit: int = MAX_DEPTH) -> None:
     """Raise `DecodeError` when `raw` holds arrays or objects nested deeper than `limit`."""
-    shape = raw.translate(None, _NOT_STRUCTURE)
-    if shape.count(b"[") + shape.count(b"{") <= limit:
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # brackets inside strings only add to it
         return
+    shape = raw.translate(None, _NOT_STRUCTURE)
     if b"\\" in raw:  # an escaped quote is not a quote: drop every escape first
         shape = _ESCAPE.sub(b"", raw).translate(None, _NOT_STRUCTURE)
     # Two quotes in a row enclose no bracket whichever string they end or start, and dropping

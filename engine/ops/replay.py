@@ -102,9 +102,10 @@ def replay(
         clock="event",
     )
     started = time.perf_counter()
+    topic = str(events)
     for line_no, raw in read_lines(events):
         report.events += 1
-        runtime.submit(raw, topic=str(events), offset=line_no)
+        runtime.submit(raw, topic=topic, offset=line_no)
     report.seconds = time.perf_counter() - started
     if before_close is not None:  # a caller that wants the final state (e.g. uplift)
         before_close(runtime)

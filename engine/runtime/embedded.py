@@ -114,10 +114,10 @@ class EmbeddedRuntime:
         now = self.now if at is None else lambda: at
         for out in self.pipeline.drain(first, identity_store=self.identity, states=self.states,
                                        now=now):
-            if isinstance(out, Action):
-                self.on_action(out)
-            elif isinstance(out, Decided):
+            if isinstance(out, Decided):  # the most frequent output: one per contact step
                 self.timers.track(out.state)
+            elif isinstance(out, Action):
+                self.on_action(out)
             elif isinstance(out, DeadLetter):
                 self.on_dead_letter(out)
 
@@ -126,6 +126,9 @@ class EmbeddedRuntime:
         self.states.flush()
 
     def close(self) -> None:
-        self.flush()
+        """Write back and close the tables; states in memory go with the runtime, so they are
+        not encoded for nothing (a replay's close would encode every contact it saw)."""
+        if isinstance(self.contacts, RocksStore):
+            self.flush()
         self.identity.close()
         self.contacts.close()

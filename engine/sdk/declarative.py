@@ -34,7 +34,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cel
 import msgspec
 
 from engine.errors import RuleError
@@ -92,6 +91,10 @@ def load_file(path: Path) -> list[Rule]:
 
 
 def _compile(source: str, index: int, spec: RuleSpec) -> Rule:
+    # Imported here, by the first declarative rule: the package pulls in a command-line toolkit
+    # that costs every start-up ~0.2 s (a replay's and a worker's too) when no rule needs it.
+    import cel
+
     where = f"{source}: rule {spec.id!r} ($.rule[{index}]"
     try:
         program = cel.compile(spec.when)
@@ -138,6 +141,8 @@ def _trigger(where: str, text: str) -> Trigger:
 
 
 def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[Context], Any]:
+    import cel  # loaded already: `_compile` compiled `program` with it
+
     uses_state = "state" in program.references()["variables"]
 
     def body(ctx: Context) -> list[Proposal]:
