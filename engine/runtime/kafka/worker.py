@@ -32,6 +32,10 @@ from engine.runtime.kafka.ownership import Ownership
 from engine.runtime.kafka.tables import Tables
 from engine.storage.changelog import partition_of
 
+# Seconds of deciding before the event loop gets a turn, within a batch: the producer sends
+# the actions decided so far (they leave as they are decided, not when the batch ends) and the
+# consumer fetches the next records meanwhile.
+TURN = 0.002
 _stopping: set[asyncio.Future[None]] = set()  # abandoned clients still closing
 
 
@@ -133,8 +137,12 @@ class StreamWorker:
     async def _process(self, batch: dict[TopicPartition, list[Any]]) -> None:
         merged = heapq.merge(*([(r.timestamp, tp, r) for r in records]
                                for tp, records in batch.items()), key=lambda x: x[0])
+        turn = time.perf_counter()
         for _, tp, r in merged:
             await self._handle(tp, r)
+            if time.perf_counter() - turn >= TURN:
+                await asyncio.sleep(0)
+                turn = time.perf_counter()
         done = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         self.commits.consumed(done, sum(len(records) for records in batch.values()))
         timers = self.tables.timers
