@@ -26,7 +26,7 @@ __all__ = ["Ack", "Consumer", "Producer", "error_of"]
 
 _FENCED = {ck.KafkaError._FENCED, ck.KafkaError.PRODUCER_FENCED,
            ck.KafkaError.INVALID_PRODUCER_EPOCH}
-LINGER_MS = 20  # librdkafka sends from its own thread: without it, one request per few records
+LINGER_MS = 5  # librdkafka's default: longer holds each action back, shorter sends tiny requests
 
 
 def error_of(err: Any) -> KafkaError:
