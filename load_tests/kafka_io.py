@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,8 @@ from aiokafka.errors import KafkaError
 from engine.model import actions as action_codec
 from load_tests.stats import Latency, lag_growing
 from load_tests.traffic import Record, sequence_of
+
+WORKER_HISTOGRAM = "kairos_record_to_action_seconds"
 
 
 async def create_topics(bootstrap: str, topics: Sequence[str], partitions: int = 4) -> None:
@@ -112,6 +114,10 @@ class Phase:
     sent: int = 0
     answered: int = 0
     latency: Latency = field(default_factory=Latency)
+    # the same latency in two parts, split at the action record's timestamp (when the worker
+    # produced it): scheduled send -> produced, and produced -> received here
+    to_produced: Latency = field(default_factory=Latency)
+    to_received: Latency = field(default_factory=Latency)
     lags: list[int] = field(default_factory=list)  # committed-offset lag, once a second
     in_flight: list[int] = field(default_factory=list)  # sent, not yet answered, once a second
     answers_expected: bool = True  # every event causes an action (the bench's probe rule)
@@ -120,6 +126,10 @@ class Phase:
     first_due: float = 0.0  # perf_counter of the first scheduled send
     last_answer: float = 0.0  # perf_counter of the last first-answer received
     drained_at: float = 0.0  # perf_counter when the drain after the phase ended
+    # the workers' own record -> action histogram (cumulative counts by bound), at the start of
+    # the phase and at the end of its drain
+    worker_before: dict[str, float] = field(default_factory=dict)
+    worker_after: dict[str, float] = field(default_factory=dict)
 
     def throughput(self) -> float | None:
         """Events answered per second, from the first scheduled send to the last answer; without
@@ -144,11 +154,21 @@ class Phase:
             "answered": self.answered, "throughput_eps": self.throughput(),
             "unanswered_share": round(1 - self.answered / self.sent, 4) if self.sent else 0.0,
             "latency_ms": {**self.latency.percentiles_ms(), "samples": self.latency.count},
+            "latency_split_ms": {"until_produced": self.to_produced.percentiles_ms(),
+                                 "produced_to_received": self.to_received.percentiles_ms()},
             "max_lag": max(self.lags, default=0), "final_lag": self.lags[-1] if self.lags else 0,
             "max_in_flight": max(self.in_flight, default=0),
             "lag_grew": self.lag_grew(),
             "sender_max_behind_ms": round(self.max_behind_ms, 1),
+            "worker_record_to_action": self.worker_shares(),
         }
+
+    def worker_shares(self) -> dict[str, float]:
+        """Of the actions the workers produced during the phase, the share within each bound
+        (seconds from their record's timestamp): the worker's part of the latency."""
+        counts = {le: n - self.worker_before.get(le, 0.0) for le, n in self.worker_after.items()}
+        total = counts.get("+Inf", 0.0)
+        return {le: round(n / total, 4) for le, n in counts.items()} if total else {}
 
 
 class OpenLoop:
@@ -160,8 +180,9 @@ class OpenLoop:
 
     def __init__(self, bootstrap: str, topics: dict[str, str], actions_topic: str,
                  group: str, pids: Callable[[], list[int]] = list,
-                 answers_expected: bool = True) -> None:
+                 answers_expected: bool = True, metrics_urls: Sequence[str] = ()) -> None:
         self.bootstrap, self.topics = bootstrap, topics
+        self.metrics_urls = metrics_urls
         self.producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
         self.actions = AIOKafkaConsumer(
             actions_topic, bootstrap_servers=bootstrap, group_id=None,
@@ -174,7 +195,7 @@ class OpenLoop:
         self.timeline: list[dict[str, Any]] = []
         self.window = Latency()
         self._sent = self._answered = 0
-        self._t0 = 0.0
+        self._t0 = self._wall = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._current: list[Phase] = []
@@ -190,6 +211,7 @@ class OpenLoop:
         for tp in self.actions.assignment():
             await self.actions.position(tp)
         self._t0 = time.perf_counter()
+        self._wall = time.time() - self._t0  # perf_counter -> epoch seconds
         self._tasks = [asyncio.create_task(self._probe()), asyncio.create_task(self._sample())]
         return self
 
@@ -216,6 +238,9 @@ class OpenLoop:
                         continue
                     due, phase = hit
                     phase.latency.record(now - due)
+                    produced = r.timestamp / 1000 - self._wall  # ms: the split is that coarse
+                    phase.to_produced.record(produced - due)
+                    phase.to_received.record(now - produced)
                     phase.answered += 1
                     phase.last_answer = now
                     self.window.record(now - due)
@@ -250,6 +275,7 @@ class OpenLoop:
     async def run(self, records: Sequence[Record], rate: float) -> Phase:
         """Send `records` at `rate` events/s from now; returns once the last one is sent."""
         phase = Phase(rate, len(records) / rate, answers_expected=self.answers_expected)
+        phase.worker_before = await self._worker_buckets()
         self._current = [phase]
         start = phase.first_due = time.perf_counter()
         i, n = 0, len(records)
@@ -294,7 +320,12 @@ class OpenLoop:
             await asyncio.sleep(0.1)
         self._current = []
         phase.drained_at = time.perf_counter()
+        phase.worker_after = await self._worker_buckets()
         return phase.drained_at - started
+
+    async def _worker_buckets(self) -> dict[str, float]:
+        """Scraped in a thread: the action consumer keeps timing answers meanwhile."""
+        return await asyncio.to_thread(buckets, self.metrics_urls, WORKER_HISTOGRAM)
 
 
 def _rss_mb(pid: int) -> float:
@@ -308,19 +339,36 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def scrape(url: str) -> dict[str, float]:
-    """A worker's `/metrics`, summed per metric name over label sets (empty if unreachable)."""
+def _samples(url: str) -> Iterator[tuple[str, str, float]]:
+    """A worker's `/metrics` as (name, labels, value); nothing if unreachable."""
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:  # loopback only
             text = resp.read().decode()
     except OSError:
-        return {}
-    out: dict[str, float] = {}
+        return
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
         name_labels, _, value = line.rpartition(" ")
-        name = name_labels.split("{", 1)[0]
+        name, _, labels = name_labels.partition("{")
         with contextlib.suppress(ValueError):
-            out[name] = out.get(name, 0.0) + float(value)
+            yield name, labels, float(value)
+
+
+def scrape(url: str) -> dict[str, float]:
+    """A worker's `/metrics`, summed per metric name over label sets (empty if unreachable)."""
+    out: dict[str, float] = {}
+    for name, _, value in _samples(url):
+        out[name] = out.get(name, 0.0) + float(value)
+    return out
+
+
+def buckets(urls: Sequence[str], histogram: str) -> dict[str, float]:
+    """A histogram's cumulative bucket counts by upper bound (`le`), summed over workers."""
+    out: dict[str, float] = {}
+    for url in urls:
+        for name, labels, value in _samples(url):
+            if name == f"{histogram}_bucket":
+                le = labels.split('le="', 1)[1].split('"', 1)[0]
+                out[le] = out.get(le, 0.0) + value
     return out

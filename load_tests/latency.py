@@ -26,7 +26,8 @@ async def _open_loop(opts: Options, ws: list[Worker], body: Any) -> dict[str, An
     w = ws[0]
     pids = lambda: [x.proc.pid for x in ws if x.proc is not None]  # noqa: E731
     async with OpenLoop(opts.bootstrap, inputs(w), w.topics["actions"], w.prefix, pids,
-                        answers_expected=opts.probe_rule) as loop:
+                        answers_expected=opts.probe_rule,
+                        metrics_urls=[x.metrics_url() for x in ws]) as loop:
         result: dict[str, Any] = await body(loop)
         result["timeline"] = loop.timeline
     return result
@@ -43,11 +44,13 @@ def _phase_result(phase: Phase, drained: bool) -> dict[str, Any]:
     s = phase.summary()
     return {
         "rate": phase.rate, "events": phase.sent, "throughput_eps": s["throughput_eps"],
-        "latency_ms": s["latency_ms"], "unanswered_share": s["unanswered_share"],
+        "latency_ms": s["latency_ms"], "latency_split_ms": s["latency_split_ms"],
+        "unanswered_share": s["unanswered_share"],
         "latency_is_lower_bound": phase.answers_expected and s["unanswered_share"] > 0.01,
         "lag": {"max": s["max_lag"], "final": s["final_lag"], "grew": s["lag_grew"],
                 "max_in_flight": s["max_in_flight"]},
         "sender_max_behind_ms": s["sender_max_behind_ms"],
+        "worker_record_to_action": s["worker_record_to_action"],
         "stopped_by": "events" if drained else "time",
     }
 

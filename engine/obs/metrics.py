@@ -23,6 +23,7 @@ from prometheus_client.core import (
 from engine.obs import logs
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
+ACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 STATE_BUCKETS = (256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0)
 
 
@@ -68,6 +69,7 @@ class Metrics:
         self.merges_refused: Counter[str] = Counter()  # per identifier kind
         self.duplicates = 0
         self.decision_latency = Histogram(LATENCY_BUCKETS)
+        self.record_to_action = Histogram(ACTION_BUCKETS)  # Kafka worker only
         self.state_bytes = Histogram(STATE_BUCKETS)
         self.timers_pending = 0
         self.broker_up = 1  # 0 while a Kafka worker waits for the broker to answer again
@@ -104,6 +106,11 @@ class Metrics:
         yield self.decision_latency.family(
             "kairos_decision_latency_seconds",
             "Time to decide one message for one contact (state read, core, state write).",
+        )
+        yield self.record_to_action.family(
+            "kairos_record_to_action_seconds",
+            "From a consumed record's timestamp to its action handed to the producer (Kafka "
+            "worker): the latency the worker adds, told apart from the broker's and clients'.",
         )
         yield self.state_bytes.family(
             "kairos_contact_state_bytes", "Encoded size of a contact's state when written."

@@ -105,6 +105,8 @@ def test_bad_input_is_dead_lettered_and_good_input_around_it_still_decided(
     assert 'kairos_dead_letters_total{reason="invalid JSON"} 2.0' in metrics
     assert 'kairos_dead_letters_total{reason="schema violation"} 2.0' in metrics
     assert "kairos_decision_latency_seconds_count" in metrics
+    timed = re.search(r"^kairos_record_to_action_seconds_count (\S+)$", metrics, re.MULTILINE)
+    assert timed and float(timed.group(1)) > 0  # the actions above, timed from their records
     written = re.search(r"^kairos_contact_state_bytes_count (\S+)$", metrics, re.MULTILINE)
     assert written and float(written.group(1)) > 0  # states are measured where encoded
     assert 'kairos_actions_total{channel="email",rule="first-baby-purchase"}' in metrics

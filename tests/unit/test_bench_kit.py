@@ -6,7 +6,10 @@ from collections import Counter
 import orjson
 import pytest
 
+from engine.obs.metrics import Metrics
+from engine.testing.kafka import free_port
 from load_tests import report, stats
+from load_tests.kafka_io import WORKER_HISTOGRAM, Phase, buckets
 from load_tests.traffic import MIX, Traffic, realistic, sequence_of
 
 
@@ -290,3 +293,20 @@ def _time(r) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(orjson.loads(r.value)["timestamp"]).timestamp()
+
+
+def test_worker_share_of_a_phase_from_the_workers_own_histogram():
+    metrics = Metrics()
+    port = free_port()
+    metrics.serve(port)
+    url = f"http://127.0.0.1:{port}/metrics"
+    metrics.record_to_action.observe(0.2)  # before the phase: not the phase's
+    phase = Phase(rate=100.0, seconds=1.0)
+    phase.worker_before = buckets([url], WORKER_HISTOGRAM)
+    for seconds in (0.002, 0.004, 0.03, 0.3):
+        metrics.record_to_action.observe(seconds)
+    phase.worker_after = buckets([url], WORKER_HISTOGRAM)
+    shares = phase.summary()["worker_record_to_action"]
+    assert shares["0.005"] == 0.5
+    assert shares["0.05"] == 0.75
+    assert shares["0.5"] == shares["+Inf"] == 1.0

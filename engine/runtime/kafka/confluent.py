@@ -26,7 +26,7 @@ __all__ = ["Ack", "Consumer", "Producer", "error_of"]
 
 _FENCED = {ck.KafkaError._FENCED, ck.KafkaError.PRODUCER_FENCED,
            ck.KafkaError.INVALID_PRODUCER_EPOCH}
-LINGER_MS = 20  # librdkafka sends from its own thread: without it, one request per few records
+LINGER_MS = 5  # librdkafka's default: longer holds each action back, shorter sends tiny requests
 
 
 def error_of(err: Any) -> KafkaError:
@@ -143,7 +143,7 @@ class Consumer:
         asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list[Record]]:
-        messages = await _blocking(self.c.consume, self.max_batch, timeout_ms / 1000)
+        messages = await _blocking(self._consume, timeout_ms / 1000)
         out: dict[TopicPartition, list[Record]] = {}
         tps: dict[tuple[str, int], TopicPartition] = {}
         for m in messages:
@@ -158,6 +158,21 @@ class Consumer:
                 out[tp] = []
             out[tp].append(Record(m))
         return out
+
+    def _consume(self, timeout: float) -> list[Any]:
+        """What has arrived, or else the first record to arrive within `timeout` and what came
+        with it, as aiokafka's `getmany` returns.
+
+        librdkafka's `consume(n, timeout)` waits until it holds `n` records or the timeout
+        passes: under a steady load below `n` per timeout, every batch would wait the whole
+        timeout before its first record is decided.
+        """
+        messages: list[Any] = self.c.consume(self.max_batch, 0)
+        if not messages:
+            messages = self.c.consume(1, timeout)
+            if messages:
+                messages.extend(self.c.consume(self.max_batch - 1, 0))
+        return messages
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         await _blocking(self.c.commit, offsets=_offsets(offsets), asynchronous=False)

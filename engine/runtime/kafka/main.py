@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -93,6 +94,9 @@ def run_worker(settings: Settings) -> int:
     if settings.metrics_port:
         metrics.serve(settings.metrics_port, settings.metrics_addr)
     pipeline = Pipeline(RuleSet.load(settings.rules_dir), settings.load_policy(), metrics=metrics)
+    # What start-up built (modules, rules, policy: ~70,000 objects) lives as long as the worker:
+    # out of the collector's generations, a full collection no longer walks it each time.
+    gc.freeze()
 
     async def main() -> None:
         stop = asyncio.Event()
