@@ -59,10 +59,12 @@ class Worker:
     """A `kairos worker` subprocess with its own app id, topics and data directory.
 
     `env` overrides any `KAIROS_*` setting (`KAIROS_RULES_DIR=...`); the contact policy is
-    `UNLIMITED_POLICY` unless given. The log goes to `<data_dir>/worker-<prefix>.log`.
+    `UNLIMITED_POLICY` unless given. `runtime` is `KAIROS_RUNTIME`: the batch runtime, or
+    "faust". The log goes to `<data_dir>/worker-<prefix>.log`.
     """
 
-    def __init__(self, bootstrap: str, data_dir: Path, prefix: str | None = None, **env: str):
+    def __init__(self, bootstrap: str, data_dir: Path, prefix: str | None = None,
+                 runtime: str = "batch", **env: str):
         self.prefix = prefix or f"t{uuid.uuid4().hex[:8]}"
         defaults = Settings()
         self.topics = {key: f"{self.prefix}.{getattr(defaults, field)}"
@@ -81,6 +83,7 @@ class Worker:
             "KAIROS_WEB_PORT": str(free_port()),
             "KAIROS_CONNECT_METRICS_PORT": "0",
             "KAIROS_POLICY": str(UNLIMITED_POLICY),
+            "KAIROS_RUNTIME": runtime,
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
