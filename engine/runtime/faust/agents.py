@@ -41,7 +41,9 @@ __all__ = ["MAX_BATCH", "KairosAgents"]
 
 log = logging.getLogger("kairos.worker")
 MAX_BATCH = 2000  # events per take: bounds what a batch holds unacknowledged
-WITHIN = 0.05  # seconds a take waits for more events before handling what it has
+# Seconds a take waits for more events: long enough that a batch spans what one fetch brought
+# from every input partition, so it can be handled in the order the records were produced.
+WITHIN = 0.25
 
 
 class _Offsets:
