@@ -173,6 +173,37 @@ def backlog_realistic(opts: Options) -> dict[str, Any]:
     return _backlog(opts, True)
 
 
+# --- faust -----------------------------------------------------------------------------------
+
+
+def _drain_with(opts: Options, name: str, records: list[Record], timeout: float,
+                **how: Any) -> dict[str, Any]:
+    """A backlog of `records` drained by one worker process started `how` (`workers`)."""
+    with workers(opts, name, start=False, **how) as ws:
+        w = ws[0]
+        asyncio.run(fill(opts.bootstrap, inputs(w), records))
+        w.start()
+        return asyncio.run(drain_backlog(opts, w.prefix, list(inputs(w).values()),
+                                         len(records), timeout))
+
+
+def faust(opts: Options) -> dict[str, Any]:
+    """The Faust runtime draining the backlog the `backlog` scenario drains, and as its
+    baseline a naive Faust agent (a table write and a send per message, load_tests/naive_faust)
+    draining the same traffic (at most 60 s of it: it is slow)."""
+    records = bench_traffic(opts.events)
+    runtime = _drain_with(opts, "faust", records, opts.bound(120), runtime="faust")
+    naive = _drain_with(opts, "faust-naive", records, opts.bound(60),
+                        command=["-m", "load_tests.naive_faust", "worker", "-l", "info"])
+    return {"workload": "bench", "probe_rule": opts.probe_rule,
+            **{k: v for k, v in runtime.items() if k != "timeline"},
+            "figures": {"faust_eps": runtime["throughput_eps"],
+                        "naive_agent_eps": naive["throughput_eps"]},
+            "speedup_over_naive": stats.ratio(runtime["throughput_eps"],
+                                              naive["throughput_eps"]),
+            "timeline": runtime["timeline"]}
+
+
 # --- scale -----------------------------------------------------------------------------------
 
 
@@ -226,15 +257,16 @@ def scale(opts: Options) -> dict[str, Any]:
 # Order matters: the two ceilings first, so every later figure has its ratios in the same run.
 STANDARD = ("baseline", "rdkafka", "embedded", "embedded_realistic", "peer", "replay",
             "replay_realistic", "backlog", "backlog_realistic", "steady", "spike", "ramp",
-            "scale")
+            "scale", "faust")
 # Run `--repeats` times and reported by median and spread; the others (under an offered rate)
 # run once and report latency percentiles.
 THROUGHPUT = frozenset(("baseline", "rdkafka", "embedded", "embedded_realistic", "peer",
-                        "replay", "replay_realistic", "backlog", "backlog_realistic", "scale"))
+                        "replay", "replay_realistic", "backlog", "backlog_realistic", "scale",
+                        "faust"))
 ALL: dict[str, Callable[[Options], dict[str, Any]]] = {
     "baseline": baseline, "rdkafka": rdkafka_baseline, "embedded": embedded,
     "embedded_realistic": embedded_realistic, "peer": peer, "replay": replay,
     "replay_realistic": replay_realistic, "backlog": backlog,
     "backlog_realistic": backlog_realistic, "steady": steady, "ramp": ramp, "spike": spike,
-    "scale": scale, "soak": soak,
+    "scale": scale, "soak": soak, "faust": faust,
 }
