@@ -22,6 +22,7 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 
 from engine.config import Settings
 from engine.core.identity import Emit, ToContacts, ToIdentity
@@ -98,8 +99,7 @@ class KairosAgents:
         self.to_internal: dict[Table, Any] = {
             t: _raw_topic(app, name, partitions=n, replicas=rf)
             for t, name in self.internal.items()}
-        self.actions = _raw_topic(app, settings.topic_actions)
-        self.dead = _raw_topic(app, settings.topic_dead_letters)
+        self.transaction: str | None = None  # where what the message in hand leads to goes
         inputs = _raw_topic(app, *self.inputs, settings.topic_erasure, partitions=n)
         prefix = f"{settings.app_id}-kairos"
         app.agent(inputs, name=f"{prefix}-ingest")(self._agent)
@@ -137,6 +137,7 @@ class KairosAgents:
         await self.ownership.advance(done, self.offsets)
 
     async def _handle(self, m: Any) -> None:
+        self.transaction = self._transaction_of(m.topic, m.partition)
         topic = m.topic
         if topic not in self.internal.values():
             where = {"partition": m.partition, "offset": m.offset}
@@ -169,9 +170,8 @@ class KairosAgents:
             local=self.ownership.local, failures=self.failures))
         for out in outputs:
             if isinstance(out, Action):
-                await self.actions.send(key=out.contact_id.encode(),
-                                        value=action_codec.encode(out),
-                                        headers=self.action_headers.of(out))
+                await self._send(self.settings.topic_actions, out.contact_id.encode(),
+                                 action_codec.encode(out), headers=self.action_headers.of(out))
             elif isinstance(out, Decided):
                 tables.timers.track(out.state, partition_of(out.key, self.settings.partitions))
             elif isinstance(out, DeadLetter):
@@ -182,17 +182,37 @@ class KairosAgents:
     async def _forward(self, emit: Emit) -> None:
         """To the internal topic of the worker that owns the key."""
         p = partition_of(emit.key, self.settings.partitions)
-        topic = self.to_internal[emit.table]
-        ack = await topic.send(key=emit.key.encode(), value=encode(emit.msg), partition=p)
-        self.ownership.sent(TopicPartition(topic.get_topic_name(), p), ack)
+        topic = self.internal[emit.table]
+        ack = await self._send(topic, emit.key.encode(), encode(emit.msg), partition=p)
+        self.ownership.sent(TopicPartition(topic, p), ack)
 
     async def _dead(self, letter: DeadLetter) -> None:
-        await self.dead.send(key=None, value=deadletter.encode(letter))
+        await self._send(self.settings.topic_dead_letters, None, deadletter.encode(letter))
+
+    async def _send(self, topic: str, key: bytes | None, value: bytes,
+                    partition: int | None = None, headers: Any = None) -> Any:
+        """Straight to the app's producer (a topic's `send` costs as much again in Faust's
+        own bookkeeping), in the transaction of the message in hand under exactly_once."""
+        return await self.app.producer.send(topic, key, value, partition, None, headers,
+                                            transactional_id=self.transaction)
+
+    def _transaction_of(self, topic: str, partition: int) -> str | None:
+        """Under exactly_once, the transaction that commits the offset of `topic`'s
+        `partition` (Faust's own id for it), so what a message leads to commits with it.
+        Faust's topic sends would pick the transaction of the partition they write to, and
+        none at all for a topic the app does not consume (actions, dead letters)."""
+        if not self.app.in_transaction:
+            return None
+        group = self.app.assignor.group_for_topic(topic)
+        return TransactionManager.transactional_id_format.format(
+            group_id=self.app.conf.id, tpg=TopicPartitionGroup(topic, partition, group))
 
     async def _fire_timers(self) -> None:
         async with self.lock:
             timers = self.tables.timers
-            for key, msg, _ in timers.pop_due(time.time()):
+            contacts = self.internal["contacts"]
+            for key, msg, p in timers.pop_due(time.time()):
+                self.transaction = self._transaction_of(contacts, p)
                 first = ToContacts(key, msg)
                 if self.ownership.local(first):
                     await self._drain(first)
