@@ -2,13 +2,15 @@
 
 Three agents, as the keyed steps are three: `ingest` on the input topics (clickstream, email,
 social, outcomes) and the erasure topic, `identity` on `<app>-identity` and `contacts` on
-`<app>-contacts`. Each takes its events a batch at a time (`take_events`: acknowledged, and so
-committed, only once the batch is handled) and handles them in the order they were produced
-across partitions, as the batch runtime does. The drain runs in process every step whose key
-falls in a partition this worker owns and has caught up on (`Ownership`, shared with the batch
-runtime); the rest go to the internal topic of their owner. Tables are written through the
-adapters of `tables.py`; changed contact states at the end of each batch. A timer on the app
-fires due timers through the contacts step. No business logic here: only routing and I/O.
+`<app>-contacts`. Each takes its events a batch at a time, acknowledged (and so committed) only
+once handled, in the order they were produced across partitions: `ingest` holds its takes
+(`noack_take`) in `InputOrder` until no input partition behind may still hold an earlier event
+(order.py), the internal agents order each take. The drain runs in process
+every step whose key falls in a partition this worker owns and has caught up on (`Ownership`,
+shared with the batch runtime); the rest go to the internal topic of their owner. Tables are
+written through the adapters of `tables.py`; changed contact states at the end of each batch.
+A timer on the app fires due timers through the contacts step (and lets events held past
+`MAX_IDLE` go). No business logic here: only routing and I/O.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.messages import decode_contact, decode_identity, encode
 from engine.pipeline import Decided, Failures, Pipeline
+from engine.runtime.faust.order import InputOrder
 from engine.runtime.faust.tables import FaustTables
 from engine.runtime.kafka.action_headers import ActionHeaders
 from engine.runtime.kafka.ownership import Ownership
@@ -45,6 +48,7 @@ MAX_BATCH = 2000  # events per take: bounds what a batch holds unacknowledged
 # Seconds a take waits for more events: long enough that a batch spans what one fetch brought
 # from every input partition, so it can be handled in the order the records were produced.
 WITHIN = 0.25
+MAX_IDLE = 1.0  # seconds an input partition behind may hold the others back (order.py)
 
 
 class _Offsets:
@@ -80,6 +84,15 @@ class _Offsets:
     async def position(self, tp: Any) -> int | None:
         return self.handled.get(tp)
 
+    async def start_of(self, tp: Any) -> int:
+        """Where the group reads `tp` from: its committed offset, or the partition's start."""
+        tp = TopicPartition(tp.topic, tp.partition)
+        offset = await self.committed(tp)
+        if offset is None:
+            start: Mapping[Any, int] = await self.reader.beginning_offsets([tp])
+            offset = start[tp]
+        return offset
+
 
 class KairosAgents:
     """The agents, tables and timer of one Kairos pipeline, declared on a `faust.App`."""
@@ -101,8 +114,10 @@ class KairosAgents:
             for t, name in self.internal.items()}
         self.transaction: str | None = None  # where what the message in hand leads to goes
         inputs = _raw_topic(app, *self.inputs, settings.topic_erasure, partitions=n)
+        self.order = InputOrder(MAX_IDLE, 2 * MAX_BATCH)
+        self.ingest_stream: Any = None
         prefix = f"{settings.app_id}-kairos"
-        app.agent(inputs, name=f"{prefix}-ingest")(self._agent)
+        app.agent(inputs, name=f"{prefix}-ingest")(self._ingest)
         for t, topic in self.to_internal.items():
             app.agent(topic, name=f"{prefix}-{t}")(self._agent)
         app.timer(settings.timer_interval, name=f"{prefix}-timers")(self._fire_timers)
@@ -110,22 +125,38 @@ class KairosAgents:
         app.on_rebalance_complete.connect(self._restored)
         app.on_before_shutdown.connect(self._stopping)
 
-    async def _agent(self, stream: Any) -> None:
-        async for events in stream.take_events(MAX_BATCH, within=WITHIN):
+    async def _ingest(self, stream: Any) -> None:
+        """The input topics: takes held in `InputOrder` (unacknowledged) until their events
+        can go in timestamp order across all input partitions, acknowledged once handled."""
+        self.ingest_stream = stream
+        async for events in stream.noack_take(MAX_BATCH, within=WITHIN):
             async with self.lock:
-                await self._batch(events)
+                self.order.add(events)
+                await self._release()
 
-    async def _batch(self, events: Iterable[Any]) -> None:
-        """Events in the order they were produced (each partition's own order kept)."""
-        by_tp: dict[Any, list[tuple[float, int, Any]]] = {}
-        for i, event in enumerate(events):
-            m = event.message
-            by_tp.setdefault(m.tp, []).append((m.timestamp, i, m))
+    async def _release(self) -> None:
+        events = self.order.release(self.app.consumer.highwater, time.monotonic())
+        if events:
+            await self._batch(self.ingest_stream, events)
+
+    async def _agent(self, stream: Any) -> None:
+        """An internal topic: each take in the order its records were produced."""
+        async for events in stream.noack_take(MAX_BATCH, within=WITHIN):
+            async with self.lock:
+                await self._batch(stream, _by_timestamp(events))
+
+    async def _batch(self, stream: Any, events: list[Any]) -> None:
+        """`events` handled in order, then acknowledged before anything may wait: a commit
+        can only run while the agent waits, and one in between would take the outputs into
+        its transactions without the offsets of the events they came from."""
         done: dict[Any, int] = {}
-        for _, _, m in heapq.merge(*by_tp.values()):
+        for e in events:
+            m = e.message
             await self._handle(m)
             done[m.tp] = m.offset + 1
         self.tables.states.flush()  # before the batch is acknowledged
+        for e in events:
+            await stream.ack(e)
         self.offsets.handled.update(done)
         await self._caught_up(done)
 
@@ -209,6 +240,8 @@ class KairosAgents:
 
     async def _fire_timers(self) -> None:
         async with self.lock:
+            if self.order:  # held for a partition behind: past `MAX_IDLE`, they go anyway
+                await self._release()
             timers = self.tables.timers
             contacts = self.internal["contacts"]
             for key, msg, p in timers.pop_due(time.time()):
@@ -224,6 +257,7 @@ class KairosAgents:
     async def _revoked(self, sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         revoked: set[Any] = args[0]
         async with self.lock:
+            self.order.revoke(revoked)
             gone = self.ownership.of_internal(revoked)
             if not gone:
                 return
@@ -248,6 +282,9 @@ class KairosAgents:
                 self.ownership.own(t, ps)
             self.tables.index_timers(new.get("contacts", set()))
             await self.offsets.start()
+            names = {*self.inputs, self.settings.topic_erasure}
+            self.order.assign({tp: await self.offsets.start_of(tp)
+                               for tp in assigned if tp.topic in names})
             await self.ownership.start_catch_up(new, self.offsets)
             self.ownership.ready = True
             self.ownership.recovery_seconds = time.monotonic() - started
@@ -260,6 +297,15 @@ def _raw_topic(app: faust.App, *names: str, partitions: int | None = None,
     """A topic of raw bytes keys and values (Kairos encodes its records itself)."""
     return app.topic(*names, partitions=partitions, replicas=replicas, key_type=bytes,
                      value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def _by_timestamp(events: Iterable[Any]) -> list[Any]:
+    """The events in the order they were produced (each partition's own kept)."""
+    by_tp: dict[Any, list[tuple[float, int, Any]]] = {}
+    for i, event in enumerate(events):
+        m = event.message
+        by_tp.setdefault(m.tp, []).append((m.timestamp, i, event))
+    return [e for _, _, e in heapq.merge(*by_tp.values())]
 
 
 def _kept(letter: DeadLetter, m: Any) -> DeadLetter:
