@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--clock", choices=["event", "wall"], default="event")
     run.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0: off)")
 
-    sub.add_parser("worker", help="Kafka runtime worker (settings from KAIROS_* env)")
+    work = sub.add_parser("worker", help="Kafka runtime worker (settings from KAIROS_* env)")
+    work.add_argument("--runtime", choices=["batch", "faust"], default=None,
+                      help="the batch runtime or Faust agents (default: KAIROS_RUNTIME, batch)")
 
     rep = sub.add_parser("replay", help="backtest rules over recorded events, in event time")
     rep.add_argument("--events", required=True, help="JSON lines of any input shape (.gz ok)")
@@ -160,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         rules = RuleSet.load(args.rules or settings.rules_dir)
         print(render(uplift(Path(args.events), rules, policy), policy.conversion_window_days))
         return 0
+    if (args.runtime or settings.runtime) == "faust":
+        from engine.runtime.faust import run_worker as run_faust_worker
+
+        return run_faust_worker(settings)
     from engine.runtime.kafka.main import run_worker
 
     return run_worker(settings)

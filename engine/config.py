@@ -37,6 +37,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     # The worker's group consumer and producer: aiokafka, or librdkafka through confluent-kafka.
     kafka_client: Literal["aiokafka", "confluent"] = "aiokafka"
+    # `kairos worker`'s runtime: the batch runtime, or Faust agents (docs/operations.md).
+    runtime: Literal["batch", "faust"] = "batch"
     metrics_port: int = 9464
     metrics_addr: str = "127.0.0.1"
     connect_metrics_port: int = 9465  # `kairos connect`'s /metrics (0: none)

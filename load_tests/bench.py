@@ -22,7 +22,9 @@ Standard set (`make bench`), each bounded in events and seconds, loopback only:
 - `ramp`: stepwise rates until p99 exceeds `--target-p99-ms` or lag grows: the highest
   sustained rate, then half of it as a check;
 - `scale`: the same backlog through one worker, then two in one group: events/s and the
-  workers' CPU-seconds per 1,000 events (scaling efficiency).
+  workers' CPU-seconds per 1,000 events (scaling efficiency);
+- `faust`: the Faust runtime draining the `backlog` traffic, beside the first version on Faust
+  (three per-message agents, load_tests/naive_faust.py) as its baseline.
 
 Throughput scenarios run `--repeats` times (default 3) and report the median and the spread
 ((max - min) / median); the summary flags any figure whose spread exceeds 15%.

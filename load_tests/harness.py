@@ -73,13 +73,16 @@ def rules_dir(tmp: Path, probe: bool) -> Path:
 
 
 @contextmanager
-def workers(opts: Options, name: str, n: int = 1, start: bool = True) -> Iterator[list[Worker]]:
-    """`n` workers in one group on fresh topics; stopped and their topics deleted on exit."""
+def workers(opts: Options, name: str, n: int = 1, start: bool = True, runtime: str = "batch",
+            command: list[str] | None = None) -> Iterator[list[Worker]]:
+    """`n` workers in one group on fresh topics; stopped and their topics deleted on exit.
+    `runtime` and `command` as `Worker` takes them (the Faust runtime, another process)."""
     prefix = f"bench-{name}-{uuid.uuid4().hex[:6]}"
     with tempfile.TemporaryDirectory() as tmp:
         rules = rules_dir(Path(tmp), opts.probe_rule)
-        ws = [Worker(opts.bootstrap, Path(tmp) / f"w{i}", prefix=prefix,
-                     KAIROS_RULES_DIR=str(rules), KAIROS_POLICY=str(UNLIMITED_POLICY))
+        ws = [Worker(opts.bootstrap, Path(tmp) / f"w{i}", prefix=prefix, runtime=runtime,
+                     command=command, KAIROS_RULES_DIR=str(rules),
+                     KAIROS_POLICY=str(UNLIMITED_POLICY))
               for i in range(n)]
         try:
             asyncio.run(create_topics(opts.bootstrap, [ws[0].topics[s] for s in SOURCES]

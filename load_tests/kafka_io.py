@@ -56,6 +56,22 @@ async def delete_topics(bootstrap: str, prefix: str) -> None:
         await admin.close()
 
 
+async def records_on(bootstrap: str, topic: str) -> int:
+    """How many records `topic` holds (its partitions' end offsets, summed)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        described = await admin.describe_topics([topic])
+        tps = [TopicPartition(topic, p["partition"])
+               for d in described for p in d.get("partitions", ())]
+        return sum((await consumer.end_offsets(tps)).values()) if tps else 0
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
 async def fill(bootstrap: str, topics: dict[str, str], records: Sequence[Record]) -> None:
     """A backlog: every record onto its topic (by source), acknowledged."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=65536)

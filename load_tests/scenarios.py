@@ -32,7 +32,7 @@ from load_tests.harness import (
     worker_counters,
     workers,
 )
-from load_tests.kafka_io import fill
+from load_tests.kafka_io import fill, records_on
 from load_tests.latency import ramp, soak, spike, steady
 from load_tests.traffic import Record, Traffic, realistic, write_history
 
@@ -173,6 +173,44 @@ def backlog_realistic(opts: Options) -> dict[str, Any]:
     return _backlog(opts, True)
 
 
+# --- faust -----------------------------------------------------------------------------------
+
+
+def _drain_with(opts: Options, name: str, records: list[Record], timeout: float,
+                **how: Any) -> dict[str, Any]:
+    """A backlog of `records` drained by one worker process started `how` (`workers`), and
+    the actions it answered with."""
+    with workers(opts, name, start=False, **how) as ws:
+        w = ws[0]
+        asyncio.run(fill(opts.bootstrap, inputs(w), records))
+        w.start()
+        result = asyncio.run(drain_backlog(opts, w.prefix, list(inputs(w).values()),
+                                           len(records), timeout))
+        time.sleep(0.5)  # the last batch's actions are sent after its offsets are committed
+        result["actions"] = asyncio.run(records_on(opts.bootstrap, w.topics["actions"]))
+        return result
+
+
+def faust(opts: Options) -> dict[str, Any]:
+    """The Faust runtime draining the backlog the `backlog` scenario drains, and as its
+    baseline the first version on Faust (load_tests/naive_faust: the three keyed steps as
+    three per-message agents, every hop through its topic) draining a quarter of it (it is
+    slow; its rate holds steady over a backlog that size)."""
+    records = bench_traffic(opts.events)
+    runtime = _drain_with(opts, "faust", records, opts.bound(120), runtime="faust")
+    naive = _drain_with(opts, "faust-naive", records[: max(len(records) // 4, 1)],
+                        opts.bound(60),
+                        command=["-m", "load_tests.naive_faust", "worker", "-l", "info"])
+    return {"workload": "bench", "probe_rule": opts.probe_rule,
+            **{k: v for k, v in runtime.items() if k != "timeline"},
+            "figures": {"faust_eps": runtime["throughput_eps"],
+                        "naive_agents_eps": naive["throughput_eps"]},
+            "naive_agents": {k: v for k, v in naive.items() if k != "timeline"},
+            "speedup_over_naive": stats.ratio(runtime["throughput_eps"],
+                                              naive["throughput_eps"]),
+            "timeline": runtime["timeline"]}
+
+
 # --- scale -----------------------------------------------------------------------------------
 
 
@@ -226,15 +264,16 @@ def scale(opts: Options) -> dict[str, Any]:
 # Order matters: the two ceilings first, so every later figure has its ratios in the same run.
 STANDARD = ("baseline", "rdkafka", "embedded", "embedded_realistic", "peer", "replay",
             "replay_realistic", "backlog", "backlog_realistic", "steady", "spike", "ramp",
-            "scale")
+            "scale", "faust")
 # Run `--repeats` times and reported by median and spread; the others (under an offered rate)
 # run once and report latency percentiles.
 THROUGHPUT = frozenset(("baseline", "rdkafka", "embedded", "embedded_realistic", "peer",
-                        "replay", "replay_realistic", "backlog", "backlog_realistic", "scale"))
+                        "replay", "replay_realistic", "backlog", "backlog_realistic", "scale",
+                        "faust"))
 ALL: dict[str, Callable[[Options], dict[str, Any]]] = {
     "baseline": baseline, "rdkafka": rdkafka_baseline, "embedded": embedded,
     "embedded_realistic": embedded_realistic, "peer": peer, "replay": replay,
     "replay_realistic": replay_realistic, "backlog": backlog,
     "backlog_realistic": backlog_realistic, "steady": steady, "ramp": ramp, "spike": spike,
-    "scale": scale, "soak": soak,
+    "scale": scale, "soak": soak, "faust": faust,
 }

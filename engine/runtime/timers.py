@@ -10,8 +10,10 @@ memory stays proportional to the contacts with a pending timer, not to events.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable, Iterable
 from operator import attrgetter
 
+from engine.model import state as state_codec
 from engine.model.messages import FireTimer
 from engine.model.state import ContactState
 
@@ -40,6 +42,17 @@ class TimerIndex:
             heapq.heappush(self._heap, (nxt.due, key, nxt.timer_id, partition))
             if len(self._heap) > 2 * len(self._next) + COMPACT_SLACK:
                 self._compact()
+
+    def track_stored(self, states: Iterable[tuple[str, bytes]], partitions: set[int],
+                     partition_of: Callable[[str], int]) -> None:
+        """Index the timers of the stored `states` (key, encoded state) whose key's partition
+        is one of `partitions`: timers survive restarts and move with partitions."""
+        if not partitions:
+            return
+        for key, raw in states:
+            p = partition_of(key)
+            if p in partitions:
+                self.track(state_codec.decode(raw), p)
 
     def pop_due(self, now: float) -> list[tuple[str, FireTimer, int]]:
         """Timers due at or before `now`, as (contact key, message, partition).

@@ -59,10 +59,13 @@ class Worker:
     """A `kairos worker` subprocess with its own app id, topics and data directory.
 
     `env` overrides any `KAIROS_*` setting (`KAIROS_RULES_DIR=...`); the contact policy is
-    `UNLIMITED_POLICY` unless given. The log goes to `<data_dir>/worker-<prefix>.log`.
+    `UNLIMITED_POLICY` unless given. `runtime` is `KAIROS_RUNTIME`: the batch runtime, or
+    "faust". `command` replaces `kairos worker` (arguments after the interpreter), e.g. a Faust
+    app of one's own that mounts Kairos. The log goes to `<data_dir>/worker-<prefix>.log`.
     """
 
-    def __init__(self, bootstrap: str, data_dir: Path, prefix: str | None = None, **env: str):
+    def __init__(self, bootstrap: str, data_dir: Path, prefix: str | None = None,
+                 runtime: str = "batch", command: list[str] | None = None, **env: str):
         self.prefix = prefix or f"t{uuid.uuid4().hex[:8]}"
         defaults = Settings()
         self.topics = {key: f"{self.prefix}.{getattr(defaults, field)}"
@@ -81,8 +84,10 @@ class Worker:
             "KAIROS_WEB_PORT": str(free_port()),
             "KAIROS_CONNECT_METRICS_PORT": "0",
             "KAIROS_POLICY": str(UNLIMITED_POLICY),
+            "KAIROS_RUNTIME": runtime,
             **env,
         }
+        self.command = command or ["-m", "engine.cli", "worker"]
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"worker-{self.prefix}.log"
         self.starts = 0
@@ -97,7 +102,7 @@ class Worker:
         log.flush()
         self._log_offset = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "worker"],
+            [sys.executable, *self.command],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
         )
         self.wait_for_log("Ready", ready_timeout)

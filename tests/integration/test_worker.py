@@ -220,10 +220,11 @@ def decide_embedded(
     return actions, pipeline.metrics.suppressions
 
 
-def test_embedded_and_kafka_runtimes_decide_the_same_action_ids(
+def test_embedded_batch_and_faust_runtimes_decide_the_same_action_ids(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    """Same input, same actions by id and the same suppressions by reason, on both runtimes:
+    """Same input, same actions by id and the same suppressions by reason, on the three
+    runtimes (embedded, batch, Faust agents):
     unsubscribes and spam reports, quiet-hours deferrals and timers included.
 
     Both run on the wall clock: the Kafka worker has no other (its timers and quiet hours
@@ -252,10 +253,22 @@ def test_embedded_and_kafka_runtimes_decide_the_same_action_ids(
     assert (sum(n for k, n in held.items() if k[2] in withdrawn)
             > sum(n for k, n in held_unwithdrawn.items() if k[2] in withdrawn))
 
-    # Kafka orders records within a partition only; across topics and partitions the worker
-    # follows the records' timestamps, so they carry the events' order (as a collector's do).
-    w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_RULES_DIR=str(rules),
-               KAIROS_POLICY=str(policy_path))
+    # Kafka orders records within a partition only; across topics and partitions the workers
+    # follow the records' timestamps, so they carry the events' order (as a collector's do).
+    for runtime in ("batch", "faust"):
+        got, metrics = decide_on_worker(kafka_bootstrap, tmp_path / runtime, runtime, journeys,
+                                        expected, KAIROS_RULES_DIR=str(rules),
+                                        KAIROS_POLICY=str(policy_path))
+        assert {a.action_id for a in got} == expected, runtime
+        assert suppressions(metrics) == +held, runtime
+
+
+def decide_on_worker(kafka_bootstrap: str, data_dir: Path, runtime: str,
+                     journeys: list[Generated], expected: set[str], **env: str
+                     ) -> tuple[list[action_codec.Action], str]:
+    """The journeys on fresh topics, then a worker of `runtime` started over them: its
+    actions once every expected id is in, and its final metrics."""
+    w = Worker(kafka_bootstrap, data_dir, runtime=runtime, **env)
     records, base = [], int(time.time() * 1000) - 60_000
     for g in journeys:
         obj = msgspec.json.decode(g.value)
@@ -269,8 +282,7 @@ def test_embedded_and_kafka_runtimes_decide_the_same_action_ids(
         metrics = urllib.request.urlopen(w.metrics_url(), timeout=5).read().decode()
     finally:
         w.stop()
-    assert {a.action_id for a in got} == expected
-    assert suppressions(metrics) == +held
+    return got, metrics
 
 
 def test_a_shared_browser_follows_the_newest_login_on_the_worker(worker: Worker) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from engine.config import Settings
-from engine.model import state as state_codec
 from engine.runtime.timers import TimerIndex
 from engine.storage import CachedStates
 from engine.storage.changelog import Changelogged, Checkpoints, partition_of
@@ -32,14 +31,12 @@ class Tables:
         self.checkpoints = Checkpoints.load(root / "checkpoints.json")
         self.timers = TimerIndex()
 
+    def partition_of(self, key: str) -> int:
+        return partition_of(key, self.partitions)
+
     def index_timers(self, partitions: set[int]) -> None:
         """Timers survive restarts and move with partitions: index those of `partitions`."""
-        if not partitions:
-            return
-        for key, raw in self.contacts.db.items():
-            p = partition_of(key, self.partitions)
-            if p in partitions:
-                self.timers.track(state_codec.decode(raw), p)
+        self.timers.track_stored(self.contacts.db.items(), partitions, self.partition_of)
 
     def close(self) -> None:
         for t in self.by_name.values():
