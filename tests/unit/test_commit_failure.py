@@ -14,6 +14,7 @@ from aiokafka.errors import KafkaTimeoutError
 
 from engine.config import Settings
 from engine.pipeline import Pipeline
+from engine.runtime.kafka.clients import Producer
 from engine.runtime.kafka.worker import StreamWorker
 from engine.sdk.ruleset import RuleSet
 
@@ -101,5 +102,25 @@ def test_a_failed_transaction_commit_stops_every_later_commit(tmp_path: Path) ->
             with pytest.raises(RuntimeError, match="earlier commit failed"):
                 await commits.commit()
             assert commits.producer.calls == []
+
+    asyncio.run(scenario())
+
+
+def test_waiting_for_acks_waits_for_each_and_raises_the_first_failure() -> None:
+    """A commit awaits every ack before the offsets: one still in flight is waited for, and a
+    failed one stops the commit."""
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        producer = Producer(bootstrap_servers="127.0.0.1:1")
+        done, late = loop.create_future(), loop.create_future()
+        done.set_result(1)
+        loop.call_later(0.05, late.set_result, 2)
+        await producer.wait_acks([done, late])
+        assert late.done()
+        failed = loop.create_future()
+        failed.set_exception(KafkaTimeoutError("ack lost"))
+        with pytest.raises(KafkaTimeoutError, match="ack lost"):
+            await producer.wait_acks([done, failed, late])
+        await producer.stop()
 
     asyncio.run(scenario())

@@ -22,8 +22,15 @@ MAX_BATCH = 2000  # records per getmany: bounds the memory and the time a batch 
 
 class Producer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyped
     async def wait_acks(self, acks: list[asyncio.Future[Any]]) -> None:
-        """Until every one of `acks` is in; raises the first error among them."""
-        await asyncio.gather(*acks)
+        """Until every one of `acks` is in; raises the first error among them.
+
+        One by one rather than `asyncio.gather`: most are in by the time a commit asks, and
+        gather pays a callback and a loop turn for each (about 5 us an ack; 1.6 acks an event).
+        """
+        for ack in acks:
+            if not ack.done():
+                await ack
+            ack.result()
 
 
 def producer(settings: Settings, consumer: Any) -> Any:
