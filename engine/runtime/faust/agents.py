@@ -27,17 +27,17 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.consumer import TopicPartitionGroup, TransactionManager
 
 from engine.config import Settings
-from engine.core.identity import Emit, ToContacts, ToIdentity
+from engine.core.identity import Emit, ToContacts
 from engine.model import actions as action_codec
 from engine.model import deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
-from engine.model.messages import decode_contact, decode_identity, encode
+from engine.model.messages import encode
 from engine.pipeline import Decided, Failures, Pipeline
 from engine.runtime.faust.order import InputOrder
 from engine.runtime.faust.tables import FaustTables
 from engine.runtime.kafka.action_headers import ActionHeaders
-from engine.runtime.kafka.ownership import Ownership
+from engine.runtime.kafka.ownership import Ownership, internal_message
 from engine.storage.changelog import partition_of
 from engine.topics import Table
 
@@ -182,17 +182,12 @@ class KairosAgents:
             else:
                 await self._forward(first)
             return
-        key = m.key.decode() if m.key is not None else ""
-        msg: Emit
-        try:  # read from its own partition: this worker owns it, run it here
-            msg = (ToIdentity(key, decode_identity(m.value)) if topic == self.internal["identity"]
-                   else ToContacts(key, decode_contact(m.value)))
-        except Exception as exc:  # nobody else writes these topics, but never crash on one
-            await self._dead(_kept(self.pipeline.dead_letter(
-                f"undecodable internal message: {exc}", "pipeline", m.value, topic=topic,
-                partition=m.partition, offset=m.offset), m))
-            return
-        await self._drain(msg)
+        msg = internal_message(self.pipeline, self.internal, topic, m.key, m.value, m.partition,
+                               m.offset)
+        if isinstance(msg, DeadLetter):
+            await self._dead(_kept(msg, m))
+        else:
+            await self._drain(msg)
 
     async def _drain(self, first: Emit) -> None:
         tables = self.tables

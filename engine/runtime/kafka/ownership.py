@@ -17,7 +17,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError
 
-from engine.core.identity import Emit
+from engine.core.identity import Emit, ToContacts, ToIdentity
+from engine.model.deadletter import DeadLetter
+from engine.model.messages import decode_contact, decode_identity
+from engine.pipeline import Pipeline
 from engine.storage.changelog import partition_of
 from engine.topics import TABLES, Table
 
@@ -109,3 +112,19 @@ class Ownership:
 
     def _table(self, tp: TopicPartition) -> Table:
         return "identity" if tp.topic == self.internal["identity"] else "contacts"
+
+
+def internal_message(pipeline: Pipeline, internal: dict[Table, str], topic: str,
+                     key: bytes | None, value: bytes | None, partition: int,
+                     offset: int) -> Emit | DeadLetter:
+    """A record read from an internal partition this worker owns, as the message to run here
+    for its step; a dead letter if it does not decode (nobody else writes these topics, but a
+    worker never crashes on one)."""
+    text = key.decode() if key is not None else ""
+    try:
+        if topic == internal["identity"]:
+            return ToIdentity(text, decode_identity(value or b""))
+        return ToContacts(text, decode_contact(value or b""))
+    except Exception as exc:
+        return pipeline.dead_letter(f"undecodable internal message: {exc}", "pipeline", value,
+                                    topic=topic, partition=partition, offset=offset)

@@ -16,19 +16,19 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from engine.config import Settings
-from engine.core.identity import Emit, ToContacts, ToIdentity
+from engine.core.identity import Emit, ToContacts
 from engine.model import actions as action_codec
 from engine.model import deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
-from engine.model.messages import decode_contact, decode_identity, encode
+from engine.model.messages import encode
 from engine.pipeline import Decided, Failures, Pipeline
 from engine.runtime.kafka import clients
 from engine.runtime.kafka.action_headers import ActionHeaders
 from engine.runtime.kafka.assignment import Rebalance
 from engine.runtime.kafka.commits import Commits
 from engine.runtime.kafka.faults import BrokerProbe
-from engine.runtime.kafka.ownership import Ownership
+from engine.runtime.kafka.ownership import Ownership, internal_message
 from engine.runtime.kafka.tables import Tables
 from engine.storage.changelog import partition_of
 
@@ -167,17 +167,12 @@ class StreamWorker:
             else:
                 await self._dispatch(first)
             return
-        key = r.key.decode() if r.key is not None else ""
-        msg: Emit
-        try:  # read from its own partition: this worker owns it, run it here
-            msg = (ToIdentity(key, decode_identity(r.value)) if topic == self.internal["identity"]
-                   else ToContacts(key, decode_contact(r.value)))
-        except Exception as exc:  # nobody else writes these topics, but never crash on one
-            await self._dead(_kept(self.pipeline.dead_letter(
-                f"undecodable internal message: {exc}", "pipeline", r.value, topic=topic,
-                partition=tp.partition, offset=r.offset), r))
-            return
-        await self._drain(msg)
+        msg = internal_message(self.pipeline, self.internal, topic, r.key, r.value, tp.partition,
+                               r.offset)
+        if isinstance(msg, DeadLetter):
+            await self._dead(_kept(msg, r))
+        else:
+            await self._drain(msg)
 
     async def _dispatch(self, emit: Emit) -> None:
         """A first hop: run here when this worker owns its key, else send it on."""
