@@ -37,7 +37,7 @@ from engine.pipeline import Decided, Failures, Pipeline
 from engine.runtime.faust.order import InputOrder
 from engine.runtime.faust.tables import FaustTables
 from engine.runtime.kafka.action_headers import ActionHeaders
-from engine.runtime.kafka.ownership import Ownership, internal_message
+from engine.runtime.kafka.ownership import Ownership, first_message
 from engine.storage.changelog import partition_of
 from engine.topics import Table
 
@@ -170,24 +170,14 @@ class KairosAgents:
     async def _handle(self, m: Any) -> None:
         self.transaction = self._transaction_of(m.topic, m.partition)
         topic = m.topic
-        if topic not in self.internal.values():
-            where = {"partition": m.partition, "offset": m.offset}
-            first = (self.pipeline.ingest(self.inputs[topic], m.value, topic, **where)
-                     if topic in self.inputs
-                     else self.pipeline.erasure(m.value, topic, **where))
-            if isinstance(first, DeadLetter):
-                await self._dead(_kept(first, m))
-            elif self.ownership.local(first):
-                await self._drain(first)
-            else:
-                await self._forward(first)
-            return
-        msg = internal_message(self.pipeline, self.internal, topic, m.key, m.value, m.partition,
-                               m.offset)
+        msg, owned = first_message(self.pipeline, self.inputs, self.internal, topic, m.key,
+                                   m.value, m.partition, m.offset)
         if isinstance(msg, DeadLetter):
             await self._dead(_kept(msg, m))
-        else:
+        elif owned or self.ownership.local(msg):
             await self._drain(msg)
+        else:
+            await self._forward(msg)
 
     async def _drain(self, first: Emit) -> None:
         tables = self.tables

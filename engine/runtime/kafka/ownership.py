@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -19,6 +19,7 @@ from aiokafka.errors import IllegalStateError
 
 from engine.core.identity import Emit, ToContacts, ToIdentity
 from engine.model.deadletter import DeadLetter
+from engine.model.events import Source
 from engine.model.messages import decode_contact, decode_identity
 from engine.pipeline import Pipeline
 from engine.storage.changelog import partition_of
@@ -114,17 +115,25 @@ class Ownership:
         return "identity" if tp.topic == self.internal["identity"] else "contacts"
 
 
-def internal_message(pipeline: Pipeline, internal: dict[Table, str], topic: str,
-                     key: bytes | None, value: bytes | None, partition: int,
-                     offset: int) -> Emit | DeadLetter:
-    """A record read from an internal partition this worker owns, as the message to run here
-    for its step; a dead letter if it does not decode (nobody else writes these topics, but a
-    worker never crashes on one)."""
+
+def first_message(pipeline: Pipeline, inputs: Mapping[str, Source], internal: dict[Table, str],
+                  topic: str, key: bytes | None, value: bytes | None, partition: int,
+                  offset: int) -> tuple[Emit | DeadLetter, bool]:
+    """What a consumed record asks of the pipeline, and whether it came from an internal
+    partition this worker owns (then it runs here, caught up or not: reading those records is
+    the catching up). An input's or an erasure's first hop may belong to another worker. A
+    record that does not decode is a dead letter: nobody else writes the internal topics, but a
+    worker never crashes on one."""
+    if topic not in internal.values():
+        where = {"partition": partition, "offset": offset}
+        if topic in inputs:
+            return pipeline.ingest(inputs[topic], value, topic, **where), False
+        return pipeline.erasure(value, topic, **where), False
     text = key.decode() if key is not None else ""
     try:
         if topic == internal["identity"]:
-            return ToIdentity(text, decode_identity(value or b""))
-        return ToContacts(text, decode_contact(value or b""))
+            return ToIdentity(text, decode_identity(value or b"")), True
+        return ToContacts(text, decode_contact(value or b"")), True
     except Exception as exc:
         return pipeline.dead_letter(f"undecodable internal message: {exc}", "pipeline", value,
-                                    topic=topic, partition=partition, offset=offset)
+                                    topic=topic, partition=partition, offset=offset), True

@@ -28,7 +28,7 @@ from engine.runtime.kafka.action_headers import ActionHeaders
 from engine.runtime.kafka.assignment import Rebalance
 from engine.runtime.kafka.commits import Commits
 from engine.runtime.kafka.faults import BrokerProbe
-from engine.runtime.kafka.ownership import Ownership, internal_message
+from engine.runtime.kafka.ownership import Ownership, first_message
 from engine.runtime.kafka.tables import Tables
 from engine.storage.changelog import partition_of
 
@@ -157,22 +157,14 @@ class StreamWorker:
     async def _handle(self, tp: TopicPartition, r: Any) -> None:
         topic = tp.topic
         self.record_time = r.timestamp / 1000
-        if topic in self.inputs or topic == self.settings.topic_erasure:
-            where = {"partition": tp.partition, "offset": r.offset}
-            first = (self.pipeline.ingest(self.inputs[topic], r.value, topic, **where)
-                     if topic in self.inputs
-                     else self.pipeline.erasure(r.value, topic, **where))
-            if isinstance(first, DeadLetter):
-                await self._dead(_kept(first, r))
-            else:
-                await self._dispatch(first)
-            return
-        msg = internal_message(self.pipeline, self.internal, topic, r.key, r.value, tp.partition,
-                               r.offset)
+        msg, owned = first_message(self.pipeline, self.inputs, self.internal, topic, r.key,
+                                   r.value, tp.partition, r.offset)
         if isinstance(msg, DeadLetter):
             await self._dead(_kept(msg, r))
-        else:
+        elif owned:
             await self._drain(msg)
+        else:
+            await self._dispatch(msg)
 
     async def _dispatch(self, emit: Emit) -> None:
         """A first hop: run here when this worker owns its key, else send it on."""
