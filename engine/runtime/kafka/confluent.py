@@ -9,11 +9,20 @@ wait for it, so a partition is restored before `consume` returns a record of it.
 is a plain object its delivery callback fills in, not a future per record: a commit waits for
 its acks by polling the producer. Its errors become the aiokafka errors they share a code with,
 so `faults.py` classifies both clients alike.
+
+librdkafka starts fetching each newly assigned partition once its position is known (at once
+for a committed offset, after a round trip for one reset to the earliest), and hands fetched
+data over one partition queue at a time: the first batches after an assignment would hold one
+partition each, and a contact's later event in one partition would be decided before its
+earlier one in another. So the first batch after an assignment waits (at most `GATHER`) until
+every assigned partition has returned a record or reported its end, as aiokafka's `getmany`
+returns every partition's first fetch at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import confluent_kafka as ck
@@ -27,6 +36,7 @@ __all__ = ["Ack", "Consumer", "Producer", "error_of"]
 _FENCED = {ck.KafkaError._FENCED, ck.KafkaError.PRODUCER_FENCED,
            ck.KafkaError.INVALID_PRODUCER_EPOCH}
 LINGER_MS = 5  # librdkafka's default: longer holds each action back, shorter sends tiny requests
+GATHER = 2.0  # s after an assignment the first batch waits for every partition's first fetch
 
 
 def error_of(err: Any) -> KafkaError:
@@ -115,22 +125,35 @@ class Consumer:
             "session.timeout.ms": int(settings.session_timeout * 1000),
             "heartbeat.interval.ms": int(max(settings.session_timeout / 4, 0.5) * 1000),
             "partition.assignment.strategy": "range",  # see clients.consumer
+            "enable.partition.eof": True,  # an assigned partition with nothing to read says so
         })
         self.loop: asyncio.AbstractEventLoop | None = None
         self.listener: Any = None  # the runtime's, until `stop`
+        # Assigned partitions that have not yet returned a record or their end, and until when
+        # the first batch waits for them; the partitions revoked during the last `consume`.
+        self.unfetched: set[tuple[str, int]] = set()
+        self.gather_until = 0.0
+        self.revoked: set[tuple[str, int]] = set()
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         self.listener = listener
+        self.c.subscribe(topics, on_assign=lambda _, ps: self.on_assign(ps),
+                         on_revoke=lambda _, ps: self.on_revoke(ps))
 
-        def assigned(_: Any, ps: list[Any]) -> None:
-            self._run("on_partitions_assigned", ps)
+    def on_assign(self, ps: list[Any]) -> None:
+        """The listener restores them; librdkafka starts fetching them once this returns."""
+        self._run("on_partitions_assigned", ps)
+        self.unfetched = {(p.topic, p.partition) for p in ps}
+        self.gather_until = time.monotonic() + GATHER
 
-        def revoked(_: Any, ps: list[Any]) -> None:
-            self._run("on_partitions_revoked", ps)
-        self.c.subscribe(topics, on_assign=assigned, on_revoke=revoked)
+    def on_revoke(self, ps: list[Any]) -> None:
+        self._run("on_partitions_revoked", ps)
+        gone = {(p.topic, p.partition) for p in ps}
+        self.unfetched -= gone
+        self.revoked |= gone
 
     def _run(self, callback: str, ps: list[Any]) -> None:
         """The listener's `callback` on the event loop, waited for (inside `consume`, in its
@@ -147,10 +170,6 @@ class Consumer:
         out: dict[TopicPartition, list[Record]] = {}
         tps: dict[tuple[str, int], TopicPartition] = {}
         for m in messages:
-            if m.error() is not None:
-                if m.error().fatal():
-                    raise error_of(m.error())
-                continue  # informational (a partition's end): librdkafka retries the rest
             where = (m.topic(), m.partition())
             tp = tps.get(where)
             if tp is None:
@@ -161,18 +180,49 @@ class Consumer:
 
     def _consume(self, timeout: float) -> list[Any]:
         """What has arrived, or else the first record to arrive within `timeout` and what came
-        with it, as aiokafka's `getmany` returns.
+        with it, as aiokafka's `getmany` returns; after an assignment, with every partition's
+        first fetch (`GATHER`).
 
         librdkafka's `consume(n, timeout)` waits until it holds `n` records or the timeout
         passes: under a steady load below `n` per timeout, every batch would wait the whole
         timeout before its first record is decided.
         """
-        messages: list[Any] = self.c.consume(self.max_batch, 0)
-        if not messages:
-            messages = self.c.consume(1, timeout)
-            if messages:
-                messages.extend(self.c.consume(self.max_batch - 1, 0))
-        return messages
+        got = self._take([], self.max_batch, 0)
+        if not got:
+            deadline = time.monotonic() + timeout
+            while not got and (left := deadline - time.monotonic()) > 0:
+                got = self._take(got, 1, left)  # again when what came was a partition's end
+            if got:
+                got = self._take(got, self.max_batch - 1, 0)
+        while got and self.unfetched and len(got) < self.max_batch:
+            left = self.gather_until - time.monotonic()
+            if left <= 0:  # a partition that never answers holds up no later batch
+                self.unfetched = set()
+                break
+            got = self._take(got, self.max_batch - len(got), min(left, 0.05))
+        return got
+
+    def _take(self, got: list[Any], n: int, timeout: float) -> list[Any]:
+        """`got` and the records of one `consume(n, timeout)`; ends of partitions and other
+        informational errors dropped (librdkafka retries), fatal ones raised.
+
+        A rebalance run inside that call makes what earlier calls took of the revoked
+        partitions stale (their next owner reads them from the committed offsets): dropped.
+        """
+        self.revoked = set()
+        messages = self.c.consume(n, timeout)
+        if self.revoked:
+            got = [m for m in got if (m.topic(), m.partition()) not in self.revoked]
+        unfetched = self.unfetched
+        for m in messages:
+            if unfetched:
+                unfetched.discard((m.topic(), m.partition()))
+            err = m.error()
+            if err is None:
+                got.append(m)
+            elif err.fatal():
+                raise error_of(err)
+        return got
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         await _blocking(self.c.commit, offsets=_offsets(offsets), asynchronous=False)
