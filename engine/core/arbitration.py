@@ -34,7 +34,8 @@ from engine.core.consent import permits, recipient, undeliverable
 from engine.core.policy import DAY, Policy
 from engine.model.actions import Action, action_id
 from engine.model.events import Event, iso
-from engine.model.state import Contacted, ContactState, DecisionRecord, RuleMemory, Timer
+from engine.model.explained import DecisionRecord
+from engine.model.state import Contacted, ContactState, RuleMemory, Timer
 from engine.sdk.rule import Proposal, Rule
 
 DEFER_TIMER = "policy:defer"

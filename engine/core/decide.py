@@ -33,6 +33,7 @@ from engine.errors import StateError
 from engine.model import state as state_codec
 from engine.model.actions import Action
 from engine.model.events import Event
+from engine.model.explained import DecisionRecord
 from engine.model.messages import (
     ContactMessage,
     Deliver,
@@ -42,7 +43,7 @@ from engine.model.messages import (
     Unite,
     Unlink,
 )
-from engine.model.state import ContactState, DecisionRecord, Timer
+from engine.model.state import ContactState, Timer
 from engine.sdk.rule import Context, Rule
 from engine.sdk.ruleset import RuleSet
 

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from engine.core.identity import Emit, ToContacts, ToIdentity, kind_of, relink
 from engine.core.policy import IdentityPolicy
 from engine.model import state as state_codec
+from engine.model.explained import Refusal
 from engine.model.messages import MergeIn, Refused, Unite, Unlink
-from engine.model.state import MAX_IDENTIFIERS, ContactState, Refusal
+from engine.model.state import MAX_IDENTIFIERS, ContactState
 
 
 @dataclass(slots=True)

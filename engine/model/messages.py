@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from engine.model.events import Event
-from engine.model.state import Refusal
+from engine.model.explained import Refusal
 
 
 class Resolve(msgspec.Struct, tag="resolve", frozen=True):

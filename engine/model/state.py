@@ -21,6 +21,7 @@ import msgspec
 
 from engine.model.actions import Action
 from engine.model.events import Event
+from engine.model.explained import DecisionRecord, Refusal
 from engine.model.segment import Campaign, Location
 
 MAX_IDENTIFIERS = 32
@@ -180,29 +181,6 @@ class Outcomes(msgspec.Struct, gc=False, array_like=True):
     positive: int = 0  # opened, clicked, converted
     negative_streak: int = 0  # bounced, failed, ignored, since the last positive
     suppressed_until: float = 0.0
-
-
-class DecisionRecord(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
-    """One candidate's fate, kept for `kairos explain`."""
-
-    at: float
-    trigger_event_id: str
-    rule_id: str
-    action: str
-    outcome: str
-    reason: str
-    channel: str | None = None
-    action_id: str | None = None
-
-
-class Refusal(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
-    """A merge or identifier the identity rules refused, kept for `kairos explain`."""
-
-    at: float
-    identifier: str
-    kind: str  # the identifier's kind: user, email, handle, anon
-    reason: str
-    other: str | None = None  # the contact it would have been merged with
 
 
 class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
