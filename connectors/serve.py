@@ -12,6 +12,9 @@ from aiohttp import web
 from connectors.collector import CollectorConfig, collector_app
 from connectors.sinks import EmbeddedSink, KafkaSink
 from engine.config import Settings
+from engine.console import web as console
+from engine.console.embedded_source import EmbeddedSource
+from engine.console.source import LiveFeed
 from engine.model import actions as action_codec
 from engine.model import deadletter
 from engine.model.actions import Action
@@ -59,9 +62,12 @@ def run_embedded_http(settings: Settings, address: str, data_dir: Path, rules_di
     """The embedded engine behind the collector; each action is a JSON line on stdout."""
     logs.setup()
 
+    feed = LiveFeed()
+
     def on_action(a: Action) -> None:
         sys.stdout.buffer.write(action_codec.encode(a) + b"\n")
         sys.stdout.flush()
+        feed.publish(a)
 
     data_dir.mkdir(parents=True, exist_ok=True)
     dead = (data_dir / "dead-letters.jsonl").open("ab")
@@ -88,6 +94,9 @@ def run_embedded_http(settings: Settings, address: str, data_dir: Path, rules_di
 
         task = asyncio.create_task(background())
         app = collector_app(EmbeddedSink(runtime), collector_config(settings))
+        if not console.mount(app, EmbeddedSource(runtime, feed), settings):
+            print("kairos: no KAIROS_CONSOLE_USERS: the console at /console answers 401",
+                  file=sys.stderr)
         try:
             await _serve(app, address, stopping)
         finally:

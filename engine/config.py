@@ -15,7 +15,8 @@ from engine.sdk.ruleset import DEFAULT_RULES_DIR
 from engine.topics import DEFAULT_INPUTS, Topics
 
 SECRETS = frozenset({"write_keys", "social_webhook_secret", "smtp_password", "sms_auth",
-                     "push_auth", "webhook_secret", "mailgun_signing_key"})
+                     "push_auth", "webhook_secret", "mailgun_signing_key",
+                     "console_users"})
 CREDENTIALS_IN_URL = re.compile(r"//[^/@]*@")
 
 
@@ -64,6 +65,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     sendgrid_public_key: str = ""  # base64 DER public key of the email provider's webhook
     social_webhook_secret: str = ""
     mailgun_signing_key: str = ""  # Mailgun's HTTP webhook signing key (docs/connectors.md)
+    # The console (docs/console.md): name:password or name:scrypt$... entries, comma-separated,
+    # and the users among them who may see emails and phone numbers unmasked.
+    console_users: str = ""
+    console_unmasked: str = ""
     redis_url: str = "redis://127.0.0.1:6379/0"
     topic_outcomes: str = DEFAULT_INPUTS["outcome"]
     topic_crm: str = "kairos-crm-tasks"

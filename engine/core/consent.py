@@ -41,18 +41,19 @@ def consent_key(channel: str, group: str | None) -> str:
 
 def learn_consent(state: ContactState, event: Event, policy: Policy) -> None:
     """Every consent answer the event carries, each kept only if newer than the one it meets."""
-    t = event.time
+    t, eid = event.time, event.event_id
     if event.kind == "email":
         group = email_group(event, policy)
         if event.name == "unsubscribe" or (event.name == "group_unsubscribe" and not group):
-            answer(state, "email", Consent(False, t, f"email:{event.name}"))
+            answer(state, "email", Consent(False, t, f"email:{event.name}", eid))
         elif group and event.name in ("group_unsubscribe", "group_resubscribe"):
             granted = event.name == "group_resubscribe"
-            answer(state, consent_key("email", group), Consent(granted, t, f"email:{event.name}"))
+            given = Consent(granted, t, f"email:{event.name}", eid)
+            answer(state, consent_key("email", group), given)
         return
     for category, granted in (event.consent or {}).items():
         for key in policy.consent_categories.get(category, ()):
-            answer(state, key, Consent(granted, t, f"segment:{category}"))
+            answer(state, key, Consent(granted, t, f"segment:{category}", eid))
     answers: Any = None
     if event.kind == "identify":
         answers = event.traits.get("consent")
@@ -62,7 +63,7 @@ def learn_consent(state: ContactState, event: Event, policy: Policy) -> None:
         source = "traits" if event.kind == "identify" else "preference-centre"
         for key, granted in answers.items():
             if isinstance(key, str) and policy.is_consent_key(key) and isinstance(granted, bool):
-                answer(state, key, Consent(granted, t, source))
+                answer(state, key, Consent(granted, t, source, eid))
 
 
 def answer(state: ContactState, key: str, given: Consent) -> None:

@@ -53,6 +53,7 @@ class Consent(msgspec.Struct, gc=False, array_like=True, frozen=True):
     granted: bool
     at: float
     source: str
+    event_id: str | None = None  # the event that gave the answer (None in older states)
 
 
 class Address(msgspec.Struct, gc=False, array_like=True, frozen=True):
