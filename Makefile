@@ -8,7 +8,7 @@ REDIS_PORT ?= 6379
 PYTEST_ARGS ?=
 export KAFKA_PORT REDIS_PORT
 
-.PHONY: setup demo test unit lint promtool clients kafka-up kafka-down redis-up redis-down bench clean
+.PHONY: setup demo test unit lint promtool clients browser console-screenshots kafka-up kafka-down redis-up redis-down bench clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,15 @@ demo: setup
 # integration tests drive against the collector and the broker (tests/clients/install.sh).
 clients:
 	tests/clients/install.sh
+
+# Headless Chromium for the console's browser tests (tests/integration/test_console_browser.py),
+# Debian's package, driven by Playwright for Python (a dev dependency) with executable_path.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }
+
+# The console's pages as docs/console.md shows them, taken by the browser tests.
+console-screenshots: setup browser
+	KAIROS_CONSOLE_SCREENSHOTS=docs/console $(PY) -m pytest -q tests/integration/test_console_browser.py
 
 # promtool checks the alert rules and dashboard queries (tests/unit/test_deploy_monitoring.py).
 promtool:
@@ -43,7 +52,7 @@ redis-down:
 	deploy/redis/redis.sh down
 
 # The whole suite against the real broker and server; both are stopped even when tests fail.
-test: setup promtool clients
+test: setup promtool clients browser
 	@status=0; \
 	$(MAKE) --no-print-directory kafka-up redis-up || status=$$?; \
 	if [ $$status -eq 0 ]; then \
