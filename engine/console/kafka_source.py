@@ -185,7 +185,8 @@ class KafkaSource:
         self._deployed_read = True
 
     async def _follow_rules(self) -> None:
-        """The bundles deployed from now on; a rules topic created later, once it exists."""
+        """Every bundle deployed (from the topic's start: none is missed between the read in
+        `start` and this one); a rules topic created later, once it exists."""
         assert self._admin is not None, "start() first"
         while not self._deployed_read:
             if self.settings.topic_rules in await self._admin.list_topics():
@@ -193,7 +194,7 @@ class KafkaSource:
             else:
                 await asyncio.sleep(LOOK_EVERY)
         await rule_updates.follow(self.settings.bootstrap, self.settings.topic_rules,
-                                  self.root / "rules", self._use_rules)
+                                  self.root / "rules", self._use_rules, from_start=True)
 
     # --- live feed ------------------------------------------------------------------------
 

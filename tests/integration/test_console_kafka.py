@@ -17,8 +17,10 @@ from engine.console.changelog_copy import ChangelogCopy
 from engine.console.kafka_source import KafkaSource
 from engine.console.source import Sample
 from engine.ops import explain
+from engine.runtime import rule_updates
 from engine.testing.kafka import Worker, free_port, produce
 from tests.integration.journey import phase_one
+from tests.integration.test_rule_deploy import RULE
 
 pytestmark = pytest.mark.kafka
 
@@ -147,5 +149,35 @@ def test_the_copy_deletes_on_tombstones_and_reads_new_partitions(
             await producer.stop()
             await admin.delete_topics([topic])
             await admin.close()
+
+    asyncio.run(go())
+
+
+def test_the_rules_are_the_last_deployed_bundle_and_follow_new_ones(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    settings = Settings(broker=f"kafka://{kafka_bootstrap}", app_id=f"r{time.time_ns()}",
+                        topic_rules=f"r{time.time_ns()}.rules", topic_actions=f"r{time.time_ns()}.actions",
+                        data_dir=tmp_path / "console")
+    rules = tmp_path / "rules"
+    rules.mkdir()
+
+    async def deploy(version: int) -> None:
+        (rules / "hello.py").write_text(RULE.format(version=version))
+        await rule_updates.publish(kafka_bootstrap, settings.topic_rules,
+                                   rule_updates.make_bundle(rules))
+
+    async def go() -> None:
+        await rule_updates.ensure_rules_topic(kafka_bootstrap, settings.topic_rules, 1, 20)
+        await deploy(1)
+        source = KafkaSource(settings)
+        assert "hello-page" not in source.ruleset().rules  # the directory, before start
+        await source.start()
+        try:
+            assert source.ruleset().rules["hello-page"].version == 1
+            await deploy(2)
+            await until(lambda: source.ruleset().rules["hello-page"].version == 2)
+        finally:
+            await source.stop()
 
     asyncio.run(go())
