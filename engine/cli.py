@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     work.add_argument("--runtime", choices=["batch", "faust"], default=None,
                       help="the batch runtime or Faust agents (default: KAIROS_RUNTIME, batch)")
 
+    console = sub.add_parser("console", help="the web console over a Kafka worker group")
+    console.add_argument("--http", default="127.0.0.1:8090", metavar="HOST:PORT",
+                         help="where it listens (default 127.0.0.1:8090)")
+
     rep = sub.add_parser("replay", help="backtest rules over recorded events, in event time")
     rep.add_argument("--events", required=True, help="JSON lines of any input shape (.gz ok)")
     rep.add_argument("--rules", type=Path, default=None, help="rules directory")
@@ -134,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
             policy=settings.load_policy(),
             timer_interval=settings.timer_interval,
         )
+    if args.command == "console":
+        from engine.console.command import run_console
+
+        return run_console(settings, args.http)
     if args.command == "replay":
         return _replay(args, settings)
     if args.command == "generate":

@@ -44,6 +44,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     metrics_addr: str = "127.0.0.1"
     connect_metrics_port: int = 9465  # `kairos connect`'s /metrics (0: none)
     web_port: int = 6066
+    # `kairos console`: the workers' /metrics it scrapes and sums, comma separated.
+    console_metrics: str = "http://127.0.0.1:9464/metrics"
     timer_interval: float = 0.25
     # Seconds between offset commits (after every record sent since was acknowledged): longer
     # means fewer round trips and more events re-decided (same action ids) after a crash.

@@ -152,10 +152,12 @@ async def latest(bootstrap: str, topic: str) -> Bundle | None:
 
 
 async def follow(
-    bootstrap: str, topic: str, root: Path, on_change: Callable[[RuleSet], None]
+    bootstrap: str, topic: str, root: Path, on_change: Callable[[RuleSet], None],
+    from_start: bool = False,
 ) -> None:
-    """Apply every bundle published after start-up, for as long as the worker runs."""
-    async for bundle in _bundles(bootstrap, topic, from_start=False, forever=True):
+    """Apply every bundle published after start-up, for as long as the worker runs;
+    `from_start`: every bundle still on the topic first, so none published meanwhile is missed."""
+    async for bundle in _bundles(bootstrap, topic, from_start=from_start, forever=True):
         apply(bundle, root, on_change)
 
 
