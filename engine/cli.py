@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
                       help="the batch runtime or Faust agents (default: KAIROS_RUNTIME, batch)")
 
     console = sub.add_parser("console", help="the web console over a Kafka worker group")
+    console.add_argument("action", nargs="?", choices=("serve", "hash-password"),
+                         default="serve", help="serve (default), or print a password's hash "
+                         "for KAIROS_CONSOLE_USERS")
     console.add_argument("--http", default="127.0.0.1:8090", metavar="HOST:PORT",
                          help="where it listens (default 127.0.0.1:8090)")
 
@@ -139,9 +142,11 @@ def main(argv: list[str] | None = None) -> int:
             timer_interval=settings.timer_interval,
         )
     if args.command == "console":
-        from engine.console.command import run_console
+        from engine.console import command
 
-        return run_console(settings, args.http)
+        if args.action == "hash-password":
+            return command.hash_password_command()
+        return command.run_console(settings, args.http)
     if args.command == "replay":
         return _replay(args, settings)
     if args.command == "generate":

@@ -1,45 +1,42 @@
-"""`kairos console --http HOST:PORT`: the console over a Kafka worker group, until SIGTERM."""
+"""`kairos console`: the console over a Kafka worker group, and `hash-password` for its users."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import importlib
-import signal
-from collections.abc import Callable, Coroutine
-from typing import Any
+import getpass
+import sys
 
 from engine.config import Settings
-from engine.console.source import ConsoleSource
 from engine.obs import logs
 
-__all__ = ["run_console"]
+__all__ = ["hash_password_command", "run_console"]
 
 
 def run_console(settings: Settings, address: str) -> int:
-    """Serve the console at `address`, reading the group `settings` name (its app id,
-    broker, topics and the workers' metrics endpoints)."""
+    """Serve the console at `address` over the group `settings` name (its app id, broker,
+    topics and the workers' metrics endpoints) until SIGINT or SIGTERM."""
     import uvloop
 
     from engine.console.kafka_source import KafkaSource
-    # The pages' module, imported by name: it is written and typed beside this command.
-    serve: Callable[[ConsoleSource, str, Settings], Coroutine[Any, Any, None]] = (
-        importlib.import_module("engine.console.web").serve)
+    from engine.console.web import serve
 
     logs.setup()
+    uvloop.run(serve(KafkaSource(settings), address, settings))
+    return 0
 
-    async def main() -> None:
-        source = KafkaSource(settings)
-        await source.start()
-        server = asyncio.create_task(serve(source, address, settings))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, server.cancel)
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await server
-        finally:
-            await source.stop()
 
-    uvloop.run(main())
+def hash_password_command() -> int:
+    """Print the `scrypt$...` form of a password read from the terminal (or one stdin line)."""
+    from engine.console.auth import hash_password
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("console password: ")
+        if getpass.getpass("again: ") != password:
+            print("kairos console hash-password: the two differ", file=sys.stderr)
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if not password:
+        print("kairos console hash-password: give a password", file=sys.stderr)
+        return 1
+    print(hash_password(password))
     return 0

@@ -127,11 +127,19 @@ class Console:
             unmasked = request[USER].unmasked
             if st is None:
                 context["missing"] = True
-                context["loading"] = _loading(self.source)
+                context["loading"] = self._loading()
             else:
                 context["p"] = story.profile(st, unmasked=unmasked)
                 context["timeline"] = story.timeline(st, unmasked=unmasked)
         return self.page(request, "contact.html", **context)
+
+    def _loading(self) -> str:
+        """Why a contact may be missing yet: the Kafka console's copy of the tables is still
+        catching up (`kairos_console_copy_progress` below 1)."""
+        share = self.history.latest().values.get(("kairos_console_copy_progress", ()))
+        if share is None or share >= 1:
+            return ""
+        return f"the console is still reading the contacts ({share:.0%})"
 
     async def live(self, request: web.Request) -> web.Response:
         rules = sorted(self.source.ruleset().rules)
@@ -199,15 +207,6 @@ class Console:
 def _fragment(request: web.Request) -> bool:
     """htmx asks for the part of a page it refreshes, not the whole page."""
     return request.query.get("fragment") == "1"
-
-
-def _loading(source: ConsoleSource) -> str:
-    """Why a contact may be missing yet: a copy of the tables still catching up."""
-    progress = getattr(source, "progress", None)
-    if progress is None:
-        return ""
-    share = progress()
-    return f"the console is still reading the contacts ({share:.0%})" if share < 1 else ""
 
 
 def console_app(source: ConsoleSource, users: Users) -> web.Application:

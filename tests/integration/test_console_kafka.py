@@ -181,3 +181,65 @@ def test_the_rules_are_the_last_deployed_bundle_and_follow_new_ones(
             await source.stop()
 
     asyncio.run(go())
+
+
+def test_kairos_console_serves_the_pages_over_the_worker_group(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """The command itself, as an SRE starts it: overview with lag, rules, a contact's story."""
+    import base64
+    import os
+    import subprocess
+    import sys
+    import urllib.error
+    import urllib.request
+
+    from engine.sdk.ruleset import RuleSet
+    from tests.helpers import ROOT
+
+    worker = Worker(kafka_bootstrap, tmp_path / "worker").start()
+    produce(worker.bootstrap, [(worker.topics[src], key, v) for src, key, v in phase_one("dana")])
+    port = free_port()
+    env = {**os.environ, **{k: v for k, v in worker.env.items() if k.startswith("KAIROS_")},
+           "KAIROS_DATA_DIR": str(tmp_path / "console"), "KAIROS_CONSOLE_METRICS": worker.metrics_url(),
+           "KAIROS_CONSOLE_USERS": "ops:ops-secret", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "console", "--http",
+                             f"127.0.0.1:{port}"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    auth = "Basic " + base64.b64encode(b"ops:ops-secret").decode()
+
+    def get(path: str, authorization: str | None = auth) -> tuple[int, str]:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}",
+                                         headers={"Authorization": authorization or ""})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def eventually(path: str, text: str) -> str:
+        body = ""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, body = get(path)
+                if status == 200 and text in body:
+                    return body
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, f"{path} never showed {text!r}: {body[-3000:]}"
+            time.sleep(0.3)
+
+    try:
+        story = eventually("/console/contacts?q=email:dana@example.com", 'data-event="dana-o1"')
+        assert "user:user-dana" in story and "d•••@example.com" in story  # masked for ops
+        overview = eventually("/console/?fragment=1", "Consumer lag by topic")
+        assert worker.topics["clickstream"] in overview and "answering" in overview
+        rules = get("/console/rules")[1]
+        for rule_id in RuleSet.load(worker.env.get("KAIROS_RULES_DIR", ROOT / "rules")).rules:
+            assert f'data-rule="{rule_id}"' in rules
+        assert get("/console", authorization=None)[0] == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        worker.stop()
