@@ -14,8 +14,8 @@ Before `observe`, the event's identifiers are admitted within the identity limit
 No I/O, and no clock read that decides anything: `now` is passed in (processing time live, event
 time in replays), so the same inputs give the same outputs in tests, replays and both runtimes.
 The one clock read is `time.perf_counter` around each rule's run, for the `kairos_rule_seconds`
-metric (`Decision.rule_seconds`); no output depends on it. `decide` takes ownership
-of the `state` it is given and returns it (or a replacement) in the `Decision`.
+metric (`Decision.rule_seconds`); no output depends on it. `decide` takes ownership of the
+`state` it is given and returns it (or a replacement) in the `Decision`.
 """
 
 from __future__ import annotations
