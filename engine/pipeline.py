@@ -28,7 +28,7 @@ from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, decode
 from engine.model.messages import ContactMessage, IdentityMessage, encode
 from engine.model.state import ContactState
-from engine.obs.metrics import Metrics
+from engine.obs.metrics import RULE_BUCKETS, Histogram, Metrics
 from engine.sdk.ruleset import RuleSet
 from engine.storage import BytesStore, StateStore
 
@@ -62,6 +62,7 @@ class Failures:
 Output = Action | DeadLetter | Decided | Emit
 
 IN_PROCESS = Failures()  # the embedded runtime's: the contact step's own letters
+EXPOSED = {"chosen": "treated", "held_out": "control"}  # a record's outcome -> its action's arm
 
 
 def _everything_local(_: Emit) -> bool:
@@ -200,5 +201,24 @@ class Pipeline:
             self.metrics.candidates[r.rule_id] += 1
             if r.outcome != "chosen":
                 self.metrics.suppressions[(r.rule_id, r.channel or "", r.reason)] += 1
+        if decision.records or decision.conversions:
+            self._rule_figures(decision, now)
+        for rule_id, seconds in decision.rule_seconds:
+            h = self.metrics.rule_seconds.get(rule_id)
+            if h is None:
+                h = self.metrics.rule_seconds[rule_id] = Histogram(RULE_BUCKETS)
+            h.observe(seconds)
         self.metrics.decision_latency.observe(time.perf_counter() - started)
         return decision
+
+    def _rule_figures(self, decision: Decision, now: float) -> None:
+        """When each rule last proposed, and its actions and conversions per arm (an action
+        decided is a treated exposure, one held out a control one)."""
+        m = self.metrics
+        for r in decision.records:
+            if m.rule_last_fired.get(r.rule_id, now) <= now:
+                m.rule_last_fired[r.rule_id] = now
+            if r.outcome in EXPOSED:
+                m.exposures[(r.rule_id, EXPOSED[r.outcome])] += 1
+        for rule_id, control in decision.conversions:
+            m.conversions[(rule_id, "control" if control else "treated")] += 1

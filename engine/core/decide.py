@@ -11,13 +11,16 @@ Read this module first. Everything the engine does for a contact happens here, i
 Before `observe`, the event's identifiers are admitted within the identity limits; a login's
 `Unite` is decided here too, by the contact asked to merge (`engine/core/linking.py`).
 
-No clock reads, no I/O: `now` is passed in (processing time live, event time in replays), so the
-same inputs give the same outputs in tests, replays and both runtimes. `decide` takes ownership
-of the `state` it is given and returns it (or a replacement) in the `Decision`.
+No I/O, and no clock read that decides anything: `now` is passed in (processing time live, event
+time in replays), so the same inputs give the same outputs in tests, replays and both runtimes.
+The one clock read is `time.perf_counter` around each rule's run, for the `kairos_rule_seconds`
+metric (`Decision.rule_seconds`); no output depends on it. `decide` takes ownership of the
+`state` it is given and returns it (or a replacement) in the `Decision`.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import msgspec
@@ -27,7 +30,7 @@ from engine.core.consent import migrate_addresses
 from engine.core.identity import Emit, ToContacts, ToIdentity, identifiers, relink
 from engine.core.linking import Links, admit, unite
 from engine.core.merge import merge
-from engine.core.observe import observe
+from engine.core.observe import Conversion, observe
 from engine.core.policy import Policy
 from engine.errors import StateError
 from engine.model import state as state_codec
@@ -62,6 +65,8 @@ class Decision:
     rule_errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
     records: list[DecisionRecord] = field(default_factory=list)  # every candidate's fate
     refused: list[str] = field(default_factory=list)  # identifier kinds of refused merges/links
+    rule_seconds: list[tuple[str, float]] = field(default_factory=list)  # (rule id, one run)
+    conversions: list[Conversion] = field(default_factory=list)  # actions a purchase converted
 
 
 def decide(
@@ -108,9 +113,12 @@ def _on_event(
     links = Links()
     migrate_addresses(state)  # before this event's identifiers: only what the state knew
     admit(state, identifiers(event), now, policy.identity, links)
-    observe(state, event, policy)
+    conversions = observe(state, event, policy)
     _cancel_on_exit_events(state, event)
-    return _decide(state, event, before, now, rules, policy, rules.for_event(event), None, links)
+    decision = _decide(state, event, before, now, rules, policy, rules.for_event(event), None,
+                       links)
+    decision.conversions = conversions
+    return decision
 
 
 def _decide(
@@ -123,21 +131,25 @@ def _decide(
     woke the (single) proposer, None for an event."""
     errors: list[tuple[str, str]] = []
     candidates: list[Candidate] = []
+    seconds: list[tuple[str, float]] = []
     ctx = Context(event, state, now, "", None)
     for r in proposers:
-        _propose(r, ctx.for_rule(r.id, timer), errors, candidates)
+        _propose(r, ctx.for_rule(r.id, timer), errors, candidates, seconds)
     if before != (state.stage, state.lifecycle):
-        _transitions(state, event, before, now, rules, errors, candidates)
+        _transitions(state, event, before, now, rules, errors, candidates, seconds)
     result = arbitrate(state, candidates, now, policy)
     links = links or Links()
     return Decision(state, result.actions, links.emits, changed=True, rule_errors=errors,
-                    records=result.records, refused=links.refused)
+                    records=result.records, refused=links.refused, rule_seconds=seconds)
 
 
 def _propose(
-    r: Rule, ctx: Context, errors: list[tuple[str, str]], candidates: list[Candidate]
+    r: Rule, ctx: Context, errors: list[tuple[str, str]], candidates: list[Candidate],
+    seconds: list[tuple[str, float]],
 ) -> None:
-    """Add one rule's candidates; a rule that raises loses its say, not the whole decision."""
+    """Add one rule's candidates; a rule that raises loses its say, not the whole decision.
+    How long the run took goes to `seconds`, for the metrics only."""
+    started = time.perf_counter()
     try:
         for p in r.run(ctx):
             candidates.append(Candidate(r, p, ctx.event))
@@ -150,6 +162,7 @@ def _propose(
                 outcome="error", reason=reason,
             )
         )
+    seconds.append((r.id, time.perf_counter() - started))
 
 
 def _transitions(
@@ -160,6 +173,7 @@ def _transitions(
     rules: RuleSet,
     errors: list[tuple[str, str]],
     found: list[Candidate],
+    seconds: list[tuple[str, float]],
 ) -> None:
     """Stage and lifecycle changes are events too: rules on `on("stage", "decision")` run now.
 
@@ -179,7 +193,7 @@ def _transitions(
             )
             ctx = Context(event, state, now, "", None)
             for r in rules.for_event(event):
-                _propose(r, ctx.for_rule(r.id, None), errors, found)
+                _propose(r, ctx.for_rule(r.id, None), errors, found, seconds)
 
 
 def _cancel_on_exit_events(state: ContactState, event: Event) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import msgspec
+
 from engine.core.consent import (
     PREFERENCE_EVENTS,
     learn_addresses,
@@ -24,6 +26,7 @@ from engine.model.state import (
     MAX_TRAITS,
     STAGES,
     Account,
+    Contacted,
     ContactState,
     Outcomes,
     Purchase,
@@ -34,16 +37,20 @@ POSITIVE_EMAIL = ("open", "click")
 NEGATIVE_EMAIL = ("bounce", "dropped")
 PURCHASE_EVENTS = ("Order Completed",)
 SIGNUP_EVENTS = ("Signed Up",)
+Conversion = tuple[str, bool]  # (rule id, held out) of an action a purchase converted
 
 
-def observe(state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY) -> None:
+def observe(
+    state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY
+) -> list[Conversion]:
+    """Learn from `event`; return the earlier actions its purchase converts, if it is one."""
     t = event.time
     state.first_seen = min(state.first_seen, t) if state.first_seen else t
     state.last_seen = max(state.last_seen, t)
     learn_addresses(state, event)
     learn_consent(state, event, policy)
     learn_suppressions(state, event)
-    _outcomes(state, event, policy)
+    conversions = _outcomes(state, event, policy)
     state.bump(event.kind, t)
     base = f"{event.kind}:{event.name}"
     state.bump(base, t)
@@ -75,6 +82,7 @@ def observe(state: ContactState, event: Event, policy: Policy = DEFAULT_POLICY) 
         elif event.name in SIGNUP_EVENTS and state.lifecycle == "prospect":
             state.lifecycle = "lead"
     state.remember(event)
+    return conversions
 
 
 Timed = TypeVar("Timed", Account, Touch)
@@ -117,27 +125,47 @@ OUTCOME_SIGNALS = {"outcome": (POSITIVE_OUTCOMES, NEGATIVE_OUTCOMES),
                    "email": (POSITIVE_EMAIL, NEGATIVE_EMAIL)}
 
 
-def _outcomes(state: ContactState, event: Event, policy: Policy) -> None:
+def _outcomes(state: ContactState, event: Event, policy: Policy) -> list[Conversion]:
+    if event.kind == "track" and event.name in PURCHASE_EVENTS:
+        return _converted(state, event.time, policy)
     signals = OUTCOME_SIGNALS.get(event.kind)  # a connector's report, or the provider's event
-    if signals is not None:
-        aid = event.properties.get("action_id")
-        sent = state.find_action(aid) if isinstance(aid, str) else None
-        if sent is None or sent.control:
-            return
+    aid = event.properties.get("action_id") if signals is not None else None
+    sent = state.find_action(aid) if isinstance(aid, str) else None
+    if signals is not None and sent is not None and not sent.control:
         o = state.outcome(sent.action, sent.channel)
         positive, negative = signals
         if event.name in positive:
             _positive(o)
         elif event.name in negative:
             _negative(o, event.time, policy)
-    elif event.kind == "track" and event.name in PURCHASE_EVENTS:
-        window = policy.conversion_window_days * DAY
-        for h in reversed(state.history):
-            if event.time - h.at > window:
-                break
-            if not h.control and h.at <= event.time:
-                _positive(state.outcome(h.action, h.channel))
-                return
+    return []
+
+
+def _converted(state: ContactState, at: float, policy: Policy) -> list[Conversion]:
+    """A purchase at `at` credits the latest treated action of the window before it (the
+    propensity evidence) and converts every action of that window no purchase converted yet,
+    held out or not: the live conversion figures, each action counted once."""
+    window = policy.conversion_window_days * DAY
+    history = state.history
+    credited = False
+    marked: list[Contacted] | None = None
+    conversions: list[Conversion] = []
+    for i in range(len(history) - 1, -1, -1):
+        h = history[i]
+        if at - h.at > window:
+            break
+        if h.at > at:
+            continue
+        if not h.control and not credited:
+            _positive(state.outcome(h.action, h.channel))
+            credited = True
+        if not h.converted:
+            marked = marked or list(history)
+            marked[i] = msgspec.structs.replace(h, converted=True)
+            conversions.append((h.rule_id, h.control))
+    if marked is not None:
+        state.history = tuple(marked)
+    return conversions
 
 
 def _positive(o: Outcomes) -> None:

@@ -143,6 +143,7 @@ class Contacted(msgspec.Struct, gc=False, array_like=True, frozen=True):
     action_id: str
     marketing: bool = True  # transactional and mandatory actions do not count toward caps
     control: bool = False  # held out: decided but not delivered, so not counted either
+    converted: bool = False  # a purchase within the conversion window followed it (counted once)
 
 
 class Timer(msgspec.Struct, gc=False, frozen=True, omit_defaults=True):

@@ -25,6 +25,9 @@ from engine.obs import logs
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5)
 ACTION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 STATE_BUCKETS = (256.0, 512.0, 1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0)
+# One run of one rule: a dict lookup takes a microsecond, a slow rule tens of milliseconds.
+RULE_BUCKETS = (0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05)
 
 
 class Histogram:
@@ -39,12 +42,25 @@ class Histogram:
         self.counts[bisect_left(self.buckets, value)] += 1
         self.sum += value
 
-    def family(self, name: str, doc: str) -> HistogramMetricFamily:
-        cumulative, running = [], 0
+    def cumulative(self) -> list[tuple[str, float]]:
+        """(upper bound, observations at or below it), as Prometheus buckets count."""
+        out, running = [], 0
         for bound, n in zip((*map(str, self.buckets), "+Inf"), self.counts, strict=True):
             running += n
-            cumulative.append((bound, running))
-        return HistogramMetricFamily(name, doc, buckets=cumulative, sum_value=self.sum)
+            out.append((bound, float(running)))
+        return out
+
+    def family(self, name: str, doc: str) -> HistogramMetricFamily:
+        return HistogramMetricFamily(name, doc, buckets=self.cumulative(), sum_value=self.sum)
+
+
+def labelled_histograms(name: str, doc: str, label: str,
+                        histograms: Mapping[str, Histogram]) -> HistogramMetricFamily:
+    """A histogram family with one series per label value (one `Histogram` each)."""
+    family = HistogramMetricFamily(name, doc, labels=[label])
+    for value, h in histograms.items():
+        family.add_metric([value], h.cumulative(), h.sum)
+    return family
 
 
 def labelled(name: str, doc: str, labels: list[str],
@@ -67,6 +83,10 @@ class Metrics:
         self.candidates: Counter[str] = Counter()  # per rule
         self.suppressions: Counter[tuple[str, str, str]] = Counter()  # (rule, channel, reason)
         self.merges_refused: Counter[str] = Counter()  # per identifier kind
+        self.rule_seconds: dict[str, Histogram] = {}  # per rule: one run's time (RULE_BUCKETS)
+        self.rule_last_fired: dict[str, float] = {}  # per rule: time of its latest candidate
+        self.exposures: Counter[tuple[str, str]] = Counter()  # (rule, arm): actions decided
+        self.conversions: Counter[tuple[str, str]] = Counter()  # (rule, arm): actions converted
         self.duplicates = 0
         self.decision_latency = Histogram(LATENCY_BUCKETS)
         self.record_to_action = Histogram(ACTION_BUCKETS)  # Kafka worker only
@@ -94,6 +114,23 @@ class Metrics:
         yield labelled("kairos_rule_errors",
                        "Rules that raised while deciding (skipped), per rule.", ["rule"],
                        self.rule_errors)
+        yield labelled_histograms(
+            "kairos_rule_seconds", "Time one run of one rule takes (its candidates included), "
+            "per rule.", "rule", self.rule_seconds)
+        last = GaugeMetricFamily(
+            "kairos_rule_last_fired_timestamp_seconds",
+            "Decision time (Unix seconds) of the rule's latest candidate, per rule.",
+            labels=["rule"])
+        for rule_id, at in self.rule_last_fired.items():
+            last.add_metric([rule_id], at)
+        yield last
+        yield labelled(
+            "kairos_rule_exposures", "Actions decided, per rule and arm (treated, or control: "
+            "held out).", ["rule", "arm"], self.exposures)
+        yield labelled(
+            "kairos_rule_conversions", "Actions followed by the contact's purchase within the "
+            "conversion window (each counted once), per rule and arm.", ["rule", "arm"],
+            self.conversions)
         yield labelled(
             "kairos_identity_merges_refused",
             "Merges and identifiers the identity rules refused (a login that would unite two "

@@ -22,6 +22,7 @@ from tests.helpers import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "kairos-alerts.yml"
+ALERT_TESTS = ROOT / "deploy" / "prometheus" / "kairos-alerts.test.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "kairos-dashboard.json"
 # Not ours: the Kafka exporter's consumer-group series (kafka_exporter naming).
 EXTERNAL = {"kafka_consumergroup_lag", "kafka_consumergroup_members"}
@@ -37,6 +38,10 @@ NOT_EMBEDDED = {
     "kairos_connector_redis_up": "tests/integration/test_redis_outage.py",
 }
 METRIC = re.compile(r"\b((?:kairos|kafka)_[a-z0-9_]+)")
+# The per-rule figures the console's Rules page reads (the health alerts use the counters).
+RULE_FIGURES = ("kairos_rule_seconds_bucket", "kairos_rule_seconds_count",
+                "kairos_rule_last_fired_timestamp_seconds", "kairos_rule_exposures_total",
+                "kairos_rule_conversions_total")
 # Grafana's variables, replaced by what they stand for so promtool can parse the queries.
 VARIABLES = {"$__rate_interval": "5m", "$instance": ".*", "$consumergroup": "kairos"}
 
@@ -86,8 +91,11 @@ def test_the_engine_exports_what_the_docs_promise():
     for name in ("kairos_events_consumed_total", "kairos_actions_total",
                  "kairos_dead_letters_total", "kairos_decision_latency_seconds_bucket",
                  "kairos_timers_pending", "kairos_contact_state_bytes_bucket",
-                 "kairos_suppressions_total"):
+                 "kairos_suppressions_total", *RULE_FIGURES):
         assert name in series
+    assert "rule" in series["kairos_rule_seconds_bucket"]
+    assert series["kairos_rule_exposures_total"] == {"rule", "arm"}
+    assert series["kairos_rule_conversions_total"] == {"rule", "arm"}
 
 
 @pytest.mark.parametrize("rule", alert_rules(), ids=lambda r: r["alert"])
@@ -105,6 +113,16 @@ def test_alerts_cover_lag_latency_dead_letters_and_connectors():
     assert "kairos_dead_letters_total" in text
     assert any("connect" in name.lower() for name in exprs)
     assert "kairos_deliveries_total" in text and "kairos_breaker_open" in text
+
+
+def test_every_rule_health_alert_is_labelled_by_rule():
+    doc = yaml.safe_load(ALERTS.read_text())
+    [group] = [g for g in doc["groups"] if g["name"] == "kairos-rules"]
+    names = {r["alert"] for r in group["rules"]}
+    assert names == {"KairosRuleStoppedFiring", "KairosRuleErroring", "KairosRuleSuppressedMostly"}
+    for r in group["rules"]:
+        assert "by (rule)" in r["expr"] and "{{ $labels.rule }}" in r["annotations"]["summary"]
+        assert "Rules page" in r["annotations"]["description"]
 
 
 @pytest.mark.parametrize(("title", "expr"), dashboard_queries(), ids=lambda x: str(x)[:40])
@@ -129,13 +147,15 @@ def raises(ctx: Context) -> Proposal:
 
 def embedded_values() -> Counter[str]:
     """Sample name -> sum of its values after a small embedded run with every kind of traffic an
-    alert watches: events, decisions, a rule that raises, and an input that is not JSON."""
+    alert or the console watches: events, decisions, a rule that raises, purchases after
+    actions, a contact who did not consent (suppressions), and an input that is not JSON."""
     s = Scenario(RuleSet([*RuleSet.load().rules.values(), raises]))
     for user in ("u1", "u2", "u3"):
-        s.identify(user, email=f"{user}@example.com")
+        s.identify(user, email=f"{user}@example.com", consent={"email": user != "u3"})
         s.track(user, "Product Added", properties={"product_id": "sku-1"})
         s.track(user, "Signed Up")
         s.advance(hours=1)
+        s.track(user, "Order Completed", properties={"order_id": f"o-{user}", "revenue": 10})
     s.send(b"{not json")
     s.runtime.flush()
     values: Counter[str] = Counter()
@@ -151,6 +171,12 @@ def test_every_metric_an_alert_uses_gets_a_value_from_traffic():
     assert used - NOT_EMBEDDED.keys(), "no alert on an engine metric"
     for name in sorted(used - NOT_EMBEDDED.keys()):
         assert values[name] > 0, f"{name} is never recorded: its alerts can never fire"
+
+
+def test_every_rule_figure_gets_a_value_from_traffic():
+    values = embedded_values()
+    for name in RULE_FIGURES:
+        assert values[name] > 0, f"{name} is never recorded: the console shows nothing"
 
 
 def promtool() -> str:
@@ -176,3 +202,11 @@ def test_promtool_accepts_the_rules_and_every_dashboard_query(tmp_path):
     ok = subprocess.run([tool, "check", "rules", str(rules)], capture_output=True,
                         text=True, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_promtool_proves_each_rule_alert_fires_when_it_should_and_only_then():
+    ok = subprocess.run([promtool(), "test", "rules", str(ALERT_TESTS)], capture_output=True,
+                        text=True, check=False, cwd=ALERT_TESTS.parent)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    tested = set(re.findall(r"alertname: (\w+)", ALERT_TESTS.read_text()))
+    assert tested == {"KairosRuleStoppedFiring", "KairosRuleErroring", "KairosRuleSuppressedMostly"}
