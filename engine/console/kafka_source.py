@@ -41,13 +41,22 @@ FEED_READY = 5.0  # seconds `start` waits for the feed's partitions (a missing t
 
 def summed(per_process: Iterable[Iterable[Sample]]) -> list[Sample]:
     """One sample per name and labels, the values of every process added up: counters and
-    histogram buckets are additive, gauges become totals (pending timers, workers up).
+    histogram buckets are additive, gauges become totals (pending timers, workers up). A
+    `_timestamp_seconds` gauge (a rule's last fired) is the latest of them instead.
     `_created` samples are timestamps, not figures: left out."""
     totals: dict[tuple[str, Labels], float] = {}
     for samples in per_process:
         for s in samples:
-            if not s.name.endswith("_created"):
-                totals[s.name, s.labels] = totals.get((s.name, s.labels), 0.0) + s.value
+            if s.name.endswith("_created"):
+                continue
+            key = s.name, s.labels
+            held = totals.get(key)
+            if held is None:
+                totals[key] = s.value
+            elif s.name.endswith("_timestamp_seconds"):
+                totals[key] = max(held, s.value)
+            else:
+                totals[key] = held + s.value
     return [Sample(name, labels, value) for (name, labels), value in totals.items()]
 
 

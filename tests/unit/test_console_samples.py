@@ -40,3 +40,11 @@ def test_scraped_text_sums_like_the_registry_and_created_timestamps_are_dropped(
     one = samples_of(text_string_to_metric_families(text))
     got = summed([one, one, []])
     assert got == [Sample("kairos_actions_total", (("channel", "email"), ("rule", "r")), 4.0)]
+
+
+def test_a_last_fired_time_is_the_latest_of_the_workers_not_their_sum() -> None:
+    def fired(at: float) -> list[Sample]:
+        return [Sample("kairos_rule_last_fired_timestamp_seconds", (("rule", "r"),), at)]
+
+    got = by_key(summed([fired(1.79e9), fired(1.79e9 + 60)]))
+    assert got["kairos_rule_last_fired_timestamp_seconds", (("rule", "r"),)] == 1.79e9 + 60
