@@ -6,7 +6,9 @@ Read this module first. Everything the engine does for a contact happens here, i
 2. Duplicate events (an event id already decided) change nothing.
 3. `observe` learns from the event (consent revocations first), pending timers whose exit
    events just happened are cancelled, and the rules indexed on the event propose candidates.
-4. `arbitrate` turns candidates into the next best action(s) under the contact policy.
+4. `arbitrate` turns candidates into the next best action(s) under the contact policy; the
+   candidates of rules in shadow mode are arbitrated first, as if live, on a copy of the state
+   (`engine/core/shadow.py`), so they never change what the live rules decide.
 
 Before `observe`, the event's identifiers are admitted within the identity limits; a login's
 `Unite` is decided here too, by the contact asked to merge (`engine/core/linking.py`).
@@ -29,6 +31,7 @@ from engine.core.linking import Links, admit, unite
 from engine.core.merge import merge
 from engine.core.observe import observe
 from engine.core.policy import Policy
+from engine.core.shadow import rehearse
 from engine.errors import StateError
 from engine.model import state as state_codec
 from engine.model.actions import Action
@@ -62,6 +65,7 @@ class Decision:
     rule_errors: list[tuple[str, str]] = field(default_factory=list)  # (rule id, reason)
     records: list[DecisionRecord] = field(default_factory=list)  # every candidate's fate
     refused: list[str] = field(default_factory=list)  # identifier kinds of refused merges/links
+    shadow_actions: list[Action] = field(default_factory=list)  # shadow rules', never delivered
 
 
 def decide(
@@ -125,13 +129,18 @@ def _decide(
     candidates: list[Candidate] = []
     ctx = Context(event, state, now, "", None)
     for r in proposers:
-        _propose(r, ctx.for_rule(r.id, timer), errors, candidates)
+        _propose(r, ctx.for_rule(r.id, timer, r.mode == "shadow"), errors, candidates)
     if before != (state.stage, state.lifecycle):
         _transitions(state, event, before, now, rules, errors, candidates)
-    result = arbitrate(state, candidates, now, policy)
+    live, shadowed = rehearse(state, candidates, now, policy)
+    result = arbitrate(state, live, now, policy)
     links = links or Links()
-    return Decision(state, result.actions, links.emits, changed=True, rule_errors=errors,
-                    records=result.records, refused=links.refused)
+    decision = Decision(state, result.actions, links.emits, changed=True, rule_errors=errors,
+                        records=result.records, refused=links.refused)
+    if shadowed is not None:
+        decision.records = shadowed.records + result.records
+        decision.shadow_actions = shadowed.actions
+    return decision
 
 
 def _propose(
@@ -147,7 +156,7 @@ def _propose(
         ctx.state.record_decision(
             DecisionRecord(
                 at=ctx.now, trigger_event_id=ctx.event.event_id, rule_id=r.id, action="",
-                outcome="error", reason=reason,
+                outcome="error", reason=reason, shadow=r.mode == "shadow",
             )
         )
 
@@ -179,7 +188,7 @@ def _transitions(
             )
             ctx = Context(event, state, now, "", None)
             for r in rules.for_event(event):
-                _propose(r, ctx.for_rule(r.id, None), errors, found)
+                _propose(r, ctx.for_rule(r.id, None, r.mode == "shadow"), errors, found)
 
 
 def _cancel_on_exit_events(state: ContactState, event: Event) -> None:
