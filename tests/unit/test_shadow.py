@@ -11,6 +11,7 @@ from engine.core.policy import DEFAULT_POLICY
 from engine.model.events import Event
 from engine.model.messages import Deliver, FireTimer
 from engine.model.state import MAX_TIMERS, Address, Consent, Contacted, ContactState, Timer
+from engine.ops import explain
 from engine.runtime.kafka.action_headers import SHADOW_TYPE_PREFIX, ActionHeaders
 from engine.sdk import Context, Proposal, Rule, RuleSet, on, on_timer, rule
 from engine.testing import Scenario
@@ -65,6 +66,8 @@ def test_a_rule_in_shadow_records_and_returns_the_very_action_it_would_deliver_l
     assert d.state is not None
     assert d.state.history == () and d.state.outbox == () and d.state.outcomes == {}
     assert d.state.memory["first-purchase-in-category"].fires == 0
+    assert "chosen    first-purchase-in-category (shadow) -> welcome-baby" in explain.render(
+        d.state)
 
 
 def test_a_shadow_copy_competes_with_its_live_original_as_if_live() -> None:
