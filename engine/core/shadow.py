@@ -21,6 +21,7 @@ from engine.model.state import ContactState
 
 __all__ = ["rehearse"]
 
+
 def rehearse(
     state: ContactState, candidates: list[Candidate], now: float, policy: Policy
 ) -> tuple[list[Candidate], Arbitration | None]:
@@ -30,6 +31,8 @@ def rehearse(
 
     `state` only gains the shadow records; the arbitration itself runs on a copy of it.
     """
+    if not candidates:  # most events propose nothing
+        return candidates, None
     ids = {c.rule.id for c in candidates if c.rule.mode == "shadow"}
     if not ids:  # the usual case: no copy, no list made
         return candidates, None
