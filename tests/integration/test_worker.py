@@ -113,15 +113,18 @@ def test_bad_input_is_dead_lettered_and_good_input_around_it_still_decided(
     assert 'kairos_suppressions_total{channel="",reason="outranked",rule="first-purchase-in-category"}' in metrics
 
 
-@pytest.mark.parametrize("runtime", ["batch", "faust"])
+@pytest.mark.parametrize(("runtime", "guarantee"), [
+    ("batch", "at_least_once"), ("batch", "exactly_once"), ("faust", "at_least_once")])
 def test_a_shadow_rule_writes_its_would_be_actions_to_the_shadow_topic_only(
-    kafka_bootstrap: str, tmp_path: Path, runtime: str
+    kafka_bootstrap: str, tmp_path: Path, runtime: str, guarantee: str
 ) -> None:
+    """Under exactly-once the shadow actions commit in the transaction of their event: the
+    topic is read `read_committed`."""
     rules = tmp_path / "rules"
     shutil.copytree(ROOT / "rules", rules, ignore=shutil.ignore_patterns("__pycache__"))
     (rules / "modes.txt").write_text("first-baby-purchase shadow\n")
     w = Worker(kafka_bootstrap, tmp_path / "data", runtime=runtime,
-               KAIROS_RULES_DIR=str(rules)).start()
+               KAIROS_RULES_DIR=str(rules), KAIROS_PROCESSING_GUARANTEE=guarantee).start()
     try:
         send(w, phase_one("sam"))
         shadowed = [action_codec.decode(v) for v in consume(
