@@ -78,7 +78,8 @@ def run_embedded_http(settings: Settings, address: str, data_dir: Path, rules_di
 
     pipeline = Pipeline(RuleSet.load(rules_dir), settings.load_policy())
     runtime = EmbeddedRuntime(pipeline, data_dir=data_dir, on_action=on_action,
-                              on_dead_letter=on_dead_letter, clock="wall")
+                              on_dead_letter=on_dead_letter, clock="wall",
+                              on_shadow=lambda a: feed.publish(a, shadow=True))
     watcher = DirectoryWatcher(rules_dir, pipeline.use_rules)
 
     async def main() -> None:

@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--rules", type=Path, default=None, help="rules directory")
     rep.add_argument("--out", type=Path, default=None, help="actions as JSON lines")
     rep.add_argument("--dead-letters", type=Path, default=None, help="dead letters as JSON lines")
+    rep.add_argument("--shadow-out", type=Path, default=None,
+                     help="what rules in shadow mode would have done, as JSON lines")
     rep.add_argument("--chart", type=Path, default=None, help="PNG of actions over time per rule")
     rep.add_argument("--jobs", type=int, default=None, metavar="N",
                      help="processes, the history split by contact (default: the cores available)")
@@ -96,6 +98,12 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("directory", nargs="?", type=Path, default=None)
     for name in ("enable", "disable"):
         p = rules_sub.add_parser(name, help=f"{name} a rule (edits disabled.txt)")
+        p.add_argument("rule_id")
+        p.add_argument("--dir", type=Path, default=None, dest="directory")
+        p.add_argument("--deploy", action="store_true", help="then publish to the workers")
+    for name, text in (("shadow", "try a rule in shadow mode: decided, never delivered"),
+                       ("promote", "make a rule in shadow mode live")):
+        p = rules_sub.add_parser(name, help=f"{text} (edits modes.txt)")
         p.add_argument("rule_id")
         p.add_argument("--dir", type=Path, default=None, dest="directory")
         p.add_argument("--deploy", action="store_true", help="then publish to the workers")
@@ -199,7 +207,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     with ExitStack() as files:
         out = files.enter_context(args.out.open("wb")) if args.out else None
         dead = files.enter_context(args.dead_letters.open("wb")) if args.dead_letters else None
-        report = replay(args.events, rules, out, dead, settings.load_policy(), jobs=jobs)
+        shadow = files.enter_context(args.shadow_out.open("wb")) if args.shadow_out else None
+        report = replay(args.events, rules, out, dead, settings.load_policy(), jobs=jobs,
+                        shadow_out=shadow)
     print(report.render())
     if args.chart:
         chart(report, args.chart)
@@ -229,6 +239,8 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
 
     from engine.ops.rules_check import check
     from engine.runtime import rule_updates as rule_deploy
+    from engine.sdk.rule import Mode
+    from engine.sdk.ruleset import MODES_FILE, set_mode
 
     action, directory = args.action, args.directory or settings.rules_dir
     if action in ("enable", "disable"):
@@ -237,6 +249,15 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
             print(f"error: no rule {args.rule_id!r} in {directory}", file=sys.stderr)
             return 1
         print(f"{args.rule_id}: {action}d in {directory / 'disabled.txt'}")
+        if not args.deploy:
+            return 0
+        action = "deploy"
+    if action in ("shadow", "promote"):
+        mode: Mode = "shadow" if action == "shadow" else "live"
+        if not set_mode(directory, args.rule_id, mode):
+            print(f"error: no rule {args.rule_id!r} in {directory}", file=sys.stderr)
+            return 1
+        print(f"{args.rule_id}: {mode} in {directory / MODES_FILE}")
         if not args.deploy:
             return 0
         action = "deploy"
@@ -259,10 +280,10 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
     for r in rules.rules.values():
         triggers = ", ".join(map(str, r.triggers))
         state = "disabled" if r.id in rules.disabled else "enabled"
-        print(f"{r.id:<36} v{r.version:<3} {state:<9} {r.source:<22} "
+        print(f"{r.id:<36} v{r.version:<3} {state:<9} {r.mode:<7} {r.source:<22} "
               f"[{triggers}]")
         if r.description:
-            print(f"{'':51}{r.description}")
+            print(f"{'':59}{r.description}")
     return 0
 
 

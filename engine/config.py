@@ -30,6 +30,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     topic_email: str = DEFAULT_INPUTS["email"]
     topic_social: str = DEFAULT_INPUTS["social"]
     topic_actions: str = "next-best-actions"
+    topic_shadow_actions: str = "kairos-shadow-actions"  # rules in shadow mode (docs/rules.md)
     topic_dead_letters: str = "kairos-dead-letters"
     topic_rules: str = "kairos-rules"
     topic_erasure: str = "kairos-erasure"  # right-to-be-forgotten requests (docs/privacy.md)
@@ -142,6 +143,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
                      "social": self.topic_social, "outcome": self.topic_outcomes},
             actions=self.topic_actions, dead_letters=self.topic_dead_letters,
             rules=self.topic_rules, erasure=self.topic_erasure, crm=self.topic_crm,
+            shadow_actions=self.topic_shadow_actions,
         )
 
 

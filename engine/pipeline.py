@@ -2,8 +2,9 @@
 
 A runtime turns each input message into its first hop (`ingest`, `erasure`, `route`) and hands
 it to `drain`, which runs every step this process owns, in FIFO order, with the stores for their
-tables, and yields what is left for the runtime to move: actions, dead letters, the states it
-decided (for the timer index) and messages for steps another worker owns. This keeps runtimes
+tables, and yields what is left for the runtime to move: actions, shadow rules' would-be actions
+(`Shadowed`), dead letters, the states it decided (for the timer index) and messages for steps
+another worker owns. This keeps runtimes
 to I/O, ordering and storage while the business logic lives once, here and in the core.
 """
 
@@ -26,6 +27,7 @@ from engine.errors import DecodeError
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, decode
+from engine.model.explained import DecisionRecord
 from engine.model.messages import ContactMessage, IdentityMessage, encode
 from engine.model.state import ContactState
 from engine.obs.metrics import RULE_BUCKETS, Histogram, Metrics
@@ -58,8 +60,14 @@ class Failures:
     logged: bool = False
 
 
+class Shadowed(msgspec.Struct, frozen=True, gc=False):
+    """What a rule in shadow mode would have done: reported, never delivered."""
+
+    action: Action
+
+
 # What `drain` yields: an emit it yields is one `local` refused, for the worker owning its key.
-Output = Action | DeadLetter | Decided | Emit
+Output = Action | DeadLetter | Decided | Shadowed | Emit
 
 IN_PROCESS = Failures()  # the embedded runtime's: the contact step's own letters
 EXPOSED = {"chosen": "treated", "held_out": "control"}  # a record's outcome -> its action's arm
@@ -164,6 +172,8 @@ class Pipeline:
             yield Decided(key, out.state)
             queue.extend(out.emits)
             yield from out.actions
+            for a in out.shadow_actions:
+                yield Shadowed(a)
 
     def on_identity(self, store: BytesStore, key: str, msg: IdentityMessage) -> list[Emit]:
         record = store.get(key)
@@ -198,6 +208,9 @@ class Pipeline:
         for a in decision.actions:
             self.metrics.actions[(a.rule_id, a.channel)] += 1
         for r in decision.records:
+            if r.shadow:
+                self._count_shadow(r)
+                continue
             self.metrics.candidates[r.rule_id] += 1
             if r.outcome != "chosen":
                 self.metrics.suppressions[(r.rule_id, r.channel or "", r.reason)] += 1
@@ -208,17 +221,24 @@ class Pipeline:
             if h is None:
                 h = self.metrics.rule_seconds[rule_id] = Histogram(RULE_BUCKETS)
             h.observe(seconds)
+        for a in decision.shadow_actions:
+            self.metrics.shadow_actions[(a.rule_id, a.channel)] += 1
         self.metrics.decision_latency.observe(time.perf_counter() - started)
         return decision
 
     def _rule_figures(self, decision: Decision, now: float) -> None:
         """When each rule last proposed, and its actions and conversions per arm (an action
-        decided is a treated exposure, one held out a control one)."""
+        decided is a treated exposure, one held out a control one; shadow rules expose no one)."""
         m = self.metrics
         for r in decision.records:
             if m.rule_last_fired.get(r.rule_id, now) <= now:
                 m.rule_last_fired[r.rule_id] = now
-            if r.outcome in EXPOSED:
+            if r.outcome in EXPOSED and not r.shadow:
                 m.exposures[(r.rule_id, EXPOSED[r.outcome])] += 1
         for rule_id, control in decision.conversions:
             m.conversions[(rule_id, "control" if control else "treated")] += 1
+
+    def _count_shadow(self, r: DecisionRecord) -> None:
+        self.metrics.shadow_candidates[r.rule_id] += 1
+        if r.outcome != "chosen":
+            self.metrics.shadow_suppressions[(r.rule_id, r.channel or "", r.reason)] += 1

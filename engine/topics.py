@@ -46,6 +46,7 @@ class Topics:
     rules: str
     erasure: str
     crm: str
+    shadow_actions: str  # what rules in shadow mode would have done (never delivered)
 
     @property
     def inputs(self) -> dict[str, Source]:
@@ -74,5 +75,5 @@ class Topics:
     def created(self) -> tuple[list[str], list[str]]:
         """(plain topics, compacted topics) a worker group needs; the rules topic apart."""
         plain = [*self.sources.values(), self.actions, self.dead_letters, self.erasure,
-                 *self.internal.values()]
+                 *self.internal.values(), self.shadow_actions]
         return plain, list(self.changelogs.values())

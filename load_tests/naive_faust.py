@@ -27,7 +27,7 @@ from engine.model import actions, deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.messages import decode_contact, decode_identity, encode
-from engine.pipeline import Decided, Pipeline
+from engine.pipeline import Output, Pipeline
 from engine.runtime.faust.tables import TableStore
 from engine.runtime.kafka.admin import ensure_topics
 from engine.sdk.ruleset import RuleSet
@@ -56,12 +56,12 @@ out, dead = _topic(settings.topic_actions), _topic(settings.topic_dead_letters)
 sources = settings.topics.inputs
 
 
-async def _send(o: Action | DeadLetter | Decided | Emit) -> None:
+async def _send(o: Output) -> None:
     if isinstance(o, Action):
         await out.send(key=o.contact_id.encode(), value=actions.encode(o))
     elif isinstance(o, DeadLetter):
         await dead.send(key=None, value=deadletter.encode(o))
-    elif not isinstance(o, Decided):
+    elif isinstance(o, ToIdentity | ToContacts):  # not a state decided, nor a shadow action
         await internal[o.table].send(key=o.key.encode(), value=encode(o.msg))
 
 

@@ -68,8 +68,8 @@ class KafkaSource:
     """A `ConsoleSource` over a Kafka worker group (the app id's), started once.
 
     `feed_topics` maps each action topic the live feed follows to whether its actions are
-    shadow ones; by default the actions topic alone. The changelog copy lives in
-    `<KAIROS_DATA_DIR>/console/`: one console per data directory.
+    shadow ones; by default the actions topic and the shadow-actions topic. The changelog copy
+    lives in `<KAIROS_DATA_DIR>/console/`: one console per data directory.
     """
 
     runtime = "kafka"
@@ -78,7 +78,8 @@ class KafkaSource:
         self.settings = settings
         self.feed = LiveFeed()
         self.urls = [u.strip() for u in settings.console_metrics.split(",") if u.strip()]
-        self.feed_topics = feed_topics or {settings.topic_actions: False}
+        self.feed_topics = feed_topics or {settings.topic_actions: False,
+                                           settings.topic_shadow_actions: True}
         self.root = settings.data_dir / "console"
         self.copy = ChangelogCopy(settings, self.root)
         self.undecodable = 0  # feed records that were no action: counted, skipped

@@ -6,7 +6,9 @@ Read this module first. Everything the engine does for a contact happens here, i
 2. Duplicate events (an event id already decided) change nothing.
 3. `observe` learns from the event (consent revocations first), pending timers whose exit
    events just happened are cancelled, and the rules indexed on the event propose candidates.
-4. `arbitrate` turns candidates into the next best action(s) under the contact policy.
+4. `arbitrate` turns candidates into the next best action(s) under the contact policy; the
+   candidates of rules in shadow mode are arbitrated first, as if live, on a copy of the state
+   (`engine/core/shadow.py`), so they never change what the live rules decide.
 
 Before `observe`, the event's identifiers are admitted within the identity limits; a login's
 `Unite` is decided here too, by the contact asked to merge (`engine/core/linking.py`).
@@ -32,6 +34,7 @@ from engine.core.linking import Links, admit, unite
 from engine.core.merge import merge
 from engine.core.observe import Conversion, observe
 from engine.core.policy import Policy
+from engine.core.shadow import rehearse
 from engine.errors import StateError
 from engine.model import state as state_codec
 from engine.model.actions import Action
@@ -67,6 +70,7 @@ class Decision:
     refused: list[str] = field(default_factory=list)  # identifier kinds of refused merges/links
     rule_seconds: list[tuple[str, float]] = field(default_factory=list)  # (rule id, one run)
     conversions: list[Conversion] = field(default_factory=list)  # actions a purchase converted
+    shadow_actions: list[Action] = field(default_factory=list)  # shadow rules', never delivered
 
 
 def decide(
@@ -134,13 +138,18 @@ def _decide(
     seconds: list[tuple[str, float]] = []
     ctx = Context(event, state, now, "", None)
     for r in proposers:
-        _propose(r, ctx.for_rule(r.id, timer), errors, candidates, seconds)
+        _propose(r, ctx.for_rule(r.id, timer, r.mode == "shadow"), errors, candidates, seconds)
     if before != (state.stage, state.lifecycle):
         _transitions(state, event, before, now, rules, errors, candidates, seconds)
-    result = arbitrate(state, candidates, now, policy)
+    live, shadowed = rehearse(state, candidates, now, policy)
+    result = arbitrate(state, live, now, policy)
     links = links or Links()
-    return Decision(state, result.actions, links.emits, changed=True, rule_errors=errors,
-                    records=result.records, refused=links.refused, rule_seconds=seconds)
+    decision = Decision(state, result.actions, links.emits, changed=True, rule_errors=errors,
+                        records=result.records, refused=links.refused, rule_seconds=seconds)
+    if shadowed is not None:
+        decision.records = shadowed.records + result.records
+        decision.shadow_actions = shadowed.actions
+    return decision
 
 
 def _propose(
@@ -159,7 +168,7 @@ def _propose(
         ctx.state.record_decision(
             DecisionRecord(
                 at=ctx.now, trigger_event_id=ctx.event.event_id, rule_id=r.id, action="",
-                outcome="error", reason=reason,
+                outcome="error", reason=reason, shadow=r.mode == "shadow",
             )
         )
     seconds.append((r.id, time.perf_counter() - started))
@@ -193,7 +202,7 @@ def _transitions(
             )
             ctx = Context(event, state, now, "", None)
             for r in rules.for_event(event):
-                _propose(r, ctx.for_rule(r.id, None), errors, found, seconds)
+                _propose(r, ctx.for_rule(r.id, None, r.mode == "shadow"), errors, found, seconds)
 
 
 def _cancel_on_exit_events(state: ContactState, event: Event) -> None:

@@ -19,6 +19,7 @@ class DecisionRecord(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
     reason: str
     channel: str | None = None
     action_id: str | None = None
+    shadow: bool = False  # a shadow rule's candidate: what it would have done, never done
 
 
 class Refusal(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):

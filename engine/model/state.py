@@ -157,6 +157,7 @@ class Timer(msgspec.Struct, gc=False, frozen=True, omit_defaults=True):
     cause_event_id: str
     cancel_on: tuple[str, ...] = ()
     payload: dict[str, Any] = {}
+    shadow: bool = False  # set by a rule in shadow mode: the first to go when timers are full
 
 
 class RuleMemory(msgspec.Struct, gc=False, omit_defaults=True):
@@ -323,8 +324,8 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
         timers = [t for t in self.timers if t.timer_id != tid
                   and not (t.name == replaces and t.rule_id == rule_id)]
         timers.append(timer)
-        if len(timers) > MAX_TIMERS:  # the one due last goes
-            timers.remove(max(timers, key=_due))
+        while len(timers) > MAX_TIMERS:  # shadow rules' first, then the one due last
+            timers.remove(max(timers, key=_eviction))
         self.timers = tuple(timers)
 
     def drop_timers(self, match: Callable[[Timer], bool]) -> None:
@@ -366,8 +367,9 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
         self.history = (*self.history, contacted)[-MAX_HISTORY:]
 
 
-def _due(t: Timer) -> float:
-    return t.due
+def _eviction(t: Timer) -> tuple[bool, float]:
+    """Shadow timers never crowd out a live one (docs/rules.md, "Shadow mode")."""
+    return t.shadow, t.due
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -87,6 +87,10 @@ class Metrics:
         self.rule_last_fired: dict[str, float] = {}  # per rule: time of its latest candidate
         self.exposures: Counter[tuple[str, str]] = Counter()  # (rule, arm): actions decided
         self.conversions: Counter[tuple[str, str]] = Counter()  # (rule, arm): actions converted
+        # Rules in shadow mode, never in the live counters above (docs/rules.md)
+        self.shadow_candidates: Counter[str] = Counter()  # per rule
+        self.shadow_actions: Counter[tuple[str, str]] = Counter()  # per (rule, channel)
+        self.shadow_suppressions: Counter[tuple[str, str, str]] = Counter()  # as suppressions
         self.duplicates = 0
         self.decision_latency = Histogram(LATENCY_BUCKETS)
         self.record_to_action = Histogram(ACTION_BUCKETS)  # Kafka worker only
@@ -131,6 +135,16 @@ class Metrics:
             "kairos_rule_conversions", "Actions followed by the contact's purchase within the "
             "conversion window (each counted once), per rule and arm.", ["rule", "arm"],
             self.conversions)
+        yield labelled("kairos_shadow_candidates",
+                       "Candidate actions proposed by rules in shadow mode, per rule.", ["rule"],
+                       self.shadow_candidates)
+        yield labelled("kairos_shadow_actions",
+                       "Actions rules in shadow mode would have decided (never delivered), per "
+                       "rule and channel.", ["rule", "channel"], self.shadow_actions)
+        yield labelled("kairos_shadow_suppressions",
+                       "Candidates of rules in shadow mode the policy would not have acted on, "
+                       "per rule, channel and reason.", ["rule", "channel", "reason"],
+                       self.shadow_suppressions)
         yield labelled(
             "kairos_identity_merges_refused",
             "Merges and identifiers the identity rules refused (a login that would unite two "

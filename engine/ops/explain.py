@@ -75,8 +75,9 @@ def render(st: ContactState) -> str:
     lines.append("  recent decisions (oldest first):")
     for d in st.decisions:
         where = f" on {d.channel}" if d.channel else ""
+        mode = " (shadow)" if d.shadow else ""  # would have been decided, never delivered
         lines.append(
-            f"    {_t(d.at)}  {d.outcome:<9} {d.rule_id} -> {d.action}{where}: {d.reason}"
+            f"    {_t(d.at)}  {d.outcome:<9} {d.rule_id}{mode} -> {d.action}{where}: {d.reason}"
             f"  [trigger {d.trigger_event_id}{', action ' + d.action_id if d.action_id else ''}]"
         )
     if not st.decisions:

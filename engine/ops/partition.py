@@ -59,7 +59,8 @@ from engine.sdk.ruleset import RuleSet
 __all__ = ["Partitioned", "available_cores", "replay_partitioned"]
 
 Tag = tuple[Any, ...]  # (line, phase, …): see the module docstring
-ActionOut = tuple[Tag, bytes, str, str, str, float]  # tag, JSON, rule, channel, contact, decided
+# tag, JSON, rule, channel, contact, decided, whether a shadow rule's (never delivered)
+ActionOut = tuple[Tag, bytes, str, str, str, float, bool]
 LetterOut = tuple[Tag, bytes, str]  # tag, JSON, category
 T = TypeVar("T")
 
@@ -220,15 +221,18 @@ def _job(plan: _Plan, j: int, rules: RuleSet, policy: Policy,
     letters: list[LetterOut] = []
     cursor = _Cursor()
 
-    def on_action(a: Action) -> None:
-        actions.append((cursor.next(), action_codec.encode(a), a.rule_id, a.channel,
-                        a.contact_id, epoch(a.decided_at)))
+    def output(shadow: bool) -> Callable[[Action], None]:
+        def out(a: Action) -> None:
+            actions.append((cursor.next(), action_codec.encode(a), a.rule_id, a.channel,
+                            a.contact_id, epoch(a.decided_at), shadow))
+        return out
 
     def on_dead_letter(d: DeadLetter) -> None:
         letters.append((cursor.next(), deadletter.encode(d), d.category()))
 
-    runtime = EmbeddedRuntime(Pipeline(rules, policy), on_action=on_action,
-                              on_dead_letter=on_dead_letter, on_timer=cursor.timer)
+    runtime = EmbeddedRuntime(Pipeline(rules, policy), on_action=output(False),
+                              on_shadow=output(True), on_dead_letter=on_dead_letter,
+                              on_timer=cursor.timer)
     rises, highs = plan.rises, plan.highs
     nxt = 0  # the first rise after the last line this job has seen
 

@@ -2,8 +2,10 @@
 
 Runs the embedded runtime in event time over recorded events (the three input shapes, mixed,
 optionally gzipped), from empty in-memory state, so two runs over the same input write
-byte-identical action files. Timers fire as event time passes their due time; timers still
-pending after the last event stay pending, as they would be in production at that moment.
+byte-identical action files; what rules in shadow mode would have done is counted apart (and
+written to `shadow_out`), never among the actions. Timers fire as event time passes their due
+time; timers still pending after the last event stay pending, as they would be in production
+at that moment.
 With `jobs` > 1 the history is split by contact over that many processes
 (`engine/ops/partition.py`), and the files are the same bytes as with one.
 """
@@ -40,6 +42,7 @@ class ReplayReport:
     contacts: set[str] = field(default_factory=set)
     dead_letters: Counter[str] = field(default_factory=Counter)
     timeline: list[tuple[float, str]] = field(default_factory=list)
+    shadow: Counter[str] = field(default_factory=Counter)  # would-be actions per shadow rule
 
     @property
     def events_per_second(self) -> float:
@@ -64,6 +67,9 @@ class ReplayReport:
             "actions per channel:",
             *(f"  {ch:<36} {n:>8,}" for ch, n in sorted(self.channels.items())),
         ]
+        if self.shadow:
+            lines += ["shadow actions per rule (never delivered):",
+                      *(f"  {rule:<36} {n:>8,}" for rule, n in sorted(self.shadow.items()))]
         return "\n".join(lines)
 
 
@@ -76,13 +82,14 @@ def replay(
     before_close: Callable[[EmbeddedRuntime], None] | None = None,
     also: Callable[[Action], None] | None = None,
     jobs: int = 1,
+    shadow_out: IO[bytes] | None = None,
 ) -> ReplayReport:
     """Replay `events`; `also` sees each action in file order. `before_close` gets the final
     runtime, which only a one-process replay has (`jobs` 1, the default)."""
     if jobs > 1:
         if before_close is not None:
             raise ValueError("before_close needs the replay's runtime: it runs with jobs=1 only")
-        return _replay_parallel(events, rules, out, dead_letters, policy, also, jobs)
+        return _replay_parallel(events, rules, out, dead_letters, policy, also, jobs, shadow_out)
     report = ReplayReport()
 
     def on_action(a: Action) -> None:
@@ -97,9 +104,14 @@ def replay(
         if dead_letters is not None:
             dead_letters.write(deadletter.encode(d) + b"\n")
 
+    def on_shadow(a: Action) -> None:
+        report.shadow[a.rule_id] += 1
+        if shadow_out is not None:
+            shadow_out.write(action_codec.encode(a) + b"\n")
+
     runtime = EmbeddedRuntime(
         Pipeline(rules, policy), on_action=on_action, on_dead_letter=on_dead_letter,
-        clock="event",
+        on_shadow=on_shadow, clock="event",
     )
     started = time.perf_counter()
     topic = str(events)
@@ -116,13 +128,19 @@ def replay(
 def _replay_parallel(
     events: str | Path, rules: RuleSet, out: IO[bytes] | None, dead_letters: IO[bytes] | None,
     policy: Policy, also: Callable[[Action], None] | None, jobs: int,
+    shadow_out: IO[bytes] | None,
 ) -> ReplayReport:
     """The same report and files from `jobs` processes; its time is the whole run's."""
     report = ReplayReport()
     started = time.perf_counter()
     done = replay_partitioned(events, rules, policy, jobs)
     report.events = done.events
-    for _, line, rule_id, channel, contact_id, decided in done.actions:
+    for _, line, rule_id, channel, contact_id, decided, shadow in done.actions:
+        if shadow:
+            report.shadow[rule_id] += 1
+            if shadow_out is not None:
+                shadow_out.write(line + b"\n")
+            continue
         report.count_action(rule_id, channel, contact_id, decided)
         if out is not None:
             out.write(line + b"\n")

@@ -20,7 +20,7 @@ from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, detect_source
 from engine.model.messages import Deliver, FireTimer, Resolve
-from engine.pipeline import Decided, Pipeline
+from engine.pipeline import Decided, Pipeline, Shadowed
 from engine.runtime.timers import TimerIndex
 from engine.storage import CachedStates, MemoryStore, RocksStore
 from engine.topics import DEFAULT_INPUTS
@@ -33,12 +33,14 @@ class EmbeddedRuntime:
         *,
         data_dir: Path | None = None,
         on_action: Callable[[Action], None] = lambda a: None,
+        on_shadow: Callable[[Action], None] = lambda a: None,
         on_dead_letter: Callable[[DeadLetter], None] = lambda d: None,
         on_timer: Callable[[str, FireTimer], None] = lambda key, msg: None,
         clock: Literal["event", "wall"] = "event",
     ) -> None:
         self.pipeline = pipeline
         self.on_action = on_action
+        self.on_shadow = on_shadow  # what rules in shadow mode would have done (never delivered)
         self.on_dead_letter = on_dead_letter
         self.on_timer = on_timer  # told before each timer fires (a parallel replay orders by it)
         self.clock = clock
@@ -120,6 +122,8 @@ class EmbeddedRuntime:
                 self.on_action(out)
             elif isinstance(out, DeadLetter):
                 self.on_dead_letter(out)
+            elif isinstance(out, Shadowed):
+                self.on_shadow(out.action)
 
     def flush(self) -> None:
         """Write every changed contact state to the store (reads of `contacts` see them)."""

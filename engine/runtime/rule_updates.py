@@ -1,10 +1,10 @@
 """Changing rules without restarting: a watched directory (embedded) or a rules topic (Kafka).
 
-A rules directory (modules, data files, `disabled.txt`) travels as one *bundle*: every file's
-bytes in one msgpack message on the compacted `kairos-rules` topic, under one key, so the last
-bundle is the rule set. Each worker follows the topic, writes the bundle to a directory of its
-own and swaps the pipeline's rule set; a bundle that fails to load is logged and ignored, and
-the worker keeps deciding with the rules it had.
+A rules directory (modules, data files, `disabled.txt`, `modes.txt`) travels as one *bundle*:
+every file's bytes in one msgpack message on the compacted `kairos-rules` topic, under one key,
+so the last bundle is the rule set. Each worker follows the topic, writes the bundle to a
+directory of its own and swaps the pipeline's rule set; a bundle that fails to load is logged
+and ignored, and the worker keeps deciding with the rules it had.
 
 Loading a bundle runs its Python code: only operators should be able to write to the topic
 (Kafka ACLs), exactly as only they can write to the rules directory.

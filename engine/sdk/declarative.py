@@ -13,6 +13,7 @@ of our own.
     triggers = ["track:Order Completed"]
     when = "double(event.properties.revenue) > 500.0 && state.lifecycle == 'repeat'"
     set_stage = "post-purchase"            # optional
+    mode = "shadow"                        # optional: tried, never delivered (default "live")
       [[rule.propose]]
       action = "vip-thank-you"
       channels = ["crm", "email"]
@@ -39,7 +40,7 @@ import msgspec
 from engine.errors import RuleError
 from engine.model.segment import Campaign
 from engine.model.state import LIFECYCLES, STAGES, Touch
-from engine.sdk.rule import DAY, Context, Proposal, Rule, Trigger
+from engine.sdk.rule import DAY, Context, Mode, Proposal, Rule, Trigger
 
 SUFFIXES = (".toml", ".yaml", ".yml")
 VARIABLES = {"event", "state", "now"}
@@ -66,6 +67,7 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True):
     reentry_days: float = 0.0
     set_stage: str | None = None
     set_lifecycle: str | None = None
+    mode: Mode = "live"
 
 
 class RuleFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -127,7 +129,7 @@ def _compile(source: str, index: int, spec: RuleSpec) -> Rule:
     return Rule(
         id=spec.id, version=spec.version, description=spec.description, triggers=triggers,
         body=_body(program, proposals, spec), module=source,
-        reentry=spec.reentry_days * DAY,
+        reentry=spec.reentry_days * DAY, mode=spec.mode,
     )
 
 

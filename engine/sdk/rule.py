@@ -3,7 +3,8 @@
 A rule is a plain function decorated with `@rule`: it receives a `Context` (the event, the
 contact's state, the time, and the rule's own memory and timers) and returns the candidate
 actions it proposes. Rules do no I/O; they run inside the pure core, so a rule behaves the same
-in tests, replays and production.
+in tests, replays and production. A rule in `mode="shadow"` decides and is recorded like a
+live one but delivers nothing and changes nothing live rules read (docs/rules.md).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "CHANNELS",
     "DAY",
     "INTEREST_HALF_LIFE",
+    "MODES",
     "Context",
     "Proposal",
     "Rule",
@@ -35,6 +37,8 @@ DAY = 86_400.0
 INTEREST_HALF_LIFE = 14 * DAY
 ActionClass = Literal["marketing", "transactional", "mandatory"]
 ACTION_CLASSES: tuple[str, ...] = get_args(ActionClass)
+Mode = Literal["live", "shadow"]
+MODES: tuple[str, ...] = get_args(Mode)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,9 +106,13 @@ class Proposal:
 
 
 class Context:
-    """What a rule sees and may change: the event, the state, the time, its memory and timers."""
+    """What a rule sees and may change: the event, the state, the time, its memory and timers.
 
-    __slots__ = ("acted", "event", "now", "rule_id", "state", "timer")
+    A shadow rule keeps its own memory and timers, but its stage, lifecycle and score changes
+    are not kept: live rules read those, and a shadow rule must not change what they decide.
+    """
+
+    __slots__ = ("acted", "event", "now", "rule_id", "shadow", "state", "timer")
 
     def __init__(
         self, event: Event, state: ContactState, now: float, rule_id: str, timer: Timer | None
@@ -115,8 +123,9 @@ class Context:
         self.rule_id = rule_id
         self.timer = timer
         self.acted = False
+        self.shadow = False
 
-    def for_rule(self, rule_id: str, timer: Timer | None) -> Context:
+    def for_rule(self, rule_id: str, timer: Timer | None, shadow: bool = False) -> Context:
         """This context re-aimed at the next rule of the same decision.
 
         A decision runs several rules on one event; one context serves them all instead of an
@@ -125,6 +134,7 @@ class Context:
         self.rule_id = rule_id
         self.timer = timer
         self.acted = False
+        self.shadow = shadow
         return self
 
     # --- reading the contact -------------------------------------------------------------
@@ -146,6 +156,9 @@ class Context:
         return self.state.score(domain, self.now, half_life)
 
     def add_score(self, domain: str, points: float, half_life: float) -> float:
+        """The new score; in shadow mode the value it would have, the state left as it was."""
+        if self.shadow:
+            return self.state.score(domain, self.now, half_life) + points
         return self.state.add_score(domain, points, self.now, half_life)
 
     def interest(self, domain: str) -> float:
@@ -153,7 +166,7 @@ class Context:
         return self.state.score(domain, self.now, INTEREST_HALF_LIFE)
 
     def add_interest(self, domain: str, points: float) -> float:
-        return self.state.add_score(domain, points, self.now, INTEREST_HALF_LIFE)
+        return self.add_score(domain, points, INTEREST_HALF_LIFE)
 
     def top_interest(self) -> tuple[str, float] | None:
         """The domain this contact is most interested in now, with its score."""
@@ -163,21 +176,25 @@ class Context:
     # --- journey stage and lifecycle -----------------------------------------------------
 
     def set_stage(self, stage: str) -> bool:
-        """Move the journey stage; rules on `on("stage", stage)` run in the same decision."""
+        """Move the journey stage; rules on `on("stage", stage)` run in the same decision.
+        A shadow rule only learns whether it would have moved it."""
         if stage not in STAGES:
             raise ValueError(f"rule {self.rule_id!r}: unknown stage {stage!r} (one of {STAGES})")
         changed = self.state.stage != stage
-        self.state.stage = stage
+        if not self.shadow:
+            self.state.stage = stage
         return changed
 
     def set_lifecycle(self, lifecycle: str) -> bool:
-        """Move the lifecycle; rules on `on("lifecycle", lifecycle)` run in the same decision."""
+        """Move the lifecycle; rules on `on("lifecycle", lifecycle)` run in the same decision.
+        A shadow rule only learns whether it would have moved it."""
         if lifecycle not in LIFECYCLES:
             raise ValueError(
                 f"rule {self.rule_id!r}: unknown lifecycle {lifecycle!r} (one of {LIFECYCLES})"
             )
         changed = self.state.lifecycle != lifecycle
-        self.state.lifecycle = lifecycle
+        if not self.shadow:
+            self.state.lifecycle = lifecycle
         return changed
 
     @property
@@ -207,6 +224,7 @@ class Context:
             cause_event_id=cause,
             cancel_on=tuple([t.key for t in cancel_on]) if cancel_on else (),
             payload=dict(payload or {}),
+            shadow=self.shadow,
         )
         self.state.add_timer(timer, replaces=name)
         self.acted = True
@@ -236,6 +254,7 @@ class Rule:
     body: RuleBody
     module: str = ""
     reentry: float = 0.0
+    mode: Mode = "live"  # "shadow": decided and recorded, never delivered (docs/rules.md)
 
     @property
     def source(self) -> str:
@@ -270,8 +289,10 @@ def rule(
     version: int = 1,
     description: str = "",
     reentry: float = 0.0,
+    mode: Mode = "live",
 ) -> Callable[[RuleBody], Rule]:
-    """Declare a rule: `@rule("cart-abandoned", triggers=[on("track", "Product Added")])`."""
+    """Declare a rule: `@rule("cart-abandoned", triggers=[on("track", "Product Added")])`;
+    `mode="shadow"` tries it without delivering anything."""
 
     def wrap(fn: RuleBody) -> Rule:
         return Rule(
@@ -282,6 +303,7 @@ def rule(
             body=fn,
             module=fn.__module__,
             reentry=reentry,
+            mode=mode,
         )
 
     return wrap

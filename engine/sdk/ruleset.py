@@ -2,30 +2,38 @@
 
 An event only meets the rules that can fire on it: the index maps `kind:name` and `kind` to
 rules, so the cost of an event does not grow with the number of unrelated rules.
+
+Beside the rule files, `disabled.txt` lists rules that never run and `modes.txt` overrides a
+rule's own mode (`rule-id shadow` or `rule-id live` a line): both travel in a deploy's bundle.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import cast
 
 from engine.errors import RuleError
 from engine.model.events import Event
 from engine.model.segment import CALL_TYPES
 from engine.sdk import declarative
-from engine.sdk.rule import Rule, Trigger
+from engine.sdk.rule import MODES, Mode, Rule, Trigger
 
 DEFAULT_RULES_DIR = Path(__file__).resolve().parents[2] / "rules"
 DISABLED_FILE = "disabled.txt"
+MODES_FILE = "modes.txt"
 MAX_CACHED_NAMES = 10_000
 
 
 class RuleSet:
-    """The loaded rules, indexed by trigger; disabled rules are listed but never run."""
+    """The loaded rules, indexed by trigger; disabled rules are listed but never run. `modes`
+    (from `modes.txt`) overrides rules' own modes; naming a rule not loaded is an error."""
 
-    def __init__(self, rules: Iterable[Rule], disabled: Iterable[str] = ()) -> None:
+    def __init__(self, rules: Iterable[Rule], disabled: Iterable[str] = (),
+                 modes: Mapping[str, Mode] | None = None) -> None:
         self.disabled = frozenset(disabled)
         self.rules: dict[str, Rule] = {}
         for r in rules:
@@ -34,6 +42,10 @@ class RuleSet:
                     f"{r.source}: duplicate rule id {r.id!r} (also in {self.rules[r.id].source})"
                 )
             self.rules[r.id] = r
+        for rule_id, mode in (modes or {}).items():
+            if rule_id not in self.rules:
+                raise RuleError(f"{MODES_FILE}: no rule {rule_id!r} is loaded")
+            self.rules[rule_id] = dataclasses.replace(self.rules[rule_id], mode=mode)
         self._index: dict[str, list[tuple[Rule, Trigger]]] = {}
         # (kind, name) -> its rules, or the triggers to check when a category narrows one
         self._by_name: dict[tuple[str, str], tuple[tuple[Rule, ...],
@@ -77,6 +89,7 @@ class RuleSet:
     def describe(self) -> str:
         return ", ".join(
             f"{r.id}@v{r.version}" + (" (disabled)" if r.id in self.disabled else "")
+            + (" (shadow)" if r.mode == "shadow" else "")
             for r in self.rules.values()
         )
 
@@ -85,17 +98,43 @@ class RuleSet:
 
     @classmethod
     def load(cls, directory: Path | str = DEFAULT_RULES_DIR) -> RuleSet:
-        """The rules of every module in `directory`, minus those listed in `disabled.txt`."""
+        """The rules of every module in `directory`, minus those listed in `disabled.txt`,
+        in the modes `modes.txt` gives them."""
         directory = Path(directory)
-        return cls(load_rules(directory), read_disabled(directory))
+        return cls(load_rules(directory), read_disabled(directory), read_modes(directory))
 
 
-def read_disabled(directory: Path) -> list[str]:
-    path = directory / DISABLED_FILE
+def _lines(path: Path) -> list[str]:
+    """The lines of a list file without comments and blank lines; none when it is absent."""
     if not path.exists():
         return []
     lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
     return [line for line in lines if line]
+
+
+def read_disabled(directory: Path) -> list[str]:
+    return _lines(directory / DISABLED_FILE)
+
+
+def read_modes(directory: Path) -> dict[str, Mode]:
+    """`modes.txt`: rule id -> mode, one `rule-id shadow|live` a line."""
+    modes: dict[str, Mode] = {}
+    for line in _lines(directory / MODES_FILE):
+        words = line.split()
+        if len(words) != 2 or words[1] not in MODES:
+            raise RuleError(f"{MODES_FILE}: {line!r}: expected `rule-id mode`, mode one of "
+                            f"{MODES}")
+        modes[words[0]] = cast(Mode, words[1])
+    return modes
+
+
+def set_mode(directory: Path, rule_id: str, mode: Mode) -> bool:
+    """Write `rule_id`'s mode to `modes.txt` (the other lines kept); False for an unknown rule."""
+    if rule_id not in {r.id for r in load_rules(directory)}:
+        return False
+    modes = {**read_modes(directory), rule_id: mode}
+    (directory / MODES_FILE).write_text("".join(f"{i} {m}\n" for i, m in modes.items()))
+    return True
 
 
 def load_rules(directory: Path) -> list[Rule]:
@@ -136,6 +175,8 @@ def _validate(module: str, r: Rule) -> None:
         raise RuleError(f"{module}: rule {r.id!r}: needs an id and a version >= 1")
     if not r.triggers:
         raise RuleError(f"{module}: rule {r.id!r}: has no trigger")
+    if r.mode not in MODES:
+        raise RuleError(f"{module}: rule {r.id!r}: mode {r.mode!r} is not one of {MODES}")
     known = {*CALL_TYPES, "email", "social", "timer", "stage", "lifecycle"}
     for t in r.triggers:
         if t.kind not in known:

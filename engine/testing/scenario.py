@@ -10,6 +10,7 @@
 
 Time is event time: each call happens at the scenario's clock, which only moves when you
 advance it. Everything runs through the real pipeline (identity, core, arbitration), in memory.
+What rules in shadow mode would have done is in `shadow_actions`, never in `actions`.
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ class Scenario:
             rules = RuleSet(rules)
         self.actions: list[Action] = []
         self.dead_letters: list[DeadLetter] = []
+        self.shadow_actions: list[Action] = []
         self.runtime = EmbeddedRuntime(
             Pipeline(rules, policy),
             on_action=self.actions.append,
+            on_shadow=self.shadow_actions.append,
             on_dead_letter=self.dead_letters.append,
             clock="event",
         )

@@ -37,6 +37,15 @@ from engine.sdk.rule import Proposal, on, rule
 def broken(ctx):
     return Proposal("offer", ("email",), value=1 / 0)
 '''
+SHADOW_RULE = '''
+from engine.sdk.rule import Proposal, on, rule
+
+
+@rule("signup-sms-trial", triggers=[on("track", "Signed Up")], mode="shadow",
+      description="a welcome by SMS or email, tried in shadow first")
+def trial(ctx):
+    return Proposal("welcome-trial", ("sms", "email"), priority=50)
+'''
 SEGMENT = ("track", "page", "identify", "screen", "group", "alias")
 
 
@@ -56,6 +65,7 @@ class Engine:
         rules = tmp / "rules"
         shutil.copytree(DEFAULT_RULES_DIR, rules)
         (rules / "broken_offer.py").write_text(BROKEN_RULE)
+        (rules / "signup_trial.py").write_text(SHADOW_RULE)
         self.rules = RuleSet.load(rules)
         env = {**os.environ, "KAIROS_WRITE_KEYS": WRITE_KEY, "KAIROS_CONSOLE_USERS": users,
                "KAIROS_CONSOLE_UNMASKED": "ann" if users else "", "PYTHONPATH": str(ROOT)}
@@ -200,6 +210,11 @@ def test_every_loaded_rule_is_listed_with_figures_and_health(engine, browser):
     broken = page.locator("tr[data-rule='broken-pricing-offer']")
     playwright.expect(broken.locator(".flag.bad")).to_have_text("erroring")
     assert number(broken.locator("td.num").nth(2).inner_text()) > 0  # errors
+    trial = page.locator("tr[data-rule='signup-sms-trial']")
+    playwright.expect(trial.locator(".flag.shadow")).to_have_text("shadow")
+    assert number(trial.locator("td[data-figure='actions'] div").inner_text()) > 0  # would-be
+    beside = page.locator("#shadow-table tr[data-shadow='signup-sms-trial']")
+    playwright.expect(beside).to_contain_text("lead-nurture")  # live on the same event
     screenshot(page, "rules")
 
 
@@ -240,6 +255,8 @@ def test_the_live_stream_grows_as_actions_are_decided_and_filters(engine, browse
     page.wait_for_function(f"document.querySelectorAll('#stream > li').length > {before}",
                            timeout=15_000)
     assert "•••@" in page.inner_text("#stream")  # bob sees no address in full
+    playwright.expect(page.locator("#stream > li[data-rule='signup-sms-trial'] .flag.shadow")
+                      .first).to_be_visible()
     screenshot(page, "live", full_page=False)
     page.select_option("select[name=channel]", "email")
     page.click("button[type=submit]")

@@ -1,4 +1,5 @@
-"""Rules change on a running worker: deploy, new version, disable — no restart."""
+"""Rules change on a running worker: deploy, new version, shadow and promote, disable — no
+restart."""
 
 from __future__ import annotations
 
@@ -37,11 +38,13 @@ def kairos(worker: Worker, *args: str) -> str:
     return out.stdout
 
 
-def page_action(worker: Worker, event_id: str, timeout: float) -> action_codec.Action | None:
+def page_action(worker: Worker, event_id: str, timeout: float,
+                topic: str = "actions") -> action_codec.Action | None:
+    """The action a page view decided, on the actions topic (or another: "shadow")."""
     produce(worker.bootstrap, [(worker.topics["clickstream"], b"anon-r", segment(
         "page", event_id, T0, anonymousId="anon-r", name="/home"))])
     values = consume(
-        worker.bootstrap, worker.topics["actions"],
+        worker.bootstrap, worker.topics[topic],
         lambda vs: any(action_codec.decode(v).trigger_event_id == event_id for v in vs),
         timeout=timeout,
     )
@@ -78,6 +81,24 @@ def test_deployed_rules_reach_a_running_worker_within_seconds(
             if second and second.rule_version == 2:
                 break
         assert second is not None and second.rule_version == 2 and second.action == "hello-v2"
+
+        kairos(w, "rules", "shadow", "hello-page", "--dir", str(rules), "--deploy")
+        tried = None
+        for attempt in range(20):  # decided in shadow once the bundle is applied
+            tried = page_action(w, f"shadow-{attempt}", timeout=1.5, topic="shadow")
+            if tried:
+                break
+        assert tried is not None and tried.action == "hello-v2", w.log_tail()
+        live = consume(w.bootstrap, w.topics["actions"], lambda vs: False, timeout=3)
+        assert tried.trigger_event_id not in {action_codec.decode(v).trigger_event_id
+                                              for v in live}
+        kairos(w, "rules", "promote", "hello-page", "--dir", str(rules), "--deploy")
+        promoted = None
+        for attempt in range(20):
+            promoted = page_action(w, f"promoted-{attempt}", timeout=1.5)
+            if promoted:
+                break
+        assert promoted is not None and promoted.rule_id == "hello-page"
 
         kairos(w, "rules", "disable", "hello-page", "--dir", str(rules), "--deploy")
         time.sleep(3)

@@ -113,6 +113,38 @@ def test_bad_input_is_dead_lettered_and_good_input_around_it_still_decided(
     assert 'kairos_suppressions_total{channel="",reason="outranked",rule="first-purchase-in-category"}' in metrics
 
 
+@pytest.mark.parametrize(("runtime", "guarantee"), [
+    ("batch", "at_least_once"), ("batch", "exactly_once"), ("faust", "at_least_once")])
+def test_a_shadow_rule_writes_its_would_be_actions_to_the_shadow_topic_only(
+    kafka_bootstrap: str, tmp_path: Path, runtime: str, guarantee: str
+) -> None:
+    """Under exactly-once the shadow actions commit in the transaction of their event: the
+    topic is read `read_committed`."""
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules, ignore=shutil.ignore_patterns("__pycache__"))
+    (rules / "modes.txt").write_text("first-baby-purchase shadow\n")
+    w = Worker(kafka_bootstrap, tmp_path / "data", runtime=runtime,
+               KAIROS_RULES_DIR=str(rules), KAIROS_PROCESSING_GUARANTEE=guarantee).start()
+    try:
+        send(w, phase_one("sam"))
+        shadowed = [action_codec.decode(v) for v in consume(
+            w.bootstrap, w.topics["shadow"], lambda vs: any(b"sam-o1" in v for v in vs))]
+        live = actions_of(w, lambda acts: "sam-o1" in triggers(acts))
+        metrics = urllib.request.urlopen(w.metrics_url(), timeout=5).read().decode()
+    finally:
+        w.stop()
+    [would] = [a for a in shadowed if a.trigger_event_id == "sam-o1"]
+    assert (would.rule_id, would.channel, would.action) == EXPECTED["o1"], w.log_tail()
+    assert all(a.rule_id != "first-baby-purchase" for a in live)
+    # the live rule it outranked before decides now: a shadow candidate never stops a live one
+    [decided] = [a for a in live if a.trigger_event_id == "sam-o1"]
+    assert decided.rule_id == "first-purchase-in-category"
+    assert 'kairos_shadow_actions_total{channel="email",rule="first-baby-purchase"} 1.0' in metrics
+    live_counts = re.findall(r"^kairos_(?:actions|candidates|suppressions)_total\{.*\}",
+                             metrics, re.MULTILINE)
+    assert live_counts and not [c for c in live_counts if "first-baby-purchase" in c]
+
+
 def test_state_survives_kill_minus_nine_and_no_event_is_skipped(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:

@@ -33,10 +33,10 @@ from engine.model import deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.messages import encode
-from engine.pipeline import Decided, Failures, Pipeline
+from engine.pipeline import Decided, Failures, Pipeline, Shadowed
 from engine.runtime.faust.order import InputOrder
 from engine.runtime.faust.tables import FaustTables
-from engine.runtime.kafka.action_headers import ActionHeaders
+from engine.runtime.kafka.action_headers import SHADOW_TYPE_PREFIX, ActionHeaders
 from engine.runtime.kafka.ownership import Ownership, first_message
 from engine.storage.changelog import partition_of
 from engine.topics import Table
@@ -108,6 +108,7 @@ class KairosAgents:
         self.lock = asyncio.Lock()  # one of: a batch, a timer tick, a rebalance
         self.failures = Failures(source="pipeline", topic=self.internal["contacts"], logged=True)
         self.action_headers = ActionHeaders(settings.app_id)
+        self.shadow_headers = ActionHeaders(settings.app_id, SHADOW_TYPE_PREFIX)
         n, rf = settings.partitions, settings.replication_factor
         self.to_internal: dict[Table, Any] = {
             t: _raw_topic(app, name, partitions=n, replicas=rf)
@@ -192,6 +193,10 @@ class KairosAgents:
                 tables.timers.track(out.state, partition_of(out.key, self.settings.partitions))
             elif isinstance(out, DeadLetter):
                 await self._dead(out)
+            elif isinstance(out, Shadowed):
+                a = out.action
+                await self._send(self.settings.topic_shadow_actions, a.contact_id.encode(),
+                                 action_codec.encode(a), headers=self.shadow_headers.of(a))
             else:
                 await self._forward(out)
 

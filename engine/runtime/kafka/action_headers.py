@@ -4,6 +4,8 @@ The record on `next-best-actions` stays what it was, the action JSON keyed by th
 its headers say what it is: `ce_id` the action id, `ce_type` `io.kairos.action.<channel>`,
 `ce_source` `kairos/<app id>/<rule id>`, `ce_subject` the contact id, `ce_time` when it was
 decided, `ce_specversion` 1.0 and `content-type: application/json` (docs/operations.md).
+A shadow rule's would-be actions on `kairos-shadow-actions` carry the same headers, their type
+`io.kairos.shadow-action.<channel>`.
 
 The `cloudevents` library's Kafka binding renders them. It costs about 25 µs an action, twenty
 times encoding the action itself, so it renders one template per (channel, rule), where only
@@ -23,20 +25,21 @@ from cloudevents.core.v1.event import CloudEvent
 from engine.model import actions as action_codec
 from engine.model.actions import Action
 
-__all__ = ["CONTENT_TYPE", "TYPE_PREFIX", "ActionHeaders", "Headers", "event_of",
-           "library_headers"]
+__all__ = ["CONTENT_TYPE", "SHADOW_TYPE_PREFIX", "TYPE_PREFIX", "ActionHeaders", "Headers",
+           "event_of", "library_headers"]
 
 TYPE_PREFIX = "io.kairos.action."
+SHADOW_TYPE_PREFIX = "io.kairos.shadow-action."
 CONTENT_TYPE = "application/json"
 Headers = list[tuple[str, bytes]]
 _FORMAT = JSONFormat()
 
 
-def event_of(action: Action, app_id: str) -> CloudEvent:
+def event_of(action: Action, app_id: str, type_prefix: str = TYPE_PREFIX) -> CloudEvent:
     """The action as the library's CloudEvent, its data the action JSON as sent."""
     return CloudEvent({
         "id": action.action_id,
-        "type": TYPE_PREFIX + action.channel,
+        "type": type_prefix + action.channel,
         "source": f"kairos/{app_id}/{action.rule_id}",
         "subject": action.contact_id,
         "time": datetime.fromisoformat(action.decided_at),
@@ -48,9 +51,10 @@ def _no_key(_: BaseCloudEvent) -> None:
     """The record's key is the contact id, set by the worker, not a `partitionkey`."""
 
 
-def library_headers(action: Action, app_id: str) -> Headers:
+def library_headers(action: Action, app_id: str, type_prefix: str = TYPE_PREFIX) -> Headers:
     """The headers the library's binary mode gives `action`: the reference, at its cost."""
-    return list(to_binary(event_of(action, app_id), _FORMAT, _no_key).headers.items())
+    event = event_of(action, app_id, type_prefix)
+    return list(to_binary(event, _FORMAT, _no_key).headers.items())
 
 
 def _time(decided_at: str) -> bytes:
@@ -64,16 +68,17 @@ def _time(decided_at: str) -> bytes:
 
 class ActionHeaders:
     """The headers of each action a worker sends, from one library-made template per
-    (channel, rule)."""
+    (channel, rule); `type_prefix` tells actions and shadow actions apart."""
 
-    def __init__(self, app_id: str) -> None:
+    def __init__(self, app_id: str, type_prefix: str = TYPE_PREFIX) -> None:
         self.app_id = app_id
+        self.type_prefix = type_prefix
         self._templates: dict[tuple[str, str], tuple[Headers, int, int, int]] = {}
 
     def of(self, action: Action) -> Headers:
         template = self._templates.get((action.channel, action.rule_id))
         if template is None:
-            made = library_headers(action, self.app_id)
+            made = library_headers(action, self.app_id, self.type_prefix)
             names = [name for name, _ in made]
             template = (made, names.index("ce_id"), names.index("ce_subject"),
                         names.index("ce_time"))

@@ -22,9 +22,9 @@ from engine.model import deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.messages import encode
-from engine.pipeline import Decided, Failures, Pipeline
+from engine.pipeline import Decided, Failures, Pipeline, Shadowed
 from engine.runtime.kafka import clients
-from engine.runtime.kafka.action_headers import ActionHeaders
+from engine.runtime.kafka.action_headers import SHADOW_TYPE_PREFIX, ActionHeaders
 from engine.runtime.kafka.assignment import Rebalance
 from engine.runtime.kafka.commits import Commits
 from engine.runtime.kafka.faults import BrokerProbe
@@ -81,6 +81,7 @@ class StreamWorker:
                                self.ownership)
         self.failures = Failures(source="pipeline", topic=self.internal["contacts"], logged=True)
         self.action_headers = ActionHeaders(settings.app_id)
+        self.shadow_headers = ActionHeaders(settings.app_id, SHADOW_TYPE_PREFIX)
         self.record_time: float | None = None  # timestamp of the record being handled, in s
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -189,8 +190,17 @@ class StreamWorker:
                 tables.timers.track(out.state, partition_of(out.key, self.settings.partitions))
             elif isinstance(out, DeadLetter):
                 await self._dead(out)
+            elif isinstance(out, Shadowed):
+                await self._shadow(out.action)
             else:
                 await self._forward(out)
+
+    async def _shadow(self, action: Action) -> None:
+        """A shadow rule's would-be action, keyed and headed like an action, on its own topic."""
+        topic = self.settings.topic_shadow_actions
+        await self.commits.send(topic, action.contact_id, action_codec.encode(action),
+                                self.output_partitions.of(topic, action.contact_id),
+                                self.shadow_headers.of(action))
 
     async def _forward(self, emit: Emit) -> None:
         """To the internal topic of the worker that owns the key."""
