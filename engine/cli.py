@@ -240,24 +240,20 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
     from engine.ops.rules_check import check
     from engine.runtime import rule_updates as rule_deploy
     from engine.sdk.rule import Mode
-    from engine.sdk.ruleset import MODES_FILE, set_mode
+    from engine.sdk.ruleset import DISABLED_FILE, MODES_FILE, set_disabled, set_mode
 
     action, directory = args.action, args.directory or settings.rules_dir
-    if action in ("enable", "disable"):
-        known = _set_disabled(directory, args.rule_id, action == "disable")
+    if action in ("enable", "disable", "shadow", "promote"):
+        if action in ("enable", "disable"):
+            known = set_disabled(directory, args.rule_id, action == "disable")
+            now, edited = f"{action}d", DISABLED_FILE
+        else:
+            mode: Mode = "shadow" if action == "shadow" else "live"
+            known, now, edited = set_mode(directory, args.rule_id, mode), mode, MODES_FILE
         if not known:
             print(f"error: no rule {args.rule_id!r} in {directory}", file=sys.stderr)
             return 1
-        print(f"{args.rule_id}: {action}d in {directory / 'disabled.txt'}")
-        if not args.deploy:
-            return 0
-        action = "deploy"
-    if action in ("shadow", "promote"):
-        mode: Mode = "shadow" if action == "shadow" else "live"
-        if not set_mode(directory, args.rule_id, mode):
-            print(f"error: no rule {args.rule_id!r} in {directory}", file=sys.stderr)
-            return 1
-        print(f"{args.rule_id}: {mode} in {directory / MODES_FILE}")
+        print(f"{args.rule_id}: {now} in {directory / edited}")
         if not args.deploy:
             return 0
         action = "deploy"
@@ -309,16 +305,6 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(explain.render(state))
     return 0
-
-
-def _set_disabled(directory: Path, rule_id: str, disabled: bool) -> bool:
-    from engine.sdk.ruleset import DISABLED_FILE, load_rules, read_disabled
-
-    if rule_id not in {r.id for r in load_rules(directory)}:
-        return False
-    ids = [i for i in read_disabled(directory) if i != rule_id] + ([rule_id] if disabled else [])
-    (directory / DISABLED_FILE).write_text("".join(f"{i}\n" for i in ids))
-    return True
 
 
 if __name__ == "__main__":

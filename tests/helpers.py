@@ -66,3 +66,12 @@ def reachable(s: Scenario, *users: str) -> Scenario:
                   traits={"email": f"{user}@example.com", "phone": f"+336000{user}",
                           "consent": {"email": True, "sms": True, "push": True, "print": True}})
     return s
+
+
+def rules_dir(tmp_path: Path, **files: str) -> Path:
+    """A rules directory of the given files (`vip__toml=...` is `vip.toml`)."""
+    d = tmp_path / "rules"
+    d.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (d / name.replace("__", ".")).write_text(text)
+    return d

@@ -128,6 +128,15 @@ def read_modes(directory: Path) -> dict[str, Mode]:
     return modes
 
 
+def set_disabled(directory: Path, rule_id: str, disabled: bool) -> bool:
+    """Add `rule_id` to `disabled.txt` or take it out; False for an unknown rule."""
+    if rule_id not in {r.id for r in load_rules(directory)}:
+        return False
+    ids = [i for i in read_disabled(directory) if i != rule_id] + ([rule_id] if disabled else [])
+    (directory / DISABLED_FILE).write_text("".join(f"{i}\n" for i in ids))
+    return True
+
+
 def set_mode(directory: Path, rule_id: str, mode: Mode) -> bool:
     """Write `rule_id`'s mode to `modes.txt` (the other lines kept); False for an unknown rule."""
     if rule_id not in {r.id for r in load_rules(directory)}:

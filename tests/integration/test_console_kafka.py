@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,13 +23,6 @@ from tests.integration.journey import phase_one
 from tests.integration.test_rule_deploy import RULE
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module")
-def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    w = Worker(kafka_bootstrap, tmp_path_factory.mktemp("worker")).start()
-    yield w
-    w.stop()
 
 
 def console_settings(w: Worker, data_dir: Path, *urls: str) -> Settings:

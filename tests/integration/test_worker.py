@@ -7,7 +7,6 @@ import re
 import shutil
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -30,13 +29,6 @@ from tests.integration.journey import EXPECTED, T0, email_event, phase_one, phas
 from tests.integration.timer_rule import timer_rules
 
 pytestmark = pytest.mark.kafka
-
-
-@pytest.fixture(scope="module")
-def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
-    w = Worker(kafka_bootstrap, tmp_path_factory.mktemp("worker")).start()
-    yield w
-    w.stop()
 
 
 def send(w: Worker, items: list[tuple[str, bytes, bytes]]) -> None:

@@ -12,6 +12,7 @@ from engine.errors import RuleError
 from engine.ops.rules_check import check
 from engine.runtime import rule_updates as rule_deploy
 from engine.sdk.ruleset import DEFAULT_RULES_DIR, RuleSet
+from tests.helpers import rules_dir
 
 GOOD = '''
 from engine.sdk import Context, Proposal, on, rule
@@ -21,14 +22,6 @@ from engine.sdk import Context, Proposal, on, rule
 def hello(ctx: Context) -> Proposal:
     return Proposal(action="hello", channels=("web",))
 '''
-
-
-def rules_dir(tmp_path: Path, **files: str) -> Path:
-    d = tmp_path / "rules"
-    d.mkdir(exist_ok=True)
-    for name, text in files.items():
-        (d / name.replace("__", ".")).write_text(text)
-    return d
 
 
 def test_the_shipped_rules_load_and_pass_their_check() -> None:

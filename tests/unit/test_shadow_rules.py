@@ -14,6 +14,7 @@ from engine.ops.generator import JourneyGenerator
 from engine.ops.replay import replay
 from engine.runtime import rule_updates as rule_deploy
 from engine.sdk.ruleset import MODES_FILE, RuleSet
+from tests.helpers import rules_dir
 
 PYTHON = '''
 from engine.sdk import Context, Proposal, on, rule
@@ -38,14 +39,6 @@ mode = "{mode}"
   action = "vip-thank-you"
   channels = ["crm"]
 '''
-
-
-def rules_dir(tmp_path: Path, **files: str) -> Path:
-    d = tmp_path / "rules"
-    d.mkdir(exist_ok=True)
-    for name, text in files.items():
-        (d / name.replace("__", ".")).write_text(text)
-    return d
 
 
 def test_python_and_declarative_rules_declare_their_mode(tmp_path: Path) -> None:
