@@ -67,8 +67,11 @@ class Engine:
         (rules / "broken_offer.py").write_text(BROKEN_RULE)
         (rules / "signup_trial.py").write_text(SHADOW_RULE)
         self.rules = RuleSet.load(rules)
+        policy = tmp / "policy.toml"
+        policy.write_text("holdout = 0.3\n")  # control groups: treated vs control per rule
         env = {**os.environ, "KAIROS_WRITE_KEYS": WRITE_KEY, "KAIROS_CONSOLE_USERS": users,
-               "KAIROS_CONSOLE_UNMASKED": "ann" if users else "", "PYTHONPATH": str(ROOT)}
+               "KAIROS_CONSOLE_UNMASKED": "ann" if users else "", "KAIROS_POLICY": str(policy),
+               "PYTHONPATH": str(ROOT)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "engine.cli", "run", "--http", f"127.0.0.1:{self.port}",
              "--data-dir", str(tmp / "data"), "--rules", str(rules)],
@@ -213,6 +216,9 @@ def test_every_loaded_rule_is_listed_with_figures_and_health(engine, browser):
     trial = page.locator("tr[data-rule='signup-sms-trial']")
     playwright.expect(trial.locator(".flag.shadow")).to_have_text("shadow")
     assert number(trial.locator("td[data-figure='actions'] div").inner_text()) > 0  # would-be
+    compared = lead.locator("td").last
+    playwright.expect(compared).to_contain_text("95% CI")  # the policy holds 30% out
+    assert " vs " in compared.inner_text()
     beside = page.locator("#shadow-table tr[data-shadow='signup-sms-trial']")
     playwright.expect(beside).to_contain_text("lead-nurture")  # live on the same event
     screenshot(page, "rules")
