@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -112,6 +113,17 @@ def test_kill_minus_nine_then_restart_loses_nothing(kafka_bootstrap: str, tmp_pa
         <= wanted
 
 
+def shared(a: Worker, b: Worker, timeout: float = 60.0) -> list[set[int]]:
+    """The contacts partitions each worker owns once the group settled on both (a busy machine
+    can take more than one rebalance to get there)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        owned = [set(ready(w)["partitions"]["contacts"]) for w in (a, b)]  # type: ignore[index]
+        if (owned[0] and owned[1]) or time.monotonic() > deadline:
+            return owned
+        time.sleep(0.5)
+
+
 def test_two_faust_workers_share_the_partitions_and_survive_one_leaving(
         kafka_bootstrap: str, tmp_path: Path) -> None:
     a = Worker(kafka_bootstrap, tmp_path / "a", runtime="faust", **FAST).start()
@@ -119,9 +131,8 @@ def test_two_faust_workers_share_the_partitions_and_survive_one_leaving(
     try:
         b.start()
         a.wait_for_log("Ready", 60)  # a's second assignment: the group has both
-        shares = [ready(w)["partitions"] for w in (a, b)]
-        owned = [set(s["contacts"]) for s in shares]  # type: ignore[index]
-        assert owned[0] and owned[1] and owned[0].isdisjoint(owned[1])
+        owned = shared(a, b)
+        assert owned[0] and owned[1] and owned[0].isdisjoint(owned[1]), owned
         assert owned[0] | owned[1] == {0, 1, 2, 3}
         first, wanted_first = burst("tw", 12, 60)
         send(a, first)
