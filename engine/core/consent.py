@@ -101,8 +101,8 @@ def migrate_addresses(state: ContactState) -> None:
 
 def learn_addresses(state: ContactState, event: Event) -> None:
     """An identify sets (or, with an empty value, clears) the contact's addresses, unless a
-    newer event already gave one; a provider event gives the mailbox it is about only to a
-    contact that has none yet."""
+    newer event already gave one or the email is not among the contact's identifiers; a
+    provider event gives the mailbox it is about only to a contact that has none yet."""
     t, token = event.time, event.device_token
     if token:
         _address_at(state, "push", token, t, event.device_type)
@@ -110,7 +110,9 @@ def learn_addresses(state: ContactState, event: Event) -> None:
         state.addresses.setdefault("email", Address(event.email, t))
     if event.kind != "identify":
         return
-    if event.email:
+    if event.email and f"email:{event.email}" in state.identifiers:
+        # (an email the identity limits refused is no address of this contact's: its bounces,
+        # unsubscribes and opens would reach another contact)
         before = state.addresses.get("email")
         _address_at(state, "email", event.email, t)
         moved = before is not None and state.addresses["email"].value != before.value

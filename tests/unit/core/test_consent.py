@@ -57,6 +57,22 @@ def test_marketing_needs_prior_consent_and_silence_is_not_consent() -> None:
     assert (a.channel, a.recipient) == ("email", "a@b.c")
 
 
+def test_an_email_beyond_the_identity_limit_never_becomes_the_address() -> None:
+    """Its unsubscribe would reach another contact: the contact keeps mailing the address
+    whose feedback comes back to it."""
+    s = scenario(offer)
+    s.identify("u1", email="u1-0@x.io", consent={"email": True})
+    for n in range(1, 6):  # the default limit holds five emails: the sixth is refused
+        s.advance(minutes=1)
+        s.identify("u1", email=f"u1-{n}@x.io")
+    assert s.contact("user:u1").addresses["email"].value == "u1-4@x.io"
+    s.advance(minutes=1)
+    s.email("u1-4@x.io", "unsubscribe")
+    s.advance(minutes=1)
+    assert all(a.channel != "email" for a in s.track("u1", "Product Viewed"))
+    assert s.contact("user:u1").consent["email"].granted is False
+
+
 def test_a_stale_identify_never_grants_again() -> None:
     s = scenario(news)
     s.identify("u1", email="a@b.c", consent={"email": True})

@@ -24,6 +24,7 @@ GROUPS = {"newsletter": 1, "offers": 2}
 KEYS = ("email", "email/newsletter", "email/offers", "sms", "push", "print")
 ADDRESSED = ("email", "sms", "push", "print")
 BASE = Policy.load(UNLIMITED_POLICY)
+EMAIL_LIMIT = BASE.identity.limits["email"]
 POLICY = Policy(
     global_daily_cap=None, global_weekly_cap=None, channels=BASE.channels,
     holdout=0.3, email_groups=GROUPS,
@@ -54,6 +55,7 @@ class Person:
     spam: bool = False
     customer: bool = False
     emails: int = 0
+    linked: list[str] = field(default_factory=list)  # emails among its identifiers (limit 5)
 
     def answer(self, key: str, at: float, granted: bool) -> None:
         held = self.answers.get(key)
@@ -108,6 +110,7 @@ def play(steps: list[tuple]) -> None:  # type: ignore[type-arg]
     owner: dict[str, str] = {}
     for i, (user, me) in enumerate(people.items()):
         me.give("email", f"{user}-0@x.io", s.now)
+        me.linked.append(f"{user}-0@x.io")
         me.give("sms", f"+3360000000{i}", s.now)
         grants = {"email": True, "sms": True, "push": True}
         s.identify(user, email=me.addresses["email"], phone=me.addresses["sms"], consent=grants)
@@ -142,7 +145,9 @@ def play(steps: list[tuple]) -> None:  # type: ignore[type-arg]
             me.emails += 1
             given = f"{user}-{me.emails}@x.io"
             when = s.now if kind == "new-email" else at
-            me.give("email", given, when)
+            if len(me.linked) < EMAIL_LIMIT:  # beyond it the identity policy refuses the email,
+                me.linked.append(given)  # and an address that is not the contact's is none
+                me.give("email", given, when)
             out = s.segment("identify", user, timestamp=iso(when), traits={"email": given})
         elif kind in ("phone", "no-phone"):
             phone = f"+3360000000{who}{n}" if kind == "phone" else None
