@@ -154,8 +154,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except Rejected as exc:
-        headers = {"WWW-Authenticate": 'Basic realm="kairos"'} if exc.code == "unauthorized" \
-            else None
+        # Reads take a read key as a Bearer token; everything else a write key as basic auth.
+        scheme = "Bearer" if request.path.endswith("/next-best-action") else "Basic"
+        headers = {"WWW-Authenticate": f'{scheme} realm="kairos"'} \
+            if exc.code == "unauthorized" else None
         return _error(exc.status, exc.code, str(exc), exc.field, headers=headers)
     except Unavailable as exc:
         return _error(503, "unavailable", f"try again: {exc}", headers={"Retry-After": "1"})

@@ -69,6 +69,7 @@ class MemoryWeb:
                  clock: Callable[[], float] = time.time) -> None:
         self.identity, self.clock = identity, clock
         self.actions: dict[str, tuple[str, float, bytes]] = {}  # contact -> decided, expiry, JSON
+        self.prune_at = PRUNE_AT
 
     def remember(self, action: Action) -> None:
         """Keep a delivered web action unless a newer decision is already kept."""
@@ -77,9 +78,10 @@ class MemoryWeb:
         current = self.actions.get(action.contact_id)
         if current is not None and current[0] > action.decided_at:
             return
-        if len(self.actions) >= PRUNE_AT:
+        if len(self.actions) >= self.prune_at:  # drop the expired, then let it double
             now = self.clock()
             self.actions = {c: kept for c, kept in self.actions.items() if kept[1] > now}
+            self.prune_at = max(PRUNE_AT, 2 * len(self.actions))
         self.actions[action.contact_id] = (action.decided_at, epoch(action.expires_at),
                                            action_codec.encode(action))
 

@@ -101,8 +101,9 @@ async def check_reads(base: str, a: str, b: str) -> None:
     # An id computed the old way: refused without a read key, and it names nobody with one.
     legacy = contact_id_for(a)
     assert legacy != mine
-    status, body, _ = await get(base, f"/v1/contacts/{legacy}/next-best-action")
+    status, body, headers = await get(base, f"/v1/contacts/{legacy}/next-best-action")
     assert (status, body["code"]) == (401, "unauthorized")
+    assert headers["WWW-Authenticate"] == 'Bearer realm="kairos"'
     status, body, _ = await get(base, f"/v1/contacts/{legacy}/next-best-action", bearer)
     assert (status, body["code"]) == (404, "not_found")
     # A's token does not open B's action; an expired, a malformed or no token opens nothing.

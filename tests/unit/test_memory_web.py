@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
+import pytest
+
+from connectors.channels import web as web_module
 from connectors.channels.web import MemoryWeb
 from engine.model import actions as action_codec
 from engine.model.actions import Action
@@ -35,3 +39,17 @@ def test_an_expired_action_is_not_shown() -> None:
     web = MemoryWeb({}.get, clock=lambda: NOW)
     web.remember(action("2026-06-01T09:00:00.000Z", expires="2026-06-01T11:59:59.000Z"))
     assert asyncio.run(web.latest("c1")) is None
+
+
+def test_a_full_store_drops_expired_actions_and_keeps_live_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(web_module, "PRUNE_AT", 3)
+    clock = [NOW]
+    web = MemoryWeb({}.get, clock=lambda: clock[0])
+    for contact in ("c1", "c2", "c3"):  # these expire at NOW + 60
+        web.remember(msgspec.structs.replace(action("2026-06-01T11:00:00.000Z",
+                     expires="2026-06-01T12:01:00.000Z"), contact_id=contact))
+    clock[0] = NOW + 120
+    web.remember(msgspec.structs.replace(action("2026-06-01T12:01:00.000Z"), contact_id="c4"))
+    assert set(web.actions) == {"c4"}
+    assert asyncio.run(web.latest("c4")) is not None
