@@ -5,7 +5,8 @@
     POST /v1/webhooks/email (= /v1/webhooks/email/sendgrid)   SendGrid event webhook (ECDSA)
     POST /v1/webhooks/email/mailgun                  Mailgun event webhook (HMAC-SHA256)
     POST /v1/webhooks/social                         social interactions (HMAC-SHA256)
-    GET  /v1/contacts/{id}/next-best-action          the web channel's latest action
+    GET  /v1/contacts/{id}/next-best-action          the web channel's latest action (read key)
+    GET  /v1/visitors/next-best-action               … for a browser itself (visitor token)
     GET  /health
 
 Every item is validated with the engine's own decoders before it is accepted. A batch or a
@@ -27,7 +28,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
-from connectors import mailgun
+from connectors import mailgun, web_reads
 from connectors.intake import (
     MAX_BATCH,
     MAX_BATCH_EVENTS,
@@ -44,9 +45,11 @@ from connectors.intake import (
     read_body,
 )
 from connectors.signatures import authenticate, verify_ecdsa, verify_hmac
+from connectors.web_reads import WebReads
 from engine.model.events import iso
 
-__all__ = ["Accepted", "CollectorConfig", "Refused", "Sink", "Unavailable", "collector_app"]
+__all__ = ["Accepted", "CollectorConfig", "Refused", "Sink", "Unavailable", "WebReads",
+           "collector_app"]
 
 log = logging.getLogger(__name__)
 SEGMENT_CALLS = ("track", "page", "screen", "identify", "group", "alias")
@@ -60,18 +63,20 @@ class Sink(Protocol):
         `Unavailable`; nothing of the request counts as accepted until this returns."""
 
 
-WebLookup = Callable[[str], Awaitable[bytes | None]]
-
-
 @dataclass(frozen=True)
 class CollectorConfig:
     write_keys: frozenset[str]
     sendgrid_public_key: str = ""
     social_webhook_secret: str = ""
     mailgun_signing_key: str = ""
+    # The web channel's reads (connectors/web_reads.py): never a write key.
+    read_keys: frozenset[str] = frozenset()
+    web_token_secret: str = ""
+    web_token_max_age: float = 3600.0
+    web_origins: frozenset[str] = frozenset()
 
 
-def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | None = None,
+def collector_app(sink: Sink, config: CollectorConfig, reads: WebReads | None = None,
                   clock: Callable[[], float] = time.time) -> web.Application:
     # We inflate gzip bodies ourselves, with a bound, so a zip bomb is a 413 and not a crash.
     app = web.Application(client_max_size=MAX_WEBHOOK + 1, middlewares=[json_errors],
@@ -125,15 +130,6 @@ def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | N
         return await _settle(sink, [judge("social", item, f"$[{i}]", i)
                                     for i, item in enumerate(payload)])
 
-    async def next_best_action(request: web.Request) -> web.Response:
-        authenticate(request.headers, config.write_keys)
-        if web_lookup is None:
-            raise Rejected(404, "not_found", "the web channel is not configured on this collector")
-        found = await web_lookup(request.match_info["contact"])
-        if found is None:
-            return _error(404, "not_found", "no current action for this contact", action=None)
-        return web.Response(body=found, content_type="application/json")
-
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -142,7 +138,8 @@ def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | N
         app.router.add_post(path, sendgrid)
     app.router.add_post("/v1/webhooks/email/mailgun", mailgun_webhook)
     app.router.add_post("/v1/webhooks/social", social_webhook)
-    app.router.add_get("/v1/contacts/{contact}/next-best-action", next_best_action)
+    web_reads.mount(app, reads, config.read_keys, config.web_token_secret,
+                    config.web_token_max_age, config.web_origins, clock)
     app.router.add_get("/health", health)
     return app
 
@@ -157,8 +154,10 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         return await handler(request)
     except Rejected as exc:
-        headers = {"WWW-Authenticate": 'Basic realm="kairos"'} if exc.code == "unauthorized" \
-            else None
+        # Reads take a read key as a Bearer token; everything else a write key as basic auth.
+        scheme = "Bearer" if request.path.endswith("/next-best-action") else "Basic"
+        headers = {"WWW-Authenticate": f'{scheme} realm="kairos"'} \
+            if exc.code == "unauthorized" else None
         return _error(exc.status, exc.code, str(exc), exc.field, headers=headers)
     except Unavailable as exc:
         return _error(503, "unavailable", f"try again: {exc}", headers={"Retry-After": "1"})

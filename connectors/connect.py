@@ -23,6 +23,7 @@ from connectors.channels.print_batch import PrintBatch
 from connectors.channels.web import WebChannel
 from connectors.delivery import Channel, Delivery, Outcome, Retry
 from connectors.redis_gate import RedisGate, RedisUnavailable
+from connectors.visitor_mirror import mirror_identities
 from engine.config import Settings
 from engine.model import deadletter
 from engine.model.actions import Action
@@ -107,6 +108,11 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
     )
     await consumer.start()
     gate = asyncio.Semaphore(CONCURRENCY)
+    # The web channel's visitors: the identity changelog mirrored for the Kafka collector.
+    mirror = asyncio.create_task(mirror_identities(settings, redis, stop)) \
+        if "web" in channels else None
+    if mirror is not None:  # a failed mirror stops the connector, which then raises it
+        mirror.add_done_callback(lambda _: stop.set())
 
     async def one(raw: bytes) -> None:
         from engine.model import actions as action_codec
@@ -131,6 +137,9 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
             await producer.flush()  # outcomes and dead letters are safe before the commit
             await consumer.commit()
     finally:
+        stop.set()
+        if mirror is not None:
+            await mirror
         await consumer.stop()
         await producer.stop()
         await redis.aclose()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from connectors.channels.web import MemoryWeb
 from connectors.collector import CollectorConfig, collector_app
 from connectors.sinks import EmbeddedSink, KafkaSink
 from engine.config import Settings
@@ -26,13 +27,23 @@ from engine.runtime.rule_updates import DirectoryWatcher
 from engine.sdk.ruleset import RuleSet
 
 
+def _listed(text: str) -> frozenset[str]:
+    return frozenset(k.strip() for k in text.split(",") if k.strip())
+
+
 def collector_config(settings: Settings) -> CollectorConfig:
-    keys = frozenset(k.strip() for k in settings.write_keys.split(",") if k.strip())
+    keys = _listed(settings.write_keys)
     if not keys:
         print("kairos: no KAIROS_WRITE_KEYS: every ingest request will be refused (401)",
               file=sys.stderr)
+    if not settings.contact_id_key:
+        print("kairos: no KAIROS_CONTACT_ID_KEY: contact ids can be computed from identifiers "
+              "(docs/privacy.md)", file=sys.stderr)
     return CollectorConfig(keys, settings.sendgrid_public_key, settings.social_webhook_secret,
-                           settings.mailgun_signing_key)
+                           settings.mailgun_signing_key, read_keys=_listed(settings.read_keys),
+                           web_token_secret=settings.web_token_secret,
+                           web_token_max_age=settings.web_token_max_age,
+                           web_origins=_listed(settings.web_origins))
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -63,11 +74,14 @@ def run_embedded_http(settings: Settings, address: str, data_dir: Path, rules_di
     logs.setup()
 
     feed = LiveFeed()
+    # The web channel's actions, visitors resolved in the runtime's identity table (below).
+    web_actions = MemoryWeb(lambda identifier: runtime.identity.get(identifier))
 
     def on_action(a: Action) -> None:
         sys.stdout.buffer.write(action_codec.encode(a) + b"\n")
         sys.stdout.flush()
         feed.publish(a)
+        web_actions.remember(a)
 
     data_dir.mkdir(parents=True, exist_ok=True)
     dead = (data_dir / "dead-letters.jsonl").open("ab")
@@ -94,7 +108,7 @@ def run_embedded_http(settings: Settings, address: str, data_dir: Path, rules_di
                 await asyncio.sleep(0.25)
 
         task = asyncio.create_task(background())
-        app = collector_app(EmbeddedSink(runtime), collector_config(settings))
+        app = collector_app(EmbeddedSink(runtime), collector_config(settings), web_actions)
         if not console.mount(app, EmbeddedSource(runtime, feed), settings):
             print("kairos: no KAIROS_CONSOLE_USERS: the console at /console answers 401",
                   file=sys.stderr)
@@ -120,20 +134,18 @@ def run_kafka_collector(settings: Settings, address: str) -> int:
         _stop_on_signals(stopping)
         sink = KafkaSink(settings)
         await sink.start()
-        web_lookup = None
+        reads = None
         redis = None
         if settings.redis_url:
             from redis.asyncio import Redis
 
-            from connectors.channels.web import latest_action
+            from connectors.channels.web import RedisWeb
 
             redis = Redis.from_url(settings.redis_url)
-
-            async def web_lookup(contact: str) -> bytes | None:
-                return await latest_action(redis, contact)
+            reads = RedisWeb(redis)
 
         try:
-            await _serve(collector_app(sink, collector_config(settings), web_lookup),
+            await _serve(collector_app(sink, collector_config(settings), reads),
                          address, stopping)
         finally:
             await sink.stop()

@@ -1,7 +1,9 @@
-"""Who may post to the collector: Segment write keys and the webhook providers' signatures.
+"""Who may post to the collector: Segment write keys and the webhook providers' signatures;
+who may read from it: the site's servers with a secret read key.
 
-Every failure is a 401 with a JSON body (`unauthorized` for a write key, `bad_signature` for a
-webhook); a provider's retry of a correctly signed request is never refused here.
+Every failure is a 401 with a JSON body (`unauthorized` for a write or read key,
+`bad_signature` for a webhook); a provider's retry of a correctly signed request is never
+refused here. Write keys sit in public JavaScript, so they never authorise a read.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ def authenticate(headers: Mapping[str, str], write_keys: Set[str]) -> None:
         raise Rejected(401, "unauthorized", "malformed basic auth header") from None
     if not any(hmac.compare_digest(user.encode(), key.encode()) for key in write_keys):
         raise Rejected(401, "unauthorized", "unknown write key")
+
+
+def authorize_read(headers: Mapping[str, str], read_keys: Set[str]) -> None:
+    """A secret read key as a Bearer token; a write key (basic auth) never reads anything."""
+    scheme, _, value = headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "basic":
+        raise Rejected(401, "unauthorized",
+                       "a write key cannot read: send a read key (Authorization: Bearer)")
+    if scheme.lower() != "bearer" or not value:
+        raise Rejected(401, "unauthorized", "missing read key (Authorization: Bearer <read key>)")
+    if not any(same(value, key) for key in read_keys):
+        raise Rejected(401, "unauthorized", "unknown read key")
 
 
 def verify_hmac(headers: Mapping[str, str], body: bytes, secret: str, now: float) -> None:

@@ -16,7 +16,7 @@ from engine.topics import DEFAULT_INPUTS, Topics
 
 SECRETS = frozenset({"write_keys", "social_webhook_secret", "smtp_password", "sms_auth",
                      "push_auth", "webhook_secret", "mailgun_signing_key",
-                     "console_users"})
+                     "console_users", "contact_id_key", "read_keys", "web_token_secret"})
 CREDENTIALS_IN_URL = re.compile(r"//[^/@]*@")
 
 
@@ -72,6 +72,14 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # and the users among them who may see emails and phone numbers unmasked.
     console_users: str = ""
     console_unmasked: str = ""
+    # Keys new contact ids (docs/privacy.md): changing it starts new contacts for everyone.
+    contact_id_key: str = ""
+    # The web channel's reads (docs/connectors.md): the site's servers use a read key (Bearer),
+    # browsers a visitor token the site signed with the token secret, valid at most this long.
+    read_keys: str = ""
+    web_token_secret: str = ""
+    web_token_max_age: float = 3600.0
+    web_origins: str = ""  # comma-separated origins browsers may read their action from
     redis_url: str = "redis://127.0.0.1:6379/0"
     topic_outcomes: str = DEFAULT_INPUTS["outcome"]
     topic_crm: str = "kairos-crm-tasks"
@@ -127,7 +135,15 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
             raise SettingsError(f"KAIROS_{field.upper()}: {what}" if field else text) from None
 
     def load_policy(self) -> Policy:
-        return Policy.load(self.policy) if self.policy else DEFAULT_POLICY
+        """The contact policy, with new contact ids keyed by `contact_id_key` when it is set."""
+        policy = Policy.load(self.policy) if self.policy else DEFAULT_POLICY
+        if not self.contact_id_key:
+            return policy
+        try:
+            identity = policy.identity.keyed(self.contact_id_key)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"KAIROS_CONTACT_ID_KEY: {str(exc).split(' - at ')[0]}") from None
+        return msgspec.structs.replace(policy, identity=identity)
 
     @property
     def bootstrap(self) -> str:

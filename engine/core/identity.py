@@ -60,9 +60,10 @@ class ToContacts(msgspec.Struct, frozen=True, gc=False):
 Emit = ToIdentity | ToContacts  # what a step hands to the next keyed step
 
 
-def contact_id_for(identifier: str) -> str:
-    """A new contact's id, derived from its first identifier so both runtimes agree on it."""
-    return "c" + hashlib.blake2b(identifier.encode(), digest_size=10).hexdigest()
+def contact_id_for(identifier: str, key: str = "") -> str:
+    """A new contact's id, derived from its first identifier so both runtimes agree on it, and
+    keyed with the identity policy's secret so that nobody can compute it from an identifier."""
+    return "c" + hashlib.blake2b(identifier.encode(), digest_size=10, key=key.encode()).hexdigest()
 
 
 def identifiers(event: Event) -> tuple[str, ...]:
@@ -116,7 +117,7 @@ def step(
     """Apply one identity message to the record stored under `key`."""
     out = IdentityStep(record)
     if isinstance(msg, Resolve):
-        _resolve(out, key, msg)
+        _resolve(out, key, msg, policy.contact_id_key)
     elif isinstance(msg, Claim):
         _claim(out, msg, policy)
     elif isinstance(msg, Erase):
@@ -155,14 +156,14 @@ def erasure(who: str) -> Emit:
     return ToContacts(who, Forget())
 
 
-def _resolve(out: IdentityStep, key: str, msg: Resolve) -> None:
+def _resolve(out: IdentityStep, key: str, msg: Resolve, contact_key: str) -> None:
     event, ids = msg.event, msg.candidates
     if out.record is not None:
         contact = out.record
     elif event.authenticated or msg.index + 1 >= len(ids):
         # Authenticated: the user id names the contact, the rest get linked by claims below.
         # Unverified and nothing known: start a contact from the strongest identifier.
-        contact = contact_id_for(ids[0])
+        contact = contact_id_for(ids[0], contact_key)
         if key == ids[0]:
             out.record, out.changed = contact, True
         else:

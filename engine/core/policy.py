@@ -61,6 +61,7 @@ class RulePolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
 # Identifier kinds, strongest first: a userId is a person, an email or a social handle is strong
 # but may be shared (a family address), an anonymousId is a device or browser.
 IDENTIFIER_KINDS = ("user", "email", "handle", "anon")
+MAX_KEY_BYTES = 64  # blake2b's longest key
 Wins = Literal["holder", "newest"]
 
 
@@ -79,6 +80,9 @@ class IdentityPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         default_factory=lambda: {"user": "holder", "email": "holder", "handle": "holder",
                                  "anon": "newest"}
     )
+    # The secret new contact ids are keyed with (`KAIROS_CONTACT_ID_KEY`, never a policy file),
+    # so nobody can compute a person's contact id from their email; empty: unkeyed, as before.
+    contact_id_key: str = ""
 
     def __post_init__(self) -> None:
         for where, kinds in (("limits", self.limits), ("wins", self.wins)):
@@ -91,6 +95,19 @@ class IdentityPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
                              "person) - at `$.identity.limits.user`")
         if any(n < 1 for n in self.limits.values()):
             raise ValueError("policy: an identifier limit is at least 1 - at `$.identity.limits`")
+        if len(self.contact_id_key.encode()) > MAX_KEY_BYTES:
+            raise ValueError(f"policy: a contact id key is at most {MAX_KEY_BYTES} bytes "
+                             "- at `$.identity.contact_id_key`")
+
+    def __repr__(self) -> str:
+        """Policies end up in logs and tracebacks: the contact id key never does."""
+        key = "'***'" if self.contact_id_key else "''"
+        return f"IdentityPolicy(limits={self.limits!r}, wins={self.wins!r}, contact_id_key={key})"
+
+    def keyed(self, key: str) -> IdentityPolicy:
+        """This policy with new contact ids keyed by `key` (validated as a decoded one is)."""
+        return msgspec.convert({**msgspec.to_builtins(self), "contact_id_key": key},
+                               IdentityPolicy)
 
     def limit(self, kind: str) -> int | None:
         return self.limits.get(kind)
@@ -163,6 +180,10 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
         keeps email's other defaults and every other channel's (SMS stays opt-in)."""
         try:
             given = msgspec.toml.decode(path.read_bytes())
+            identity = given.get("identity") if isinstance(given, dict) else None
+            if isinstance(identity, dict) and "contact_id_key" in identity:
+                raise PolicyError(f"{path.name}: the contact id key is a secret: set "
+                                  "KAIROS_CONTACT_ID_KEY, not `$.identity.contact_id_key`")
             merged = _overlay(msgspec.to_builtins(DEFAULT_POLICY), given)
             return msgspec.convert(merged, cls)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:

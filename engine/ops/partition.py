@@ -121,6 +121,7 @@ class _Scan:
 def _scan(lines: Sequence[bytes], lo: int, hi: int, topic: str, pipeline: Pipeline) -> _Scan:
     """Decode lines[lo:hi] as the embedded runtime's ingest does, and link their identifiers."""
     out, links, linked = _Scan(), _Links(), set[tuple[str, ...]]()
+    contact_key = pipeline.policy.identity.contact_id_key
     for i in range(lo, hi):
         raw = lines[i].strip()
         if not raw:
@@ -137,7 +138,8 @@ def _scan(lines: Sequence[bytes], lo: int, hi: int, topic: str, pipeline: Pipeli
                 linked.add(ids)
                 for other in ids[1:]:
                     links.union(key, other)
-                links.union(key, contact_id_for(key))  # the contact it starts if none is known
+                # the contact it starts if none is known
+                links.union(key, contact_id_for(key, contact_key))
         else:  # an outcome, for the contact its sender names
             assert isinstance(msg, Deliver)
             key = msg.event.contact_id or ""
