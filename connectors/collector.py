@@ -6,6 +6,8 @@
     POST /v1/webhooks/email/mailgun                  Mailgun event webhook (HMAC-SHA256)
     POST /v1/webhooks/social                         social interactions (HMAC-SHA256)
     GET  /v1/contacts/{id}/next-best-action          the web channel's latest action
+    POST /v1/unsubscribe/{token}                     one-click unsubscribe (RFC 8058)
+    GET  /v1/unsubscribe/{token}                     its confirmation page
     GET  /health
 
 Every item is validated with the engine's own decoders before it is accepted. A batch or a
@@ -22,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -43,7 +45,9 @@ from connectors.intake import (
     parse_json,
     read_body,
 )
+from connectors.links import Signer
 from connectors.signatures import authenticate, verify_ecdsa, verify_hmac
+from connectors.unsubscribe import unsubscribe_routes
 from engine.model.events import iso
 
 __all__ = ["Accepted", "CollectorConfig", "Refused", "Sink", "Unavailable", "collector_app"]
@@ -69,6 +73,8 @@ class CollectorConfig:
     sendgrid_public_key: str = ""
     social_webhook_secret: str = ""
     mailgun_signing_key: str = ""
+    link_secret: str = ""  # signed links (unsubscribe); without it their endpoints answer 404
+    email_groups: dict[str, int] = field(default_factory=dict)  # the policy's, by name
 
 
 def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | None = None,
@@ -144,6 +150,8 @@ def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | N
     app.router.add_post("/v1/webhooks/social", social_webhook)
     app.router.add_get("/v1/contacts/{contact}/next-best-action", next_best_action)
     app.router.add_get("/health", health)
+    signer = Signer(config.link_secret) if config.link_secret else None
+    app.router.add_routes(unsubscribe_routes(sink, signer, config.email_groups, clock))
     return app
 
 
