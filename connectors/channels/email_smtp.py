@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from email import policy
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 from string import Template
 
@@ -25,8 +26,9 @@ from connectors.unsubscribe import UnsubscribeLinks
 from engine.config import Settings
 from engine.model.actions import Action
 
-# RFC 5322's hard line limit, so a long unsubscribe link is never folded into encoded words.
-LONG_LINES = policy.default.clone(max_line_length=998)
+# RFC 5322's hard line limit, so a long unsubscribe link is never folded into encoded words;
+# messages are flattened with it here, since the SMTP client would refold them at 78.
+WIRE = policy.SMTP.clone(max_line_length=998)
 DEFAULT = "Subject: $action\n\nHello,\n\nWe thought you would like this: $action.\n"
 
 
@@ -59,7 +61,7 @@ class EmailChannel:
             text = f"{text.rstrip()}\n\nTo stop these emails: {unsubscribe}\n"
         head, _, body = text.partition("\n\n")
         subject = head.removeprefix("Subject:").strip() if head.startswith("Subject:") else ""
-        msg = EmailMessage(policy=LONG_LINES)
+        msg = EmailMessage(policy=WIRE)
         if marketing:
             for name, value in self.links.headers(token).items():
                 msg[name] = value
@@ -79,7 +81,9 @@ class EmailChannel:
         message = self.render(action)
         try:
             await aiosmtplib.send(
-                message, hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls,
+                message.as_bytes(), sender=parseaddr(s.smtp_from)[1],
+                recipients=[str(message["To"])], hostname=s.smtp_host, port=s.smtp_port,
+                start_tls=s.smtp_starttls,
                 username=s.smtp_user or None, password=s.smtp_password or None, timeout=10,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

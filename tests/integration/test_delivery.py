@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from redis.asyncio import Redis
@@ -78,8 +79,8 @@ def exported(delivery: Delivery) -> dict[tuple[str, ...], float]:
 
 
 def smtp_settings(smtp: SmtpServer, tmp: Path | None = None) -> Settings:
-    return Settings.from_env({**LINKS, "KAIROS_SMTP_PORT": str(smtp.port),
-                              "KAIROS_EMAIL_TEMPLATES": str(tmp or "")})
+    return msgspec.structs.replace(Settings.from_env(LINKS), smtp_port=smtp.port,
+                                   email_templates=tmp)
 
 
 def test_email_is_rendered_from_a_template_and_sent_exactly_once(
