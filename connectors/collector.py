@@ -7,6 +7,8 @@
     POST /v1/webhooks/social                         social interactions (HMAC-SHA256)
     GET  /v1/contacts/{id}/next-best-action          the web channel's latest action (read key)
     GET  /v1/visitors/next-best-action               … for a browser itself (visitor token)
+    POST /v1/unsubscribe/{token}                     one-click unsubscribe (RFC 8058)
+    GET  /v1/unsubscribe/{token}                     its confirmation page
     GET  /health
 
 Every item is validated with the engine's own decoders before it is accepted. A batch or a
@@ -23,7 +25,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -44,7 +46,9 @@ from connectors.intake import (
     parse_json,
     read_body,
 )
+from connectors.links import Signer
 from connectors.signatures import authenticate, verify_ecdsa, verify_hmac
+from connectors.unsubscribe import unsubscribe_routes
 from connectors.web_reads import WebReads
 from engine.model.events import iso
 
@@ -74,6 +78,8 @@ class CollectorConfig:
     web_token_secret: str = ""
     web_token_max_age: float = 3600.0
     web_origins: frozenset[str] = frozenset()
+    link_secret: str = ""  # signed links (unsubscribe); without it their endpoints answer 404
+    email_groups: dict[str, int] = field(default_factory=dict)  # the policy's, by name
 
 
 def collector_app(sink: Sink, config: CollectorConfig, reads: WebReads | None = None,
@@ -141,6 +147,8 @@ def collector_app(sink: Sink, config: CollectorConfig, reads: WebReads | None = 
     web_reads.mount(app, reads, config.read_keys, config.web_token_secret,
                     config.web_token_max_age, config.web_origins, clock)
     app.router.add_get("/health", health)
+    signer = Signer(config.link_secret) if config.link_secret else None
+    app.router.add_routes(unsubscribe_routes(sink, signer, config.email_groups, clock))
     return app
 
 

@@ -40,7 +40,9 @@ def collector_config(settings: Settings) -> CollectorConfig:
         print("kairos: no KAIROS_CONTACT_ID_KEY: contact ids can be computed from identifiers "
               "(docs/privacy.md)", file=sys.stderr)
     return CollectorConfig(keys, settings.sendgrid_public_key, settings.social_webhook_secret,
-                           settings.mailgun_signing_key, read_keys=_listed(settings.read_keys),
+                           settings.mailgun_signing_key, link_secret=settings.link_secret,
+                           email_groups=dict(settings.load_policy().email_groups),
+                           read_keys=_listed(settings.read_keys),
                            web_token_secret=settings.web_token_secret,
                            web_token_max_age=settings.web_token_max_age,
                            web_origins=_listed(settings.web_origins))

@@ -16,7 +16,8 @@ from engine.topics import DEFAULT_INPUTS, Topics
 
 SECRETS = frozenset({"write_keys", "social_webhook_secret", "smtp_password", "sms_auth",
                      "push_auth", "webhook_secret", "mailgun_signing_key",
-                     "console_users", "contact_id_key", "read_keys", "web_token_secret"})
+                     "console_users", "contact_id_key", "read_keys", "web_token_secret",
+                     "link_secret"})
 CREDENTIALS_IN_URL = re.compile(r"//[^/@]*@")
 
 
@@ -90,6 +91,13 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     smtp_starttls: bool = False
     smtp_from: str = "Kairos <no-reply@localhost>"
     email_templates: Path | None = None  # <action>.txt files: a Subject: line, then the body
+    # Signed links (docs/connectors.md): the HMAC secret, the collector's public base URL the
+    # links point at, the domain of the mailto unsubscribe address, and how long an unsubscribe
+    # link keeps working.
+    link_secret: str = ""
+    public_url: str = ""
+    unsubscribe_domain: str = ""
+    unsubscribe_days: float = 60.0
     sms_url: str = ""  # a generic HTTP provider: POST JSON {to, text, action_id, ...}
     sms_auth: str = ""  # sent as the Authorization header
     push_url: str = ""

@@ -2,14 +2,19 @@
 
 Templates are `<action>.txt` files in `KAIROS_EMAIL_TEMPLATES`: a first line `Subject: ...`, then
 the body, with `$name` placeholders filled from the action's payload (and `$action`,
-`$contact_id`, `$action_id`); without a template a plain default is used. The action id goes in
+`$contact_id`, `$action_id`, and `$unsubscribe_url` for marketing email); without a template a
+plain default is used. Marketing email carries RFC 8058's one-click unsubscribe headers and, in
+its body, the same link (appended when the template does not place it); transactional and
+mandatory email carries neither (connectors/unsubscribe.py). The action id goes in
 the Message-ID and an `X-Kairos-Action-Id` header, so the provider's event webhook can credit
 opens and clicks to the action (as the `kairos_action_id` custom argument).
 """
 
 from __future__ import annotations
 
+from email import policy
 from email.message import EmailMessage
+from email.utils import parseaddr
 from pathlib import Path
 from string import Template
 
@@ -17,9 +22,13 @@ import aiosmtplib
 import orjson
 
 from connectors.delivery import Permanent, Transient
+from connectors.unsubscribe import UnsubscribeLinks
 from engine.config import Settings
 from engine.model.actions import Action
 
+# RFC 5322's hard line limit, so a long unsubscribe link is never folded into encoded words;
+# messages are flattened with it here, since the SMTP client would refold them at 78.
+WIRE = policy.SMTP.clone(max_line_length=998)
 DEFAULT = "Subject: $action\n\nHello,\n\nWe thought you would like this: $action.\n"
 
 
@@ -31,6 +40,7 @@ class EmailChannel:
         self.provider = f"smtp:{settings.smtp_host}:{settings.smtp_port}"
         self.resend_safe = False  # SMTP relays do not drop a repeated Message-ID
         self.templates = settings.email_templates
+        self.links = UnsubscribeLinks.from_settings(settings)
 
     def render(self, action: Action) -> EmailMessage:
         if action.recipient is None:
@@ -40,13 +50,21 @@ class EmailChannel:
             path = Path(self.templates) / f"{action.action}.txt"
             if path.exists():
                 source = path.read_text()
+        marketing = action.action_class == "marketing"
+        token = self.links.token(action) if marketing else ""
+        unsubscribe = self.links.url(token) if marketing else ""
         fields = {k: str(v) for k, v in action.payload.items()}
         fields.update(action=action.action, contact_id=action.contact_id,
-                      action_id=action.action_id)
+                      action_id=action.action_id, unsubscribe_url=unsubscribe)
         text = Template(source).safe_substitute(fields)
+        if unsubscribe and unsubscribe not in text:
+            text = f"{text.rstrip()}\n\nTo stop these emails: {unsubscribe}\n"
         head, _, body = text.partition("\n\n")
         subject = head.removeprefix("Subject:").strip() if head.startswith("Subject:") else ""
-        msg = EmailMessage()
+        msg = EmailMessage(policy=WIRE)
+        if marketing:
+            for name, value in self.links.headers(token).items():
+                msg[name] = value
         msg["From"] = self.settings.smtp_from
         msg["To"] = action.recipient
         msg["Subject"] = subject or action.action
@@ -63,7 +81,9 @@ class EmailChannel:
         message = self.render(action)
         try:
             await aiosmtplib.send(
-                message, hostname=s.smtp_host, port=s.smtp_port, start_tls=s.smtp_starttls,
+                message.as_bytes(), sender=parseaddr(s.smtp_from)[1],
+                recipients=[str(message["To"])], hostname=s.smtp_host, port=s.smtp_port,
+                start_tls=s.smtp_starttls,
                 username=s.smtp_user or None, password=s.smtp_password or None, timeout=10,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

@@ -30,6 +30,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import msgspec
+
 from engine.core.consent import permits, recipient, undeliverable
 from engine.core.policy import DAY, Policy
 from engine.model.actions import Action, action_id
@@ -277,6 +279,7 @@ def _act(
         trigger_event_id=ev.event_id, event_time=iso(ev.time), decided_at=iso(now),
         expires_at=iso(expires), payload=dict(p.payload), control_group=held_out,
         action_class=cand.action_class(policy), recipient=recipient(state, channel),
+        group=cand.group(policy) or msgspec.UNSET,
     )
     state.record_outbox(action)
     return action

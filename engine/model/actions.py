@@ -27,6 +27,9 @@ class Action(msgspec.Struct, gc=False, kw_only=True):
     control_group: bool = False
     action_class: str = "marketing"
     recipient: str | None = None  # the address on `channel`: email, phone, push token
+    # The subscription group whose consent the action needed; absent (not null) when none, so
+    # actions without one encode as they always have.
+    group: str | msgspec.UnsetType = msgspec.UNSET
 
 
 def action_id(trigger_event_id: str, rule_id: str, action: str) -> str:

@@ -54,6 +54,9 @@ class EmailWebhookEvent(msgspec.Struct, kw_only=True):
     type: str | None = None
     asm_group_id: int | None = None  # the unsubscribe group a (re)subscribe event is about
     kairos_action_id: str | None = None  # the custom arg our email connector sets
+    # Set only by our own unsubscribe link: the contact it was signed for, so the event goes to
+    # that contact whoever else the address may resolve to.
+    kairos_contact_id: str | None = None
 
     def __post_init__(self) -> None:
         if "@" not in self.email:
@@ -129,7 +132,7 @@ class Event(msgspec.Struct, gc=False, kw_only=True, frozen=True, omit_defaults=T
     consent: dict[str, bool] | None = None
     url: str | None = None
     reason: str | None = None
-    contact_id: str | None = None  # set when the sender already knows it (action outcomes)
+    contact_id: str | None = None  # set when the sender knows it (outcomes, our unsubscribe links)
     device_token: str | None = None  # a push token the contact's device reported
     device_type: str | None = None  # the kind of that device (ios, android, …)
     previous_id: str | None = None  # alias: the earlier id, linked as a device (`anon:`)
@@ -222,13 +225,14 @@ def from_segment(call: SegmentCall) -> Event:
 
 
 def from_email(ev: EmailWebhookEvent) -> Event:
-    _check_ids(email=ev.email, sg_event_id=ev.sg_event_id)
+    _check_ids(email=ev.email, sg_event_id=ev.sg_event_id, kairos_contact_id=ev.kairos_contact_id)
     return Event(
         event_id=ev.sg_event_id,
         source="email",
         kind="email",
         name=ev.event,
         time=_check_time(float(ev.timestamp), "$.timestamp"),
+        contact_id=ev.kairos_contact_id,
         email=ev.email.strip().lower(),
         categories=_categories(ev.category),
         properties={

@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from engine.config import Settings
 from engine.testing.scenario import UNLIMITED_POLICY
 
-__all__ = ["ROOT", "TOPIC_SETTINGS", "UNLIMITED_POLICY", "Worker", "consume", "free_port",
+__all__ = ["LINKS", "ROOT", "TOPIC_SETTINGS", "UNLIMITED_POLICY", "Worker", "consume", "free_port",
            "produce"]
 
 # The directory holding the `engine` package (a checkout's root when run from source): worker
@@ -54,6 +54,11 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# Marketing email needs its signed unsubscribe links: a test deployment's, on loopback.
+LINKS = {"KAIROS_LINK_SECRET": "test-link-secret-0123456789",
+         "KAIROS_PUBLIC_URL": "http://127.0.0.1", "KAIROS_UNSUBSCRIBE_DOMAIN": "localhost"}
 
 
 class Worker:
@@ -86,6 +91,7 @@ class Worker:
             "KAIROS_CONNECT_METRICS_PORT": "0",
             "KAIROS_POLICY": str(UNLIMITED_POLICY),
             "KAIROS_RUNTIME": runtime,
+            **LINKS,
             **env,
         }
         self.command = command or ["-m", "engine.cli", "worker"]

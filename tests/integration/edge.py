@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 import aiohttp
+import msgspec
 import orjson
 from aiohttp import web
 from cryptography.hazmat.primitives import hashes, serialization
@@ -25,12 +26,13 @@ from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
 from engine.testing import Scenario
-from engine.testing.kafka import free_port
+from engine.testing.kafka import LINKS, free_port
 from tests.helpers import open_policy
 
 KEY = "wk_test_123"
 SOCIAL_SECRET = "s3cret"
 MAILGUN_KEY = "mg-signing-key-0123456789"
+EMAIL_GROUPS = {"newsletter": 42}  # the email provider's unsubscribe groups, by name
 PRIVATE = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_B64 = base64.b64encode(PRIVATE.public_key().public_bytes(
     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
@@ -41,11 +43,12 @@ class Collector:
 
     def __init__(self) -> None:
         # The rule-author kit reads contacts; its runtime runs on the wall clock, as live input.
-        self.scenario = Scenario(policy=open_policy())
+        policy = msgspec.structs.replace(open_policy(), email_groups=EMAIL_GROUPS)
+        self.scenario = Scenario(policy=policy)
         self.actions: list[Action] = self.scenario.actions
         self.dead: list[DeadLetter] = self.scenario.dead_letters
         self.runtime = self.scenario.runtime = EmbeddedRuntime(
-            Pipeline(RuleSet.load(), open_policy()), on_action=self.actions.append,
+            Pipeline(RuleSet.load(), policy), on_action=self.actions.append,
             on_dead_letter=self.dead.append, clock="wall")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -56,7 +59,8 @@ class Collector:
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
         app = collector_app(EmbeddedSink(self.runtime), CollectorConfig(
-            frozenset({KEY}), PUBLIC_B64, SOCIAL_SECRET, MAILGUN_KEY))
+            frozenset({KEY}), PUBLIC_B64, SOCIAL_SECRET, MAILGUN_KEY,
+            LINKS["KAIROS_LINK_SECRET"], EMAIL_GROUPS))
         self.runner = web.AppRunner(app)
         self.loop.run_until_complete(self.runner.setup())
         self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())

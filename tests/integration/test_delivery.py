@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from redis.asyncio import Redis
@@ -24,6 +25,7 @@ from connectors.delivery import Breaker, Channel, Delivery, Outcome, Retry
 from engine.config import Settings
 from engine.model.actions import Action
 from engine.model.events import iso
+from engine.testing.kafka import LINKS
 from tests.integration.servers import HttpServer, SmtpServer
 
 pytestmark = pytest.mark.redis
@@ -77,7 +79,8 @@ def exported(delivery: Delivery) -> dict[tuple[str, ...], float]:
 
 
 def smtp_settings(smtp: SmtpServer, tmp: Path | None = None) -> Settings:
-    return Settings(smtp_host="127.0.0.1", smtp_port=smtp.port, email_templates=tmp)
+    return msgspec.structs.replace(Settings.from_env(LINKS), smtp_port=smtp.port,
+                                   email_templates=tmp)
 
 
 def test_email_is_rendered_from_a_template_and_sent_exactly_once(
