@@ -60,7 +60,7 @@ class Collector:
         asyncio.set_event_loop(self.loop)
         app = collector_app(EmbeddedSink(self.runtime), CollectorConfig(
             frozenset({KEY}), PUBLIC_B64, SOCIAL_SECRET, MAILGUN_KEY,
-            LINKS["KAIROS_LINK_SECRET"], EMAIL_GROUPS))
+            link_secret=LINKS["KAIROS_LINK_SECRET"], email_groups=EMAIL_GROUPS))
         self.runner = web.AppRunner(app)
         self.loop.run_until_complete(self.runner.setup())
         self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
