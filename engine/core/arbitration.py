@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from engine.core.consent import permits, recipient, undeliverable
 from engine.core.policy import DAY, Policy
+from engine.core.profile import profile
 from engine.model.actions import Action, action_id
 from engine.model.events import Event, iso
 from engine.model.explained import DecisionRecord
@@ -277,6 +278,7 @@ def _act(
         trigger_event_id=ev.event_id, event_time=iso(ev.time), decided_at=iso(now),
         expires_at=iso(expires), payload=dict(p.payload), control_group=held_out,
         action_class=cand.action_class(policy), recipient=recipient(state, channel),
+        profile=profile(state),
     )
     state.record_outbox(action)
     return action

@@ -27,6 +27,8 @@ class Action(msgspec.Struct, gc=False, kw_only=True):
     control_group: bool = False
     action_class: str = "marketing"
     recipient: str | None = None  # the address on `channel`: email, phone, push token
+    # What templates greet the contact with: first_name, city, locale... (engine/core/profile.py)
+    profile: dict[str, str] = {}
 
 
 def action_id(trigger_event_id: str, rule_id: str, action: str) -> str:
