@@ -81,7 +81,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     smtp_password: str = ""
     smtp_starttls: bool = False
     smtp_from: str = "Kairos <no-reply@localhost>"
-    email_templates: Path | None = None  # <action>.txt files: a Subject: line, then the body
+    # Message templates (docs/connectors.md): `<rules dir>/templates` unless set; the locale
+    # money and dates are formatted for when a contact has none; SMS parts a text may take.
+    templates_dir: Path | None = None
+    templates_locale: str = "en_US"
+    sms_max_segments: int = 3
     sms_url: str = ""  # a generic HTTP provider: POST JSON {to, text, action_id, ...}
     sms_auth: str = ""  # sent as the Authorization header
     push_url: str = ""

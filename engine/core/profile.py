@@ -20,7 +20,8 @@ MAX_LENGTH = 100  # characters a profile value keeps
 def profile(state: ContactState) -> dict[str, str]:
     """Segment's spec traits (`firstName`, `address.city`, ...) under plain names, bounded."""
     t = state.traits
-    address = t.get("address") if isinstance(t.get("address"), dict) else {}
+    given = t.get("address")
+    address: dict[str, Any] = given if isinstance(given, dict) else {}
     name = _text(t.get("name"))
     first = _text(t.get("firstName") or t.get("first_name")) or (name.split()[0] if name else "")
     found = {
