@@ -150,7 +150,8 @@ def test_a_channel_without_a_template_fails_rules_check(tmp_path: Path) -> None:
 
 def test_rules_check_and_deploy_refuse_a_template_that_does_not_render(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    d = rules_with(tmp_path, **EMAIL, sms__txt="{{ action.payload.nope }}")
+    d = rules_with(tmp_path, **{**EMAIL, "email__subject": "Hi",
+                                "sms__txt": "{{ action.payload.nope }}"})
     assert check_rules_dir(d, Settings())[0].startswith("template hello/sms.txt line 1")
     assert main(["rules", "deploy", str(d)]) == 1  # refused before any broker is asked
     assert "hello/sms.txt line 1: UndefinedError" in capsys.readouterr().err
