@@ -24,6 +24,7 @@ from connectors.channels.web import WebChannel
 from connectors.delivery import Channel, Delivery, Outcome, Retry
 from connectors.redis_gate import RedisGate, RedisUnavailable
 from connectors.templates import Library
+from connectors.templates.library import mailto_links
 from engine.config import Settings
 from engine.model import deadletter
 from engine.model.actions import Action
@@ -39,7 +40,8 @@ def library(settings: Settings) -> Library:
     """The templates directory of the settings (beside the rules unless set)."""
     return Library(templates_dir(settings.rules_dir, settings.templates_dir),
                    locale=settings.templates_locale,
-                   sms_max_segments=settings.sms_max_segments)
+                   sms_max_segments=settings.sms_max_segments,
+                   links=mailto_links(settings.smtp_from))
 
 
 def build_channel(name: str, settings: Settings, redis: Redis,

@@ -18,6 +18,7 @@ import tomllib
 import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from connectors.delivery import Permanent
 from connectors.templates.sms import segments
 from engine.model.actions import Action
 
-__all__ = ["FIELDS", "PUSH_TITLE_MAX", "Library", "Links", "TemplateProblem", "context_of"]
+__all__ = ["FIELDS", "PUSH_TITLE_MAX", "Library", "Links", "TemplateProblem", "context_of",
+           "mailto_links"]
 
 Links = Callable[[Action], Mapping[str, str]]
 """The links a message may carry (`unsubscribe`, ...) for one action."""
@@ -46,9 +48,52 @@ FIELDS = {  # the fields a structured template must give
 FIELD_FILES = {"push": "push.toml", "web": "web.json", "crm": "crm.toml", "print": "print.toml"}
 
 
+class Scope(dict[str, Any]):
+    """A mapping a template reads, knowing its own name, so a missing key is reported as the
+    variable the author wrote (`contact.first_name is undefined`), not as "dict object"."""
+
+    __slots__ = ("_kairos_path",)
+
+    def __init__(self, items: Mapping[str, Any], path: str) -> None:
+        super().__init__(items)
+        self._kairos_path = path  # a `_` name: the sandbox never lets a template read it
+
+
+class NamedUndefined(StrictUndefined):
+    """Strict undefined whose message names the whole variable, path included."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        obj = self._undefined_obj
+        if isinstance(obj, Scope):
+            key = self._undefined_name
+            part = f".{key}" if isinstance(key, str) else f"[{key!r}]"
+            return f"{obj._kairos_path}{part} is undefined"
+        return str(super()._undefined_message)
+
+
+def scoped(value: Any, path: str) -> Any:
+    """Mappings (at any depth, in lists too) as `Scope`s named by where they are."""
+    if isinstance(value, Mapping):
+        return Scope({k: scoped(v, f"{path}.{k}") for k, v in value.items()}, path)
+    if isinstance(value, list):
+        return [scoped(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 class TemplateProblem(Exception):
     """A template that does not exist, does not parse, refers to a missing variable, or renders
     something a channel cannot send (too many SMS segments, a push title too long)."""
+
+
+def mailto_links(sender: str) -> Links:
+    """Links until the collector serves one-click unsubscribe: a `mailto:` to the sender
+    (RFC 2369), which the sending team's mailbox handles."""
+    address = parseaddr(sender)[1] or sender
+    link = f"mailto:{address}?subject=unsubscribe"
+    return lambda action: {"unsubscribe": link}
 
 
 def context_of(action: Action, links: Mapping[str, str]) -> dict[str, Any]:
@@ -72,7 +117,7 @@ class Library:
         self.sms_max_segments = sms_max_segments
         self.links: Links = links or (lambda action: {})
         self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(directory), undefined=StrictUndefined,
+            loader=FileSystemLoader(directory), undefined=NamedUndefined,
             autoescape=lambda name: name is not None and name.endswith(".html"),
             keep_trailing_newline=False, auto_reload=True,
         )
@@ -90,7 +135,10 @@ class Library:
         except TemplateProblem as exc:
             raise Permanent(str(exc)) from None
 
-    def render_context(self, name: str, channel: str, ctx: Mapping[str, Any]) -> dict[str, Any]:
+    def render_context(self, name: str, channel: str, given: Mapping[str, Any]
+                       ) -> dict[str, Any]:
+        """The parts of action `name`'s message on `channel` for a template context."""
+        ctx = {key: scoped(value, key) for key, value in given.items()}
         if channel == "email":
             parts = {part: self._file(f"{name}/email.{suffix}", ctx)
                      for part, suffix in (("subject", "subject"), ("html", "html"),

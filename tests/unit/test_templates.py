@@ -55,10 +55,18 @@ def test_email_parts_are_personal_and_only_html_is_escaped(tmp_path: Path) -> No
 def test_an_undefined_variable_names_the_template_and_the_variable(tmp_path: Path) -> None:
     lib = Library(write(tmp_path, **EMAIL), links=lambda a: {"unsubscribe": "u"})
     with pytest.raises(TemplateProblem, match=r"template hello/email\.subject line 1: "
-                                              r"UndefinedError: .*'first_name'"):
+                                              r"UndefinedError: contact\.first_name is undefined"):
         lib.render(action())
-    with pytest.raises(Permanent, match=r"hello/email\.subject.*first_name"):
+    with pytest.raises(Permanent, match=r"hello/email\.subject.*contact\.first_name"):
         lib.content(action())
+
+
+def test_a_missing_key_deep_in_the_payload_is_named_by_its_path(tmp_path: Path) -> None:
+    lib = Library(write(tmp_path, sms__txt="{{ action.payload['lines'][0].sku }}"))
+    act = action("sms")
+    act.payload["lines"] = [{"name": "tent"}]
+    with pytest.raises(TemplateProblem, match=r"action\.payload\.lines\[0\]\.sku is undefined"):
+        lib.render(act)
 
 
 def test_the_sandbox_keeps_templates_away_from_python_internals(tmp_path: Path) -> None:
@@ -128,7 +136,7 @@ def test_templates_check_names_the_template_and_the_variable(tmp_path: Path) -> 
     problems = check(Library(tmp_path), {"hello": {"product": "tent"}})
     assert len(problems) == 2  # once per sample contact
     assert "template hello/sms.txt line 1: UndefinedError" in problems[0]
-    assert "'colour'" in problems[0]
+    assert "action.payload.colour is undefined (contact c-sample)" in problems[0]
     assert check(Library(tmp_path), {})[0].startswith("template hello/: no sample payload")
 
 
