@@ -165,3 +165,27 @@ def test_rules_check_and_deploy_refuse_a_template_that_does_not_render(
     assert "hello/sms.txt line 1: UndefinedError" in capsys.readouterr().err
     (d / "templates" / "hello" / "sms.txt").write_text("{{ action.payload.product }}")
     assert main(["templates", "check", str(d)]) == 0
+
+
+def test_preview_renders_a_real_contacts_message(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        '{"messageId":"m1","type":"identify","timestamp":"2026-11-02T08:10:07Z","userId":"u1",'
+        '"context":{"locale":"fr-FR"},"traits":{"email":"ada@example.com","firstName":"Ada",'
+        '"consent":{"email":true}}}\n'
+        '{"messageId":"m2","type":"track","timestamp":"2026-11-02T08:11:00Z","userId":"u1",'
+        '"event":"Order Completed","properties":{"order_id":"o1","products":'
+        '[{"product_id":"b1","category":"books","price":12}]}}\n')
+    data = tmp_path / "data"
+    assert main(["run", "--events", str(events), "--data-dir", str(data),
+                 "--out", str(tmp_path / "actions.jsonl")]) == 0
+    capsys.readouterr()
+    assert main(["templates", "preview", "welcome-books", "--channel", "email",
+                 "--contact", "user:u1", "--data-dir", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "--- subject\nWelcome to books" in out
+    assert "Hello Ada," in out and 'lang="fr-FR"' in out and "first books order" in out
+    assert main(["templates", "preview", "welcome-books", "--channel", "sms",
+                 "--contact", "user:u1", "--data-dir", str(data)]) == 1
+    assert "no template welcome-books/sms.txt" in capsys.readouterr().err
