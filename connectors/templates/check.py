@@ -14,16 +14,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from connectors.templates.library import Library, TemplateProblem
+from connectors.templates.library import Library, TemplateProblem, context_of
 from engine.config import Settings
+from engine.model.actions import Action
 from engine.model.state import ContactState
 from engine.ops.rules_check import dry_run, untemplated
 from engine.sdk.ruleset import RuleSet
 from engine.sdk.template_layout import CHANNEL_FILES, templates_dir
 
-__all__ = ["SAMPLE_CONTACTS", "check", "check_rules_dir", "preview_context", "samples"]
+__all__ = ["SAMPLE_CONTACTS", "check", "check_rules_dir", "preview_context", "sample_action",
+           "samples"]
 
 SAMPLES_DIR = "samples"
+SAMPLE_TIME, SAMPLE_EXPIRY = "2026-06-01T09:30:00Z", "2026-06-02T09:30:00Z"
 SAMPLE_LINKS = {"unsubscribe": "https://example.invalid/unsubscribe/sample"}
 SAMPLE_CONTACTS: tuple[dict[str, str], ...] = (
     {"id": "c-sample", "first_name": "Ada", "last_name": "Lovelace", "name": "Ada Lovelace",
@@ -68,13 +71,10 @@ def check(library: Library, payloads: dict[str, dict[str, Any]]) -> list[str]:
                 continue
             for case in cases:
                 for contact in ([case["contact"]] if "contact" in case else SAMPLE_CONTACTS):
-                    ctx = {"contact": contact, "links": SAMPLE_LINKS,
-                           "action": {"id": "a-sample", "name": action, "rule": "sample",
-                                      "channel": channel, "payload": case.get("payload", {}),
-                                      "decided_at": "2026-06-01T09:30:00Z",
-                                      "expires_at": "2026-06-02T09:30:00Z"}}
+                    sample = sample_action(action, channel, case.get("payload", {}), contact)
                     try:
-                        library.render_context(action, channel, ctx)
+                        library.render_context(action, channel,
+                                               context_of(sample, SAMPLE_LINKS))
                     except TemplateProblem as exc:
                         problems.append(f"{exc} (contact {contact.get('id', '?')})")
     return list(dict.fromkeys(problems))
@@ -94,6 +94,17 @@ def check_rules_dir(rules_dir: Path, settings: Settings, *, missing: bool = True
     return lacking + check(library, proposed.payloads)
 
 
+def sample_action(name: str, channel: str, payload: dict[str, Any],
+                  contact: dict[str, str]) -> Action:
+    """An action as the engine would decide it, for a sample contact (`id` and profile)."""
+    profile = {k: v for k, v in contact.items() if k != "id"}
+    return Action(action_id="a-sample", contact_id=contact.get("id", "c-sample"),
+                  channel=channel, action=name, rule_id="sample", rule_version=1, score=0.0,
+                  reason="sample", trigger_event_id="e-sample", event_time=SAMPLE_TIME,
+                  decided_at=SAMPLE_TIME, expires_at=SAMPLE_EXPIRY, payload=payload,
+                  profile=profile)
+
+
 def preview_context(state: ContactState, action: str, channel: str,
                     given: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """A real contact's context for `action`: the payload of its latest such action, else a
@@ -102,6 +113,6 @@ def preview_context(state: ContactState, action: str, channel: str,
 
     latest = [a.payload for a in state.outbox if a.action == action]
     payload = latest[-1] if latest else given.get(action, [{}])[0].get("payload", {})
-    return {"contact": {"id": state.contact_id, **profile(state)}, "links": SAMPLE_LINKS,
-            "action": {"id": "a-preview", "name": action, "rule": "preview", "channel": channel,
-                       "payload": payload, "decided_at": "", "expires_at": ""}}
+    sample = sample_action(action, channel, payload,
+                           {"id": state.contact_id, **profile(state)})
+    return context_of(sample, SAMPLE_LINKS)

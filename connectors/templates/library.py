@@ -150,12 +150,12 @@ class Library:
         if channel == "sms":
             text = self._file(f"{name}/sms.txt", ctx).strip()
             counted = segments(text)
-            if not text or counted.count > self.sms_max_segments:
+            if not text or counted.parts > self.sms_max_segments:
                 raise TemplateProblem(
-                    f"template {name}/sms.txt: {counted.count} SMS segments "
+                    f"template {name}/sms.txt: {counted.parts} SMS segments "
                     f"({counted.encoding}, {counted.units} units), the limit is "
                     f"{self.sms_max_segments}" if text else f"template {name}/sms.txt: empty")
-            return {"text": text, "segments": counted.count, "encoding": counted.encoding}
+            return {"text": text, "segments": counted.parts, "encoding": counted.encoding}
         if channel not in FIELD_FILES:
             raise TemplateProblem(f"no templates for channel {channel!r}")
         fields = self._fields(f"{name}/{FIELD_FILES[channel]}", ctx, FIELDS[channel])
@@ -171,7 +171,7 @@ class Library:
         except TemplateNotFound:
             raise TemplateProblem(f"no template {path} in {self.directory}") from None
         except (TemplateError, ValueError, TypeError) as exc:
-            raise _problem(path, exc) from None
+            raise _problem(path, exc, self.directory) from None
 
     def _fields(self, path: str, ctx: Mapping[str, Any], required: tuple[str, ...]
                 ) -> dict[str, Any]:
@@ -196,7 +196,7 @@ class Library:
             try:
                 return self.env.from_string(value).render(ctx)
             except (TemplateError, ValueError, TypeError) as exc:
-                raise _problem(where, exc) from None
+                raise _problem(where, exc, self.directory) from None
         if isinstance(value, list):
             return [self._value(f"{where}[{i}]", v, ctx) for i, v in enumerate(value)]
         if isinstance(value, dict):
@@ -243,10 +243,18 @@ def _when(value: Any) -> datetime | date:
     raise TypeError(f"not a date: {value!r}")
 
 
-def _problem(where: str, exc: Exception) -> TemplateProblem:
-    """The error with the template and line it came from: `template x/sms.txt line 2: ...`."""
-    line = next((f.lineno for f in reversed(traceback.extract_tb(exc.__traceback__))
-                 if f.filename.endswith(where.split(":")[0]) or f.filename == "<template>"),
-                None)
-    at = f" line {line}" if line else ""
+def _problem(where: str, exc: Exception, directory: Path) -> TemplateProblem:
+    """The error with the template and line it came from: `template x/sms.txt line 2: ...`;
+    when it is in a template `where` extends or includes, that one is named too."""
+    root = str(directory.resolve())
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if frame.filename == "<template>":
+            at = f" line {frame.lineno}"
+            break
+        if frame.filename.startswith(root):
+            name = str(Path(frame.filename).relative_to(root))
+            at = f" line {frame.lineno}" if name == where else f" ({name} line {frame.lineno})"
+            break
+    else:
+        at = ""
     return TemplateProblem(f"template {where}{at}: {type(exc).__name__}: {exc}")

@@ -22,7 +22,7 @@ GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
 class Segments(NamedTuple):
     encoding: str  # "GSM-7" or "UCS-2"
     units: int  # septets (GSM-7) or UTF-16 code units (UCS-2)
-    count: int  # messages the text is sent as
+    parts: int  # messages the text is sent as
 
 
 def segments(text: str) -> Segments:

@@ -69,6 +69,17 @@ def test_a_missing_key_deep_in_the_payload_is_named_by_its_path(tmp_path: Path) 
         lib.render(act)
 
 
+def test_an_error_in_a_shared_layout_names_the_layout_and_its_line(tmp_path: Path) -> None:
+    (tmp_path / "_layout").mkdir()
+    (tmp_path / "_layout" / "base.txt").write_text("Hi\n{{ links.unsubscribe }}\n{% block b %}"
+                                                   "{% endblock %}")
+    lib = Library(write(tmp_path, sms__txt='{% extends "_layout/base.txt" %}{% block b %}x'
+                                           '{% endblock %}'))
+    with pytest.raises(TemplateProblem, match=r"template hello/sms\.txt \(_layout/base\.txt "
+                                              r"line 2\): UndefinedError: links\.unsubscribe"):
+        lib.render(action("sms"))
+
+
 def test_the_sandbox_keeps_templates_away_from_python_internals(tmp_path: Path) -> None:
     lib = Library(write(tmp_path, sms__txt="{{ ''.__class__.__mro__[1].__subclasses__() }}"))
     with pytest.raises(TemplateProblem, match=r"hello/sms\.txt.*SecurityError.*__class__"):
@@ -91,7 +102,7 @@ def test_sms_segments_gsm7_and_ucs2(text: str, encoding: str, units: int, count:
 
 
 def test_an_escape_pair_is_never_split_between_parts() -> None:
-    assert segments("a" * 152 + "€" + "a" * 152).count == 3  # the € moves to part 2 whole
+    assert segments("a" * 152 + "€" + "a" * 152).parts == 3  # the € moves to part 2 whole
 
 
 def test_an_sms_over_the_segment_limit_is_refused(tmp_path: Path) -> None:
