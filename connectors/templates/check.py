@@ -3,9 +3,10 @@
 `check` renders every template of the rules directory's templates against sample contexts: two
 built-in contacts (a full profile, and none at all, in another locale) times the payloads the
 rules proposed in a dry run plus `templates/samples/*.json` (`{"action": ..., "payload": {...},
-"contact": {...}}`, for actions the dry run does not reach). It also fails a rule whose action
-has no template for a channel it can choose (engine/ops/rules_check.py), and it is what
-`kairos rules check` and `kairos rules deploy` run on the templates too.
+"contact": {...}}`, for actions the dry run does not reach; else an empty payload). It also
+fails a rule whose action has no template for a channel it can choose
+(engine/ops/rules_check.py), and it is what `kairos rules check` and `kairos rules deploy` run
+on the templates too.
 """
 
 from __future__ import annotations
@@ -62,21 +63,19 @@ def check(library: Library, payloads: dict[str, dict[str, Any]]) -> list[str]:
     for action in actions:
         cases = [{"payload": payloads[action]}] if action in payloads else []
         cases += given.get(action, [])
-        if not cases:
-            problems.append(f"template {action}/: no sample payload (the dry run never proposed "
-                            f"it): add {SAMPLES_DIR}/{action}.json")
-            continue
+        hint = "" if cases else (f"; no sample payload (the dry run never proposed it), so it was "
+                                 f"rendered with none: add {SAMPLES_DIR}/{action}.json")
         for channel, files in CHANNEL_FILES.items():
             if not any((directory / action / f).is_file() for f in files):
                 continue
-            for case in cases:
+            for case in cases or [{"payload": {}}]:
                 for contact in ([case["contact"]] if "contact" in case else SAMPLE_CONTACTS):
                     sample = sample_action(action, channel, case.get("payload", {}), contact)
                     try:
                         library.render_context(action, channel,
                                                context_of(sample, SAMPLE_LINKS))
                     except TemplateProblem as exc:
-                        problems.append(f"{exc} (contact {contact.get('id', '?')})")
+                        problems.append(f"{exc} (contact {contact.get('id', '?')}){hint}")
     return list(dict.fromkeys(problems))
 
 

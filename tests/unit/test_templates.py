@@ -148,7 +148,12 @@ def test_templates_check_names_the_template_and_the_variable(tmp_path: Path) -> 
     assert len(problems) == 2  # once per sample contact
     assert "template hello/sms.txt line 1: UndefinedError" in problems[0]
     assert "action.payload.colour is undefined (contact c-sample)" in problems[0]
-    assert check(Library(tmp_path), {})[0].startswith("template hello/: no sample payload")
+    unsampled = check(Library(tmp_path), {})[0]
+    assert "action.payload.colour is undefined" in unsampled
+    assert unsampled.endswith("no sample payload (the dry run never proposed it), so it was "
+                              "rendered with none: add samples/hello.json")
+    write(tmp_path, sms__txt="Hello")
+    assert check(Library(tmp_path), {}) == []  # needs no payload: fine without a sample
 
 
 def rules_with(tmp_path: Path, **templates: str) -> Path:
