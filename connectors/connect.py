@@ -23,33 +23,53 @@ from connectors.channels.print_batch import PrintBatch
 from connectors.channels.web import WebChannel
 from connectors.delivery import Channel, Delivery, Outcome, Retry
 from connectors.redis_gate import RedisGate, RedisUnavailable
+from connectors.templates import Library
+from connectors.templates.library import Links
+from connectors.unsubscribe import UnsubscribeLinks
 from connectors.visitor_mirror import mirror_identities
 from engine.config import Settings
 from engine.model import deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.obs import logs
+from engine.sdk.template_layout import templates_dir
 
 log = logging.getLogger("kairos.connect")
 CONCURRENCY = 32
 
 
+def library(settings: Settings) -> Library:
+    """The templates directory of the settings (beside the rules unless set)."""
+    return Library(templates_dir(settings.rules_dir, settings.templates_dir),
+                   locale=settings.templates_locale,
+                   sms_max_segments=settings.sms_max_segments,
+                   links=_links(settings))
+
+
+def _links(settings: Settings) -> Links | None:
+    """Marketing email's unsubscribe link, where the link settings are given (the email
+    channel refuses to start without them; other channels carry no such link)."""
+    if not (settings.link_secret and settings.public_url and settings.unsubscribe_domain):
+        return None
+    return UnsubscribeLinks.from_settings(settings).template_links
+
+
 def build_channel(name: str, settings: Settings, redis: Redis,
-                  producer: AIOKafkaProducer) -> Channel:
+                  producer: AIOKafkaProducer, templates: Library) -> Channel:
     if name == "email":
-        return EmailChannel(settings)
+        return EmailChannel(settings, templates)
     if name == "sms":
-        return HttpProvider("sms", settings.sms_url, settings.sms_auth)
+        return HttpProvider("sms", settings.sms_url, settings.sms_auth, templates=templates)
     if name == "push":
-        return HttpProvider("push", settings.push_url, settings.push_auth)
+        return HttpProvider("push", settings.push_url, settings.push_auth, templates=templates)
     if name == "web":
-        return WebChannel(redis)
+        return WebChannel(redis, templates)
     if name == "crm":
         if settings.crm_url:
-            return HttpProvider("crm", settings.crm_url)
-        return CrmTopic(producer, settings.topic_crm)
+            return HttpProvider("crm", settings.crm_url, templates=templates)
+        return CrmTopic(producer, settings.topic_crm, templates)
     if name == "print":
-        return PrintBatch(settings.print_dir)
+        return PrintBatch(settings.print_dir, templates)
     if name == "webhook":
         return Webhook(settings.webhook_channel, settings.webhook_url, settings.webhook_secret)
     raise ValueError(f"unknown channel {name!r} (one of {', '.join(CHANNEL_NAMES)})")
@@ -70,8 +90,9 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
                                 enable_idempotence=True)
     await producer.start()
     channels = {}
+    templates = library(settings)
     for n in names:
-        ch = build_channel(n, settings, redis, producer)
+        ch = build_channel(n, settings, redis, producer, templates)
         channels[ch.name] = ch
     limits = rate_limits(settings.rate_limits)
 

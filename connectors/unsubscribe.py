@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -31,6 +30,7 @@ from connectors.links import Signer
 from engine.config import Settings
 from engine.errors import SettingsError
 from engine.model.actions import Action
+from engine.model.events import epoch
 
 __all__ = ["ONE_CLICK", "PURPOSE", "UnsubscribeLinks", "unsubscribe_routes"]
 
@@ -48,10 +48,9 @@ class EventSink(Protocol):
 class UnsubscribeLinks:
     """The sending side: a token, URL and headers per marketing email."""
 
-    def __init__(self, signer: Signer, public_url: str, mailto_domain: str, days: float,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, signer: Signer, public_url: str, mailto_domain: str, days: float) -> None:
         self.signer, self.base = signer, public_url.rstrip("/")
-        self.domain, self.ttl, self.clock = mailto_domain, days * DAY, clock
+        self.domain, self.ttl = mailto_domain, days * DAY
 
     @classmethod
     def from_settings(cls, settings: Settings) -> UnsubscribeLinks:
@@ -69,10 +68,19 @@ class UnsubscribeLinks:
                    settings.unsubscribe_days)
 
     def token(self, action: Action) -> str:
-        """Signed for the contact, its address and the action's group (none: the channel)."""
+        """Signed for the contact, its address and the action's group (none: the channel),
+        valid for `days` from the decision: the same token for the same action, so the
+        headers and the body's link (rendered apart) are one link."""
         group = action.group if isinstance(action.group, str) else ""
         data = f"{action.recipient or ''}\n{group}"  # no address holds a line break
-        return self.signer.sign(PURPOSE, action.contact_id, data, self.clock() + self.ttl)
+        return self.signer.sign(PURPOSE, action.contact_id, data,
+                                epoch(action.decided_at) + self.ttl)
+
+    def template_links(self, action: Action) -> dict[str, str]:
+        """What the templates see as `links`: an unsubscribe link for marketing only."""
+        if action.action_class != "marketing":
+            return {}
+        return {"unsubscribe": self.unsubscribe_url(action)}
 
     def unsubscribe_url(self, action: Action) -> str:
         """The https link for the email's body (the template renderer's `unsubscribe_url`)."""

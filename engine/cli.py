@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from engine.commands import Commands, discover
+from engine.commands import Check, Commands, discover
 from engine.config import Settings
 
 
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_audit(args.events, args.actions)
     if args.command == "rules":
-        return _rules(args, settings)
+        return _rules(args, settings, commands.checks)
     if args.command == "explain":
         return _explain(args, settings)
     if args.command == "contacts":
@@ -234,7 +234,7 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _rules(args: argparse.Namespace, settings: Settings) -> int:
+def _rules(args: argparse.Namespace, settings: Settings, checks: list[Check]) -> int:
     import asyncio
 
     from engine.ops.rules_check import check
@@ -257,7 +257,9 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
         if not args.deploy:
             return 0
         action = "deploy"
-    rules, problems = check(directory)
+    rules, problems = check(directory, settings.templates_dir)
+    if rules is not None:
+        problems += [p for extra in checks for p in extra(directory, settings)]
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if rules is None or problems:
@@ -266,7 +268,7 @@ def _rules(args: argparse.Namespace, settings: Settings) -> int:
         print(f"ok: {len(rules)} rules in {directory}: {rules.describe()}")
         return 0
     if action == "deploy":
-        bundle = rule_deploy.make_bundle(directory)
+        bundle = rule_deploy.make_bundle(directory, settings.templates_dir)
         asyncio.run(rule_deploy.ensure_rules_topic(
             settings.bootstrap, settings.topic_rules, settings.replication_factor,
             settings.broker_timeout))

@@ -19,13 +19,15 @@ from pathlib import Path
 
 from engine.config import Settings
 
-__all__ = ["GROUP", "Commands", "Handler", "RunOverHttp", "discover"]
+__all__ = ["GROUP", "Check", "Commands", "Handler", "RunOverHttp", "discover"]
 
 GROUP = "kairos.commands"
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 # `kairos run --http ADDRESS`: (settings, address, data directory, rules directory) -> exit code.
 RunOverHttp = Callable[[Settings, str, Path, Path], int]
+# `kairos rules check|deploy`: (rules directory, settings) -> problems, one line each.
+Check = Callable[[Path, Settings], list[str]]
 Register = Callable[["Commands"], None]
 
 
@@ -37,6 +39,7 @@ class Commands:
         self.handlers: dict[str, Handler] = {}
         self.run_over_http: RunOverHttp | None = None
         self.broken: list[str] = []  # plugins found but not loadable, and why
+        self.checks: list[Check] = []  # what `rules check` and `rules deploy` also run
 
     def add(self, name: str, help: str, handler: Handler) -> argparse.ArgumentParser:
         """A new subcommand; returns its parser for the plugin to add arguments to."""
@@ -46,6 +49,11 @@ class Commands:
     def serve_run_over_http(self, handler: RunOverHttp) -> None:
         """What `kairos run --http` runs: the option is the engine's, its server a plugin's."""
         self.run_over_http = handler
+
+    def check_rules(self, check: Check) -> None:
+        """A check `kairos rules check` and `rules deploy` run on the rules directory too (the
+        connectors render its message templates); a problem fails both."""
+        self.checks.append(check)
 
     def unavailable(self, what: str) -> str:
         """The error for a command no loaded plugin provides, with why plugins failed."""

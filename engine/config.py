@@ -90,7 +90,6 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     smtp_password: str = ""
     smtp_starttls: bool = False
     smtp_from: str = "Kairos <no-reply@localhost>"
-    email_templates: Path | None = None  # <action>.txt files: a Subject: line, then the body
     # Signed links (docs/connectors.md): the HMAC secret, the collector's public base URL the
     # links point at, the domain of the mailto unsubscribe address, and how long an unsubscribe
     # link keeps working.
@@ -98,6 +97,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     public_url: str = ""
     unsubscribe_domain: str = ""
     unsubscribe_days: float = 60.0
+    # Message templates (docs/connectors.md): `<rules dir>/templates` unless set; the locale
+    # money and dates are formatted for when a contact has none; SMS parts a text may take.
+    templates_dir: Path | None = None
+    templates_locale: str = "en_US"
+    sms_max_segments: int = 3
     sms_url: str = ""  # a generic HTTP provider: POST JSON {to, text, action_id, ...}
     sms_auth: str = ""  # sent as the Authorization header
     push_url: str = ""

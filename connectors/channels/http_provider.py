@@ -1,8 +1,11 @@
 """Providers over HTTP: a generic JSON provider for SMS, push and CRM, and signed webhooks.
 
-The generic provider POSTs `{to, text, action, action_id, contact_id, payload}` with the
-configured Authorization header and `Idempotency-Key: <action id>`, which providers use to drop
+The generic provider POSTs `{to, text, content, action, action_id, contact_id, payload}` with
+the configured Authorization header and `Idempotency-Key: <action id>`, which providers use to drop
 a repeated request. 5xx, 429 and network errors are retried; any other 4xx is permanent.
+`content` is what the action's template rendered (connectors/templates/): the SMS text and its
+segment count, the push title, body and deep link, the CRM task's fields; `text` is the SMS
+text or the push body. A template that fails to render is a permanent failure.
 """
 
 from __future__ import annotations
@@ -15,24 +18,27 @@ import aiohttp
 import orjson
 
 from connectors.delivery import Permanent, Transient
+from connectors.templates import Library
 from engine.model import actions as action_codec
 from engine.model.actions import Action
 
 
 class HttpProvider:
-    def __init__(self, name: str, url: str, auth: str = "", *,
+    def __init__(self, name: str, url: str, auth: str = "", *, templates: Library | None,
                  session: aiohttp.ClientSession | None = None) -> None:
         if not url:
             raise ValueError(f"channel {name!r}: no provider URL configured")
         self.name, self.url, self.auth = name, url, auth
+        self.templates = templates
         self.provider = f"http:{url}"
         self.resend_safe = True  # Idempotency-Key: the provider drops a repeat
         self._session = session
 
     def body(self, action: Action) -> bytes:
-        text = action.payload.get("text") or action.action
+        content = self.templates.content(action) if self.templates else {}
         return orjson.dumps({
-            "to": action.recipient, "text": text, "action": action.action,
+            "to": action.recipient, "text": content.get("text", content.get("body")),
+            "content": content, "action": action.action,
             "action_id": action.action_id, "contact_id": action.contact_id,
             "payload": action.payload,
         })
@@ -68,12 +74,12 @@ class Webhook(HttpProvider):
     """The whole action as JSON, signed: `X-Kairos-Signature: sha256=HMAC(secret, ts.body)`.
 
     It delivers the actions of one channel (`KAIROS_WEBHOOK_CHANNEL`, default crm) to a system of
-    the customer's own.
+    the customer's own, which renders them itself: no template.
     """
 
     def __init__(self, channel: str, url: str, secret: str,
                  session: aiohttp.ClientSession | None = None) -> None:
-        super().__init__(channel, url, session=session)
+        super().__init__(channel, url, templates=None, session=session)
         if not secret:
             raise ValueError("webhook: no KAIROS_WEBHOOK_SECRET configured")
         self.secret = secret.encode()

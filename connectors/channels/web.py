@@ -1,14 +1,17 @@
 """Web / in-app: the latest unexpired next best action per contact, for websites and call-centre
-screens (connectors/web_reads.py serves it): in Redis behind `kairos connect web`, in memory
-inside `kairos run --http`."""
+screens (connectors/web_reads.py serves it), with `content`: what the action's `web.json`
+template rendered. In Redis behind `kairos connect web`, in memory inside `kairos run --http`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
+import msgspec
+import orjson
 from redis.asyncio import Redis
 
+from connectors.templates import Library
 from engine.keys import latest_action_key, visitor_key
 from engine.model import actions as action_codec
 from engine.model.actions import Action
@@ -31,14 +34,16 @@ class WebChannel:
     provider = "redis-web"
     resend_safe = True  # the latest action per contact: writing it again changes nothing
 
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
+    def __init__(self, redis: Redis, templates: Library) -> None:
+        self.redis, self.templates = redis, templates
         self._newer = redis.register_script(NEWER)
 
     async def send(self, action: Action) -> None:
         expires_ms = int(epoch(action.expires_at) * 1000)
+        stored = orjson.dumps({**msgspec.to_builtins(action),
+                               "content": self.templates.content(action)})
         await self._newer(keys=[latest_action_key(action.contact_id)],
-                          args=[action_codec.encode(action), action.decided_at, expires_ms])
+                          args=[stored, action.decided_at, expires_ms])
 
 
 async def latest_action(redis: Redis, contact_id: str) -> bytes | None:

@@ -34,6 +34,7 @@ import msgspec
 
 from engine.core.consent import permits, recipient, undeliverable
 from engine.core.policy import DAY, Policy
+from engine.core.profile import profile
 from engine.model.actions import Action, action_id
 from engine.model.events import Event, iso
 from engine.model.explained import DecisionRecord
@@ -280,6 +281,7 @@ def _act(
         expires_at=iso(expires), payload=dict(p.payload), control_group=held_out,
         action_class=cand.action_class(policy), recipient=recipient(state, channel),
         group=cand.group(policy) or msgspec.UNSET,
+        profile=profile(state),
     )
     state.record_outbox(action)
     return action

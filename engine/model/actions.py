@@ -30,6 +30,8 @@ class Action(msgspec.Struct, gc=False, kw_only=True):
     # The subscription group whose consent the action needed; absent (not null) when none, so
     # actions without one encode as they always have.
     group: str | msgspec.UnsetType = msgspec.UNSET
+    # What templates greet the contact with: first_name, city, locale... (engine/core/profile.py)
+    profile: dict[str, str] = {}
 
 
 def action_id(trigger_event_id: str, rule_id: str, action: str) -> str:

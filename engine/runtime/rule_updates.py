@@ -1,6 +1,7 @@
 """Changing rules without restarting: a watched directory (embedded) or a rules topic (Kafka).
 
-A rules directory (modules, data files, `disabled.txt`, `modes.txt`) travels as one *bundle*:
+A rules directory (modules, data files, `disabled.txt`, `modes.txt`, message templates under
+`templates/`) travels as one *bundle*:
 every file's bytes in one msgpack message on the compacted `kairos-rules` topic, under one key,
 so the last bundle is the rule set. Each worker follows the topic, writes the bundle to a
 directory of its own and swaps the pipeline's rule set; a bundle that fails to load is logged
@@ -24,11 +25,13 @@ import msgspec
 
 from engine.errors import RuleError
 from engine.sdk.ruleset import RuleSet
+from engine.sdk.template_layout import SUFFIXES as TEMPLATE_SUFFIXES
+from engine.sdk.template_layout import TEMPLATES_DIR
 
 log = logging.getLogger("kairos.rules")
 
 BUNDLE_KEY = b"rules"
-BUNDLED_SUFFIXES = {".py", ".yaml", ".yml", ".toml", ".csv", ".json", ".txt"}
+BUNDLED_SUFFIXES = {".py", ".yaml", ".yml", ".toml", ".csv", ".json", ".txt", *TEMPLATE_SUFFIXES}
 
 
 class Bundle(msgspec.Struct, frozen=True):
@@ -43,15 +46,23 @@ class Bundle(msgspec.Struct, frozen=True):
         return h.hexdigest()[:16]
 
 
-def make_bundle(directory: Path) -> Bundle:
-    """Every rule module and data file under `directory`, checked by loading it first."""
+def make_bundle(directory: Path, templates: Path | None = None) -> Bundle:
+    """Every rule module, data file and template under `directory`, checked by loading it
+    first; `templates` (a directory elsewhere) travels as the bundle's `templates/`."""
     RuleSet.load(directory)  # refuse to ship what does not load
-    files = {
+    files = _files(directory)
+    if templates is not None and templates.resolve() != (directory / TEMPLATES_DIR).resolve():
+        files = {k: v for k, v in files.items() if Path(k).parts[0] != TEMPLATES_DIR}
+        files.update({f"{TEMPLATES_DIR}/{k}": v for k, v in _files(templates).items()})
+    return Bundle(files=files, created_at=time.time())
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {
         str(p.relative_to(directory)): p.read_bytes()
         for p in sorted(directory.rglob("*"))
         if p.is_file() and p.suffix in BUNDLED_SUFFIXES and "__pycache__" not in p.parts
     }
-    return Bundle(files=files, created_at=time.time())
 
 
 def encode(bundle: Bundle) -> bytes:

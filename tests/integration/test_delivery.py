@@ -1,4 +1,5 @@
-"""Delivery against real servers: SMTP, HTTP and Redis. Never twice, retries, dead letters."""
+"""Delivery against real servers: SMTP, HTTP and Redis. Never twice, retries, dead letters;
+messages rendered from templates, and a template error never reaching a provider."""
 
 from __future__ import annotations
 
@@ -22,13 +23,38 @@ from connectors.channels.http_provider import HttpProvider, Webhook
 from connectors.channels.print_batch import PrintBatch
 from connectors.channels.web import WebChannel, latest_action
 from connectors.delivery import Breaker, Channel, Delivery, Outcome, Retry
+from connectors.templates import Library
 from engine.config import Settings
 from engine.model.actions import Action
 from engine.model.events import iso
+from engine.sdk.ruleset import DEFAULT_RULES_DIR
 from engine.testing.kafka import LINKS
 from tests.integration.servers import HttpServer, SmtpServer
 
 pytestmark = pytest.mark.redis
+
+UNSUBSCRIBE = {"unsubscribe": "https://example.com/u/t0k"}
+SHIPPED = Library(DEFAULT_RULES_DIR / "templates", links=lambda a: UNSUBSCRIBE)
+WELCOME = {  # a template per channel for the `welcome-books` actions of these tests
+    "email.subject": "Books for {{ contact.first_name }}",
+    "email.html": "<p>Picked in {{ action.payload.category }}.</p>",
+    "email.txt": "Picked in {{ action.payload.category }}.",
+    "sms.txt": "{% if action.payload.text is defined %}{{ action.payload.text }}"
+               "{% else %}New in {{ action.payload.category }}{% endif %}",
+    "push.toml": 'title = "New in {{ action.payload.category }}"\nbody = "Have a look"',
+    "web.json": '{"headline": "New in {{ action.payload.category }}"}',
+    "print.toml": 'heading = "Dear {{ contact.first_name }}"\nbody = "Our {{ action.payload.category '
+                  '| default(\'catalogue\') }}"',
+}
+
+
+@pytest.fixture(scope="module")
+def lib(tmp_path_factory: pytest.TempPathFactory) -> Library:
+    root = tmp_path_factory.mktemp("templates")
+    (root / "welcome-books").mkdir()
+    for name, text in WELCOME.items():
+        (root / "welcome-books" / name).write_text(text)
+    return Library(root)
 
 
 def action(channel: str = "email", **fields: Any) -> Action:
@@ -39,6 +65,7 @@ def action(channel: str = "email", **fields: Any) -> Action:
         trigger_event_id="e1", event_time=iso(now), decided_at=iso(now),
         expires_at=iso(now + 3600), payload={"category": "books"},
         recipient="ada@example.com" if channel == "email" else "+33600000000",
+        profile={"first_name": "Ada", "locale": "en-GB"},
     )
     return Action(**{**base, **fields})
 
@@ -78,35 +105,50 @@ def exported(delivery: Delivery) -> dict[tuple[str, ...], float]:
             for family in delivery.collect() for sample in family.samples}
 
 
-def smtp_settings(smtp: SmtpServer, tmp: Path | None = None) -> Settings:
-    return msgspec.structs.replace(Settings.from_env(LINKS), smtp_port=smtp.port,
-                                   email_templates=tmp)
+def smtp_settings(smtp: SmtpServer) -> Settings:
+    return msgspec.structs.replace(Settings.from_env(LINKS), smtp_host="127.0.0.1",
+                                   smtp_port=smtp.port)
 
 
-def test_email_is_rendered_from_a_template_and_sent_exactly_once(
-    redis_url: str, tmp_path: Path
-) -> None:
-    (tmp_path / "welcome-books.txt").write_text("Subject: Books for $contact_id\n\nPicked in $category.\n")
+def test_a_cart_reminder_arrives_multipart_personalised_and_exactly_once(redis_url: str) -> None:
     with SmtpServer() as smtp:
-        a = action()
+        a = action(action="cart-reminder", payload={"product_id": "tent-2p",
+                                                    "categories": ["outdoor"]})
 
         async def body(h: Harness) -> None:
             # The same action three times, twice at once (two processes racing on a redelivery).
             await asyncio.gather(h.delivery.handle(a), h.delivery.handle(a))
             await h.delivery.handle(a)
 
-        h = run(redis_url, [EmailChannel(smtp_settings(smtp, tmp_path))], body)
+        h = run(redis_url, [EmailChannel(smtp_settings(smtp), SHIPPED)], body)
     assert smtp.ids() == [a.action_id]
     msg = smtp.messages[0]
-    assert msg["Subject"] == "Books for c1" and msg["To"] == "ada@example.com"
-    assert "Picked in books." in msg.get_payload()
+    assert msg["Subject"] == "Ada, your cart is waiting" and msg["To"] == "ada@example.com"
+    assert msg.get_content_type() == "multipart/alternative"
+    text, html = (part.get_payload(decode=True).decode() for part in msg.get_payload())
+    assert [p.get_content_type() for p in msg.get_payload()] == ["text/plain", "text/html"]
+    assert "Hello Ada," in text and "tent-2p" in text and UNSUBSCRIBE["unsubscribe"] in text
+    assert "Hello Ada," in html and "tent-2p" in html and 'lang="en-GB"' in html
     assert orjson.loads(msg["X-SMTPAPI"]) == {"unique_args": {"kairos_action_id": a.action_id}}
     assert sorted(o.outcome for o in h.outcomes) == ["duplicate", "duplicate", "sent"]
 
 
+def test_a_template_error_never_reaches_the_smtp_server(redis_url: str, lib: Library) -> None:
+    with SmtpServer() as smtp:
+        a = action(profile={})  # no first name: the subject's variable is undefined
+
+        async def body(h: Harness) -> None:
+            await h.delivery.handle(a)
+
+        h = run(redis_url, [EmailChannel(smtp_settings(smtp), lib)], body)
+    assert smtp.messages == []
+    assert [(o.outcome, o.attempts) for o in h.outcomes] == [("failed", 1)]
+    assert h.dead == [(a.action_id, "permanent failure: template welcome-books/email.subject "
+                                    "line 1: UndefinedError: contact.first_name is undefined")]
+
+
 def test_an_action_whose_sender_died_mid_call_is_in_doubt_unless_the_provider_dedupes(
-    redis_url: str,
-) -> None:
+    redis_url: str, lib: Library) -> None:
     """The mark a process leaves while a provider call is in flight: after a crash, email is
     not resent (an SMTP relay would deliver it twice) but an Idempotency-Key provider is."""
     with SmtpServer() as smtp, HttpServer() as server:
@@ -120,8 +162,8 @@ def test_an_action_whose_sender_died_mid_call_is_in_doubt_unless_the_provider_de
                 await h.delivery.handle(sms)
             assert not await h.redis.exists(f"kairos:inflight:{mail.action_id}")
 
-        h = run(redis_url, [EmailChannel(smtp_settings(smtp)),
-                            HttpProvider("sms", server.url + "/sms")], body)
+        h = run(redis_url, [EmailChannel(smtp_settings(smtp), lib),
+                            HttpProvider("sms", server.url + "/sms", templates=lib)], body)
     assert smtp.messages == []
     assert [a for a, _ in h.dead] == [mail.action_id] and h.dead[0][1].startswith("in doubt")
     assert len(server.requests) == 1 and server.requests[0][1]["Idempotency-Key"] == sms.action_id
@@ -130,7 +172,7 @@ def test_an_action_whose_sender_died_mid_call_is_in_doubt_unless_the_provider_de
         (mail.action_id, "duplicate"), (sms.action_id, "duplicate")]
 
 
-def test_held_out_and_expired_actions_are_never_sent(redis_url: str) -> None:
+def test_held_out_and_expired_actions_are_never_sent(redis_url: str, lib: Library) -> None:
     with SmtpServer() as smtp:
         held, old = action(control_group=True), action(expires_at=iso(time.time() - 1))
 
@@ -138,12 +180,12 @@ def test_held_out_and_expired_actions_are_never_sent(redis_url: str) -> None:
             await h.delivery.handle(held)
             await h.delivery.handle(old)
 
-        h = run(redis_url, [EmailChannel(smtp_settings(smtp))], body)
+        h = run(redis_url, [EmailChannel(smtp_settings(smtp), lib)], body)
     assert smtp.messages == []
     assert [o.outcome for o in h.outcomes] == ["held_out", "expired"]
 
 
-def test_smtp_refusals_retry_when_temporary_and_dead_letter(redis_url: str) -> None:
+def test_smtp_refusals_retry_when_temporary_and_dead_letter(redis_url: str, lib: Library) -> None:
     with SmtpServer() as smtp:
         smtp.refuse = "451 try later"
         a = action()
@@ -151,7 +193,7 @@ def test_smtp_refusals_retry_when_temporary_and_dead_letter(redis_url: str) -> N
         async def body(h: Harness) -> None:
             await h.delivery.handle(a)
 
-        h = run(redis_url, [EmailChannel(smtp_settings(smtp))], body)
+        h = run(redis_url, [EmailChannel(smtp_settings(smtp), lib)], body)
         assert h.dead and "gave up after 3 attempts" in h.dead[0][1] and "451" in h.dead[0][1]
         smtp.refuse = "550 no such user"
         b = action()
@@ -159,12 +201,12 @@ def test_smtp_refusals_retry_when_temporary_and_dead_letter(redis_url: str) -> N
         async def body2(h: Harness) -> None:
             await h.delivery.handle(b)
 
-        h2 = run(redis_url, [EmailChannel(smtp_settings(smtp))], body2)
+        h2 = run(redis_url, [EmailChannel(smtp_settings(smtp), lib)], body2)
     assert h2.outcomes[0].attempts == 1 and "permanent failure: SMTP recipient refused: 550" in h2.dead[0][1]
     assert smtp.messages == []
 
 
-def test_http_provider_retries_5xx_then_succeeds_with_an_idempotency_key(redis_url: str) -> None:
+def test_http_provider_retries_5xx_then_succeeds_with_an_idempotency_key(redis_url: str, lib: Library) -> None:
     with HttpServer() as server:
         server.respond = lambda n: 503 if n < 3 else 200
         a = action("sms", payload={"text": "Your code"})
@@ -173,15 +215,17 @@ def test_http_provider_retries_5xx_then_succeeds_with_an_idempotency_key(redis_u
             await h.delivery.handle(a)
             await h.delivery.handle(a)  # redelivered: not sent again
 
-        h = run(redis_url, [HttpProvider("sms", server.url + "/sms", "Bearer t0k")], body)
+        h = run(redis_url, [HttpProvider("sms", server.url + "/sms", "Bearer t0k", templates=lib)], body)
     assert len(server.requests) == 3
     _, headers, raw = server.requests[-1]
     assert headers["Idempotency-Key"] == a.action_id and headers["Authorization"] == "Bearer t0k"
-    assert orjson.loads(raw)["to"] == "+33600000000" and orjson.loads(raw)["text"] == "Your code"
+    sent = orjson.loads(raw)
+    assert sent["to"] == "+33600000000" and sent["text"] == "Your code"
+    assert sent["content"] == {"text": "Your code", "segments": 1, "encoding": "GSM-7"}
     assert [(o.outcome, o.attempts) for o in h.outcomes] == [("sent", 3), ("duplicate", 0)]
 
 
-def test_a_4xx_is_permanent_and_a_down_provider_opens_the_breaker(redis_url: str) -> None:
+def test_a_4xx_is_permanent_and_a_down_provider_opens_the_breaker(redis_url: str, lib: Library) -> None:
     with HttpServer() as server:
         server.respond = lambda n: 400
         a = action("push")
@@ -189,10 +233,10 @@ def test_a_4xx_is_permanent_and_a_down_provider_opens_the_breaker(redis_url: str
         async def body(h: Harness) -> None:
             await h.delivery.handle(a)
 
-        h = run(redis_url, [HttpProvider("push", server.url)], body)
+        h = run(redis_url, [HttpProvider("push", server.url, templates=lib)], body)
         assert len(server.requests) == 1 and "HTTP 400" in h.dead[0][1]
         server.respond = lambda n: 500
-        provider = HttpProvider("push", server.url)
+        provider = HttpProvider("push", server.url, templates=lib)
 
         async def many(h: Harness) -> None:
             h.delivery.breakers[provider.provider] = Breaker(threshold=3, cooldown=0.5)
@@ -208,9 +252,9 @@ def test_a_4xx_is_permanent_and_a_down_provider_opens_the_breaker(redis_url: str
     assert len(h.dead) == 2 and len(server.requests) - before == 6
 
 
-def test_the_web_channel_keeps_the_latest_unexpired_action_per_contact(redis_url: str) -> None:
-    older = action("web", decided_at=iso(time.time() - 60), action="older")
-    newer = action("web", action="newer")
+def test_the_web_channel_keeps_the_latest_unexpired_action_per_contact(redis_url: str, lib: Library) -> None:
+    older = action("web", decided_at=iso(time.time() - 60), payload={"category": "older"})
+    newer = action("web", payload={"category": "newer"})
     short = action("web", contact_id="c2", expires_at=iso(time.time() + 1))
 
     async def body(h: Harness) -> None:
@@ -218,17 +262,17 @@ def test_the_web_channel_keeps_the_latest_unexpired_action_per_contact(redis_url
         await h.delivery.handle(older)  # decided earlier, arrived later: does not win
         await h.delivery.handle(short)
         got = orjson.loads(await latest_action(h.redis, "c1") or b"null")
-        assert got["action"] == "newer"
+        assert got["action_id"] == newer.action_id
+        assert got["content"] == {"headline": "New in newer"}  # its web.json, rendered
         assert await latest_action(h.redis, "c2") is not None
         await asyncio.sleep(1.2)
         assert await latest_action(h.redis, "c2") is None  # expired with the action
 
-    run(redis_url, [WebChannel(Redis.from_url(redis_url))], body)
+    run(redis_url, [WebChannel(Redis.from_url(redis_url), lib)], body)
 
 
 def test_webhooks_are_signed_and_print_actions_land_in_a_daily_csv(
-    redis_url: str, tmp_path: Path
-) -> None:
+    redis_url: str, tmp_path: Path, lib: Library) -> None:
     with HttpServer() as server:
         a = action("crm")
 
@@ -246,15 +290,16 @@ def test_webhooks_are_signed_and_print_actions_land_in_a_daily_csv(
         await h.delivery.handle(p)
         await h.delivery.handle(p)
 
-    run(redis_url, [PrintBatch(tmp_path)], body2)
+    run(redis_url, [PrintBatch(tmp_path, lib)], body2)
     [batch] = list(tmp_path.glob("print-*.csv"))
     rows = list(csv.DictReader(batch.open()))
     assert [(r["action_id"], r["city"]) for r in rows] == [(p.action_id, "Lyon")]
+    assert orjson.loads(rows[0]["letter"]) == {"heading": "Dear Ada", "body": "Our catalogue"}
 
 
-def test_rate_limits_are_shared_by_every_process(redis_url: str) -> None:
+def test_rate_limits_are_shared_by_every_process(redis_url: str, lib: Library) -> None:
     with HttpServer() as server:
-        provider = HttpProvider("sms", server.url)
+        provider = HttpProvider("sms", server.url, templates=lib)
 
         async def body(h: Harness) -> None:
             other = Delivery(h.delivery.channels, h.redis, h.delivery.emit_outcome,

@@ -126,7 +126,7 @@ def test_a_connector_killed_mid_batch_never_sends_twice_and_loses_nothing(
         now = time.time()
         actions = [action_codec.Action(
             action_id=f"kill-{uuid.uuid4().hex}", contact_id=f"c{i}", channel="email",
-            action="welcome", rule_id="r", rule_version=1, score=1.0, reason="t",
+            action="win-back-offer", rule_id="r", rule_version=1, score=1.0, reason="t",
             trigger_event_id=f"e{i}", event_time=iso(now), decided_at=iso(now),
             expires_at=iso(now + 3600), recipient=f"k{i}@example.com") for i in range(300)]
         produce(w.bootstrap, [(w.topics["actions"], a.contact_id.encode(), action_codec.encode(a))
@@ -195,7 +195,7 @@ def test_a_slow_provider_means_visible_lag_and_bounded_memory_not_a_crash(
         produce(w.bootstrap, [(w.topics["actions"], f"c{i}".encode(), action_codec.encode(
             action_codec.Action(
                 action_id=f"slow-{uuid.uuid4().hex}", contact_id=f"c{i}", channel="sms",
-                action="reminder", rule_id="r", rule_version=1, score=1.0, reason="t",
+                action="re-engage", rule_id="r", rule_version=1, score=1.0, reason="t",
                 trigger_event_id=f"e{i}", event_time=iso(now), decided_at=iso(now),
                 expires_at=iso(now + 3600), recipient="+33600000000",
                 payload={"text": padding}))) for i in range(4_000)])

@@ -26,7 +26,7 @@ def actions(n: int, batch: str) -> list[action_codec.Action]:
     now = time.time()
     return [action_codec.Action(
         action_id=f"{batch}-{uuid.uuid4().hex}", contact_id=f"c{batch}{i}", channel="email",
-        action="welcome", rule_id="r", rule_version=1, score=1.0, reason="t",
+        action="win-back-offer", rule_id="r", rule_version=1, score=1.0, reason="t",
         trigger_event_id=f"e{i}", event_time=iso(now), decided_at=iso(now),
         expires_at=iso(now + 3600), recipient=f"{batch}{i}@example.com") for i in range(n)]
 

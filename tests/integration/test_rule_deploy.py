@@ -62,6 +62,10 @@ def test_deployed_rules_reach_a_running_worker_within_seconds(
         assert page_action(w, "before", timeout=8) is None  # no rule reacts to a plain page view
 
         (rules / "hello.py").write_text(RULE.format(version=1))
+        for version in (1, 2):  # deploy refuses an action without its templates
+            (rules / "templates" / f"hello-v{version}").mkdir()
+            (rules / "templates" / f"hello-v{version}" / "web.json").write_text(
+                '{"headline": "Hello from {{ action.rule }}"}')
         deployed = time.monotonic()
         kairos(w, "rules", "deploy", str(rules))
         first = None

@@ -19,8 +19,9 @@ def fresh() -> Commands:
 def test_the_installed_project_finds_the_connectors_commands_through_its_entry_point() -> None:
     found = fresh()
     discover(found)
-    assert set(found.handlers) == {"connect", "collect"}
+    assert set(found.handlers) == {"connect", "collect", "templates"}
     assert found.run_over_http is not None and not found.broken
+    assert len(found.checks) == 1  # the templates, under `rules check` and `rules deploy`
 
 
 def test_without_connectors_run_over_http_says_what_is_missing(monkeypatch, capsys) -> None:

@@ -95,6 +95,19 @@ def test_bundles_round_trip_and_are_content_addressed(tmp_path: Path) -> None:
     assert swapped[0].rules["hello"].version == 2
 
 
+def test_the_templates_travel_in_the_bundle_from_beside_the_rules_or_elsewhere(
+        tmp_path: Path) -> None:
+    shipped = rule_deploy.make_bundle(DEFAULT_RULES_DIR).files
+    assert "templates/cart-reminder/email.subject" in shipped
+    assert "templates/_layout/email.html" in shipped
+    elsewhere = tmp_path / "tpl"
+    (elsewhere / "hello").mkdir(parents=True)
+    (elsewhere / "hello" / "web.json").write_text("{}")
+    d = rules_dir(tmp_path, a__py=GOOD)
+    files = rule_deploy.make_bundle(d, elsewhere).files
+    assert files["templates/hello/web.json"] == b"{}" and "a.py" in files
+
+
 def test_a_bundle_that_does_not_load_is_refused_and_changes_nothing(tmp_path: Path) -> None:
     d = rules_dir(tmp_path, hello__py=GOOD)
     bundle = rule_deploy.make_bundle(d)

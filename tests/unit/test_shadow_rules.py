@@ -82,6 +82,9 @@ def test_a_bad_modes_txt_line_is_an_error(tmp_path: Path, line: str, error: str)
 def test_shadow_and_promote_edit_modes_txt_and_list_shows_the_mode(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = rules_dir(tmp_path, a__py=PYTHON)
+    for action in ("hello", "tried"):  # `rules list` checks the rules, templates included
+        (d / "templates" / action).mkdir(parents=True)
+        (d / "templates" / action / "web.json").write_text('{"headline": "{{ action.name }}"}')
     assert main(["rules", "shadow", "hello", "--dir", str(d)]) == 0
     assert (d / MODES_FILE).read_text() == "hello shadow\n"
     assert main(["rules", "promote", "tried", "--dir", str(d)]) == 0
