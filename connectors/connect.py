@@ -90,7 +90,7 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
     delivery = Delivery(
         channels, redis, emit_outcome, dead_letter, Retry(attempts=settings.delivery_attempts),
         rate_limits={ch.provider: limits[n] for n, ch in channels.items() if n in limits},
-        gate=RedisGate(limit=settings.redis_outage_limit),
+        gate=RedisGate(limit=settings.redis_outage_limit), fallback_after=settings.fallback_after,
     )
     if settings.connect_metrics_port:
         registry = CollectorRegistry()
