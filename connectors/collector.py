@@ -6,6 +6,7 @@
     POST /v1/webhooks/email/mailgun                  Mailgun event webhook (HMAC-SHA256)
     POST /v1/webhooks/social                         social interactions (HMAC-SHA256)
     GET  /v1/contacts/{id}/next-best-action          the web channel's latest action
+    GET  /v1/r/{token}                               a tracked SMS or push link: a click
     GET  /health
 
 Every item is validated with the engine's own decoders before it is accepted. A batch or a
@@ -44,6 +45,7 @@ from connectors.intake import (
     read_body,
 )
 from connectors.signatures import authenticate, verify_ecdsa, verify_hmac
+from connectors.tracked_links import LinkError, open_link_token
 from engine.model.events import iso
 
 __all__ = ["Accepted", "CollectorConfig", "Refused", "Sink", "Unavailable", "collector_app"]
@@ -69,6 +71,7 @@ class CollectorConfig:
     sendgrid_public_key: str = ""
     social_webhook_secret: str = ""
     mailgun_signing_key: str = ""
+    link_secret: str = ""  # tracked links (connectors/tracked_links.py)
 
 
 def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | None = None,
@@ -134,6 +137,21 @@ def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | N
             return _error(404, "not_found", "no current action for this contact", action=None)
         return web.Response(body=found, content_type="application/json")
 
+    async def tracked_link(request: web.Request) -> web.Response:
+        """A click on a tracked link: a `clicked` outcome for its action, then the target."""
+        if not config.link_secret:
+            raise Rejected(404, "not_found", "tracked links are not configured on this collector")
+        try:
+            click = open_link_token(config.link_secret.encode(), request.match_info["token"],
+                                    clock())
+        except LinkError as exc:
+            raise Rejected(404, "not_found", str(exc)) from None
+        outcome = {"outcome_id": f"{click.action_id}:clicked", "action_id": click.action_id,
+                   "contact_id": click.contact_id, "channel": click.channel,
+                   "action": click.action, "outcome": "clicked", "timestamp": iso(clock())}
+        await sink.accept([only(judge("outcome", outcome, "$", 0))])
+        raise web.HTTPFound(click.target)
+
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -143,6 +161,7 @@ def collector_app(sink: Sink, config: CollectorConfig, web_lookup: WebLookup | N
     app.router.add_post("/v1/webhooks/email/mailgun", mailgun_webhook)
     app.router.add_post("/v1/webhooks/social", social_webhook)
     app.router.add_get("/v1/contacts/{contact}/next-best-action", next_best_action)
+    app.router.add_get("/v1/r/{token}", tracked_link)
     app.router.add_get("/health", health)
     return app
 

@@ -23,6 +23,7 @@ from connectors.channels.print_batch import PrintBatch
 from connectors.channels.web import WebChannel
 from connectors.delivery import Channel, Delivery, Outcome, Retry
 from connectors.redis_gate import RedisGate, RedisUnavailable
+from connectors.tracked_links import LinkSigner
 from engine.config import Settings
 from engine.model import deadletter
 from engine.model.actions import Action
@@ -37,10 +38,11 @@ def build_channel(name: str, settings: Settings, redis: Redis,
                   producer: AIOKafkaProducer) -> Channel:
     if name == "email":
         return EmailChannel(settings)
+    links = link_signer(settings)
     if name == "sms":
-        return HttpProvider("sms", settings.sms_url, settings.sms_auth)
+        return HttpProvider("sms", settings.sms_url, settings.sms_auth, links=links)
     if name == "push":
-        return HttpProvider("push", settings.push_url, settings.push_auth)
+        return HttpProvider("push", settings.push_url, settings.push_auth, links=links)
     if name == "web":
         return WebChannel(redis)
     if name == "crm":
@@ -52,6 +54,14 @@ def build_channel(name: str, settings: Settings, redis: Redis,
     if name == "webhook":
         return Webhook(settings.webhook_channel, settings.webhook_url, settings.webhook_secret)
     raise ValueError(f"unknown channel {name!r} (one of {', '.join(CHANNEL_NAMES)})")
+
+
+def link_signer(settings: Settings) -> LinkSigner | None:
+    """Tracked links when both the collector's public URL and the secret are configured."""
+    if not (settings.link_base and settings.link_secret):
+        return None
+    return LinkSigner(settings.link_base, settings.link_secret.encode(),
+                      settings.link_ttl_days * 86_400)
 
 
 def rate_limits(text: str) -> dict[str, int]:

@@ -16,7 +16,7 @@ from engine.topics import DEFAULT_INPUTS, Topics
 
 SECRETS = frozenset({"write_keys", "social_webhook_secret", "smtp_password", "sms_auth",
                      "push_auth", "webhook_secret", "mailgun_signing_key",
-                     "console_users"})
+                     "console_users", "link_secret"})
 CREDENTIALS_IN_URL = re.compile(r"//[^/@]*@")
 
 
@@ -96,6 +96,11 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     # Seconds a provider's circuit breaker may stay open before the actions waiting for it are
     # reported failed for good, so the engine offers their next channel (docs/connectors.md).
     fallback_after: float = 300.0
+    # Tracked links in SMS and push (docs/connectors.md): the collector's public URL, the HMAC
+    # secret both the connectors and the collector hold, and how long a link keeps working.
+    link_base: str = ""
+    link_secret: str = ""
+    link_ttl_days: float = 30.0
     # Seconds a connector waits for an unreachable Redis (its idempotency records) before it
     # stops without committing; the actions are then redelivered (docs/reliability.md).
     redis_outage_limit: float = 600.0

@@ -2,7 +2,10 @@
 
 The generic provider POSTs `{to, text, action, action_id, contact_id, payload}` with the
 configured Authorization header and `Idempotency-Key: <action id>`, which providers use to drop
-a repeated request. 5xx, 429 and network errors are retried; any other 4xx is permanent.
+a repeated request. 5xx, 429 and network errors are retried; any other 4xx is permanent (an
+invalid number, an unregistered device token), which the engine answers with the rule's next
+channel. With tracked links configured, an SMS or push action's `payload.url` (and that URL in
+its text) becomes a signed redirect through the collector, which records the click.
 """
 
 from __future__ import annotations
@@ -15,26 +18,33 @@ import aiohttp
 import orjson
 
 from connectors.delivery import Permanent, Transient
+from connectors.tracked_links import LinkSigner
 from engine.model import actions as action_codec
 from engine.model.actions import Action
 
 
 class HttpProvider:
     def __init__(self, name: str, url: str, auth: str = "", *,
-                 session: aiohttp.ClientSession | None = None) -> None:
+                 session: aiohttp.ClientSession | None = None,
+                 links: LinkSigner | None = None) -> None:
         if not url:
             raise ValueError(f"channel {name!r}: no provider URL configured")
-        self.name, self.url, self.auth = name, url, auth
+        self.name, self.url, self.auth, self.links = name, url, auth, links
         self.provider = f"http:{url}"
         self.resend_safe = True  # Idempotency-Key: the provider drops a repeat
         self._session = session
 
     def body(self, action: Action) -> bytes:
-        text = action.payload.get("text") or action.action
+        text, payload = action.payload.get("text") or action.action, action.payload
+        target = payload.get("url")
+        if self.links is not None and isinstance(target, str):
+            tracked = self.links.track(action, target, time.time())
+            payload = {**payload, "url": tracked}
+            text = text.replace(target, tracked) if isinstance(text, str) else text
         return orjson.dumps({
             "to": action.recipient, "text": text, "action": action.action,
             "action_id": action.action_id, "contact_id": action.contact_id,
-            "payload": action.payload,
+            "payload": payload,
         })
 
     def headers(self, action: Action, body: bytes) -> dict[str, str]:

@@ -31,6 +31,7 @@ from tests.helpers import open_policy
 KEY = "wk_test_123"
 SOCIAL_SECRET = "s3cret"
 MAILGUN_KEY = "mg-signing-key-0123456789"
+LINK_SECRET = "link-secret-for-tests"
 PRIVATE = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_B64 = base64.b64encode(PRIVATE.public_key().public_bytes(
     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
@@ -56,7 +57,7 @@ class Collector:
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
         app = collector_app(EmbeddedSink(self.runtime), CollectorConfig(
-            frozenset({KEY}), PUBLIC_B64, SOCIAL_SECRET, MAILGUN_KEY))
+            frozenset({KEY}), PUBLIC_B64, SOCIAL_SECRET, MAILGUN_KEY, LINK_SECRET))
         self.runner = web.AppRunner(app)
         self.loop.run_until_complete(self.runner.setup())
         self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())
