@@ -17,6 +17,9 @@ For each candidate, in this order (docs/policy.md has the why of each):
 5. quiet hours in the contact's time zone: the action is deferred to the next allowed moment by
    a timer (`quiet_hours_deferred`), or dropped when it would expire first (`expired`).
 
+A quiet-hours deferral and an action's fallback after a permanent failure keep the candidate
+(`keep`) and bring it back (`revive`) through the same steps under the policy as it is then.
+
 Transactional and mandatory actions skip marketing consent, caps, negative-outcome suppression,
 quiet hours and holdouts; nothing skips reachability or a hard bounce, and a spam report blocks
 marketing only (engine/core/consent.py).
