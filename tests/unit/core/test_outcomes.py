@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from engine.core.policy import ChannelPolicy, Policy
-from engine.sdk import Context, Proposal, on, rule
+from engine.sdk import Context, Proposal, on, on_timer, rule
 from engine.testing import Scenario
 
 NOON = datetime(2026, 9, 21, 12, 0, tzinfo=UTC).timestamp()
@@ -23,12 +23,19 @@ def onsite(ctx: Context) -> Proposal:
     return Proposal(action="banner", channels=("web",))
 
 
+@rule("later", triggers=[on("track", "Wishlist Saved"), on_timer("check")])
+def later(ctx: Context) -> Proposal | None:
+    if ctx.timer is None:
+        ctx.schedule("check", after=8 * 86_400)
+    return None
+
+
 def scenario(**overrides: object) -> Scenario:
     channels = {ch: ChannelPolicy(consent_default=True, quiet_hours=NO_QUIET)
                 for ch in ("email", "sms", "push")}
     p = Policy(global_daily_cap=None, global_weekly_cap=None, channels=channels,
                **overrides)  # type: ignore[arg-type]
-    s = Scenario([promo, onsite], policy=p, start=NOON)
+    s = Scenario([promo, onsite, later], policy=p, start=NOON)
     s.identify("u1", email="a@b.c")
     return s
 
@@ -94,3 +101,13 @@ def test_zero_days_never_judges_an_action_ignored() -> None:
     s.advance(days=30)
     assert len(s.track("u1", "Product Viewed")) == 1
     assert s.contact("u1").ignored_due == 0.0
+
+
+def test_a_timer_judges_too_without_any_new_event() -> None:
+    s = scenario()
+    s.track("u1", "Wishlist Saved")
+    [sent] = s.track("u1", "Product Viewed")
+    s.advance(days=9)  # only the timer wakes the contact
+    st = s.contact("u1")
+    assert [h.fate for h in st.history if h.action_id == sent.action_id] == ["ignored"]
+    assert st.outcomes["promo-0|email"].negative_streak == 1 and st.ignored_due == 0.0
