@@ -54,7 +54,7 @@ def offer_fallback(
     kept = state.take_fallback(sent.action_id)
     rule = rules.active(sent.rule_id)
     if kept is None or rule is None:
-        reason = NO_FALLBACK if rule is not None or kept is None else "rule_inactive"
+        reason = NO_FALLBACK if kept is None else "rule_inactive"  # removed or disabled since
         record = DecisionRecord(
             at=now, trigger_event_id=failure.event_id, rule_id=sent.rule_id, action=sent.action,
             outcome="suppressed", reason=reason, action_id=sent.action_id,

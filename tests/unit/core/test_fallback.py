@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from engine.core.fallback import NO_FALLBACK
+from engine.core.fallback import NO_FALLBACK, failed_for_good, offer_fallback
 from engine.core.policy import ChannelPolicy, Policy
 from engine.model.actions import Action
+from engine.model.events import Event
 from engine.ops.explain import render
 from engine.sdk import Context, Proposal, on, rule
+from engine.sdk.ruleset import RuleSet
 from engine.testing import Scenario
 
 NOON = datetime(2026, 9, 21, 12, 0, tzinfo=UTC).timestamp()
@@ -137,3 +139,16 @@ def test_quiet_hours_defer_a_fallback_which_keeps_its_id() -> None:
     s2 = scenario()
     [sms2] = s2.track("u1", "Cart Abandoned")
     assert push.action_id == failed(s2, sms2)[0].action_id
+
+
+def test_a_rule_removed_since_offers_nothing_and_says_so() -> None:
+    s = scenario()
+    [sms] = s.track("u1", "Cart Abandoned")
+    st = s.contact("u1")
+    failure = Event(event_id="f1", source="outcome", kind="outcome", name="failed", time=NOON,
+                    properties={"action_id": sms.action_id, "permanent": True})
+    sent = failed_for_good(st, failure)
+    assert sent is not None and sent.action_id == sms.action_id
+    result = offer_fallback(st, sent, failure, NOON, RuleSet([]), policy())
+    assert result.actions == [] and [r.reason for r in result.records] == ["rule_inactive"]
+    assert st.fallbacks == ()  # taken: a channel is offered once at most
