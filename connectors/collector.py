@@ -9,6 +9,7 @@
     GET  /v1/visitors/next-best-action               … for a browser itself (visitor token)
     POST /v1/unsubscribe/{token}                     one-click unsubscribe (RFC 8058)
     GET  /v1/unsubscribe/{token}                     its confirmation page
+    GET  /v1/r/{token}                               a tracked SMS or push link: a click
     GET  /health
 
 Every item is validated with the engine's own decoders before it is accepted. A batch or a
@@ -48,6 +49,7 @@ from connectors.intake import (
 )
 from connectors.links import Signer
 from connectors.signatures import authenticate, verify_ecdsa, verify_hmac
+from connectors.tracked_links import LinkError, open_link_token
 from connectors.unsubscribe import unsubscribe_routes
 from connectors.web_reads import WebReads
 from engine.model.events import iso
@@ -78,7 +80,7 @@ class CollectorConfig:
     web_token_secret: str = ""
     web_token_max_age: float = 3600.0
     web_origins: frozenset[str] = frozenset()
-    link_secret: str = ""  # signed links (unsubscribe); without it their endpoints answer 404
+    link_secret: str = ""  # signed links (unsubscribe, tracked links); without it they answer 404
     email_groups: dict[str, int] = field(default_factory=dict)  # the policy's, by name
 
 
@@ -136,6 +138,21 @@ def collector_app(sink: Sink, config: CollectorConfig, reads: WebReads | None = 
         return await _settle(sink, [judge("social", item, f"$[{i}]", i)
                                     for i, item in enumerate(payload)])
 
+    async def tracked_link(request: web.Request) -> web.Response:
+        """A click on a tracked link: a `clicked` outcome for its action, then the target."""
+        if not config.link_secret:
+            raise Rejected(404, "not_found", "tracked links are not configured on this collector")
+        try:
+            click = open_link_token(config.link_secret, request.match_info["token"],
+                                    clock())
+        except LinkError as exc:
+            raise Rejected(404, "not_found", str(exc)) from None
+        outcome = {"outcome_id": f"{click.action_id}:clicked", "action_id": click.action_id,
+                   "contact_id": click.contact_id, "channel": click.channel,
+                   "action": click.action, "outcome": "clicked", "timestamp": iso(clock())}
+        await sink.accept([only(judge("outcome", outcome, "$", 0))])
+        raise web.HTTPFound(click.target)
+
     async def health(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
@@ -146,6 +163,7 @@ def collector_app(sink: Sink, config: CollectorConfig, reads: WebReads | None = 
     app.router.add_post("/v1/webhooks/social", social_webhook)
     web_reads.mount(app, reads, config.read_keys, config.web_token_secret,
                     config.web_token_max_age, config.web_origins, clock)
+    app.router.add_get("/v1/r/{token}", tracked_link)
     app.router.add_get("/health", health)
     signer = Signer(config.link_secret) if config.link_secret else None
     app.router.add_routes(unsubscribe_routes(sink, signer, config.email_groups, clock))

@@ -25,6 +25,7 @@ from connectors.delivery import Channel, Delivery, Outcome, Retry
 from connectors.redis_gate import RedisGate, RedisUnavailable
 from connectors.templates import Library
 from connectors.templates.library import Links
+from connectors.tracked_links import LinkSigner
 from connectors.unsubscribe import UnsubscribeLinks
 from connectors.visitor_mirror import mirror_identities
 from engine.config import Settings
@@ -58,10 +59,13 @@ def build_channel(name: str, settings: Settings, redis: Redis,
                   producer: AIOKafkaProducer, templates: Library) -> Channel:
     if name == "email":
         return EmailChannel(settings, templates)
+    links = link_signer(settings)
     if name == "sms":
-        return HttpProvider("sms", settings.sms_url, settings.sms_auth, templates=templates)
+        return HttpProvider("sms", settings.sms_url, settings.sms_auth, templates=templates,
+                            links=links)
     if name == "push":
-        return HttpProvider("push", settings.push_url, settings.push_auth, templates=templates)
+        return HttpProvider("push", settings.push_url, settings.push_auth, templates=templates,
+                            links=links)
     if name == "web":
         return WebChannel(redis, templates)
     if name == "crm":
@@ -73,6 +77,14 @@ def build_channel(name: str, settings: Settings, redis: Redis,
     if name == "webhook":
         return Webhook(settings.webhook_channel, settings.webhook_url, settings.webhook_secret)
     raise ValueError(f"unknown channel {name!r} (one of {', '.join(CHANNEL_NAMES)})")
+
+
+def link_signer(settings: Settings) -> LinkSigner | None:
+    """Tracked links when both the collector's public URL and the secret are configured."""
+    if not (settings.public_url and settings.link_secret):
+        return None
+    return LinkSigner(settings.public_url, settings.link_secret,
+                      settings.link_ttl_days * 86_400)
 
 
 def rate_limits(text: str) -> dict[str, int]:
@@ -112,7 +124,7 @@ async def connect(settings: Settings, names: list[str], stop: asyncio.Event) -> 
     delivery = Delivery(
         channels, redis, emit_outcome, dead_letter, Retry(attempts=settings.delivery_attempts),
         rate_limits={ch.provider: limits[n] for n, ch in channels.items() if n in limits},
-        gate=RedisGate(limit=settings.redis_outage_limit),
+        gate=RedisGate(limit=settings.redis_outage_limit), fallback_after=settings.fallback_after,
     )
     if settings.connect_metrics_port:
         registry = CollectorRegistry()

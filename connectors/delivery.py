@@ -13,6 +13,9 @@ around it lives here once:
 - held-out (control group) and expired actions are never sent;
 - retries with exponential backoff and full jitter for transient failures; a dead letter with
   the reason after the last attempt or on a permanent failure;
+- a permanent failure (a bad address, number or device token), or a provider whose breaker has
+  stayed open `fallback_after` seconds, is reported as a `failed` outcome with `permanent: true`,
+  on which the engine offers the next channel the rule allowed (engine/core/fallback.py);
 - a per-provider rate limit shared by every connector process (a Redis counter per second);
 - a per-provider circuit breaker that stops hammering a provider that keeps failing;
 - a Redis outage is waited out (`RedisGate`): no send without its in-flight record, no send
@@ -76,6 +79,7 @@ class Outcome(msgspec.Struct, kw_only=True, omit_defaults=True):
     timestamp: str
     attempts: int = 0
     reason: str | None = None
+    permanent: bool = False  # failed, and it never will succeed on this channel
 
 
 @dataclass
@@ -97,6 +101,7 @@ class Breaker:
     cooldown: float = 15.0
     failures: int = 0
     opened_at: float | None = None
+    open_since: float | None = None  # when it opened, until the provider answers again
 
     def allow(self, now: float) -> float:
         """0 to go ahead, else seconds to wait before the next try."""
@@ -106,7 +111,7 @@ class Breaker:
         return max(wait, 0.0)
 
     def success(self) -> None:
-        self.failures, self.opened_at = 0, None
+        self.failures, self.opened_at, self.open_since = 0, None, None
 
     def failure(self, now: float) -> None:
         self.failures += 1
@@ -114,6 +119,8 @@ class Breaker:
             if self.opened_at is None:
                 log.warning("circuit open after %d failures in a row", self.failures)
             self.opened_at = now
+            if self.open_since is None:
+                self.open_since = now
 
 
 @dataclass
@@ -144,6 +151,7 @@ class Delivery:
     retry: Retry = field(default_factory=Retry)
     rate_limits: dict[str, int] = field(default_factory=dict)  # provider -> sends per second
     clock: Callable[[], float] = time.time
+    fallback_after: float = 300.0  # seconds a provider's breaker stays open before giving up
     gate: RedisGate = field(default_factory=RedisGate)
     breakers: dict[str, Breaker] = field(default_factory=dict)
     sent: int = 0
@@ -176,7 +184,7 @@ class Delivery:
             if not channel.resend_safe and await self._exists(flight_key):
                 return await self._in_doubt(action, sent_key, flight_key)
             await gate.call(lambda: redis.set(flight_key, b"1", ex=SENT_TTL))
-            attempts, error = await self._attempts(channel, action)
+            attempts, error, permanent = await self._attempts(channel, action)
             if error is None:
                 await self._settle(sent_key, flight_key, b"1")
                 self.sent += 1
@@ -184,7 +192,7 @@ class Delivery:
             await gate.call(lambda: redis.delete(flight_key))
             self.failed += 1
             await self.dead_letter(action, error)
-            return await self._outcome(action, "failed", attempts, error)
+            return await self._outcome(action, "failed", attempts, error, permanent=permanent)
         finally:
             with contextlib.suppress(*REDIS_DOWN):  # else the lease expires within LEASE_TTL
                 await redis.delete(lease_key)
@@ -211,16 +219,22 @@ class Delivery:
 
         await self.gate.call(settle)
 
-    async def _attempts(self, channel: Channel, action: Action) -> tuple[int, str | None]:
+    async def _attempts(self, channel: Channel,
+                        action: Action) -> tuple[int, str | None, bool]:
+        """Attempts made, why the last failed (None: sent), and whether that is for good."""
         breaker = self.breakers.setdefault(channel.provider, Breaker())
         limit = self.rate_limits.get(channel.provider)
         error = "no attempt"
         attempt = 0
         while attempt < self.retry.attempts:
             attempt += 1
-            wait = breaker.allow(self.clock())
-            if wait:
-                await asyncio.sleep(wait)  # backpressure: lag grows, visibly, instead
+            while wait := breaker.allow(self.clock()):  # backpressure: lag grows, visibly
+                since = breaker.open_since if breaker.open_since is not None else self.clock()
+                left = since + self.fallback_after - self.clock()
+                if left <= 0:
+                    return attempt - 1, (f"permanent failure: provider {channel.provider} "
+                                         f"unavailable for {self.fallback_after:g} s"), True
+                await asyncio.sleep(min(wait, left))
             if limit:
                 await self.gate.call(partial(RateLimit(self.redis, limit).acquire,
                                              channel.provider))
@@ -232,7 +246,7 @@ class Delivery:
                 continue
             except Permanent as exc:
                 breaker.success()  # the provider answered: it is up
-                return attempt, f"permanent failure: {exc}"
+                return attempt, f"permanent failure: {exc}", True
             except Exception as exc:  # transient, or anything unexpected from a provider client
                 breaker.failure(self.clock())
                 error = f"{type(exc).__name__}: {exc}"
@@ -240,16 +254,18 @@ class Delivery:
                     await asyncio.sleep(self.retry.delay(attempt))
                 continue
             breaker.success()
-            return attempt, None
-        return self.retry.attempts, f"gave up after {self.retry.attempts} attempts: {error}"
+            return attempt, None, False
+        return self.retry.attempts, f"gave up after {self.retry.attempts} attempts: {error}", False
 
     async def _outcome(
-        self, action: Action, outcome: str, attempts: int, reason: str | None = None
+        self, action: Action, outcome: str, attempts: int, reason: str | None = None,
+        *, permanent: bool = False,
     ) -> Outcome:
         o = Outcome(
             outcome_id=f"{action.action_id}:{outcome}", action_id=action.action_id,
             contact_id=action.contact_id, channel=action.channel, action=action.action,
             outcome=outcome, timestamp=iso(self.clock()), attempts=attempts, reason=reason,
+            permanent=permanent,
         )
         self.outcomes[(action.channel, outcome)] += 1
         await self.emit_outcome(o)

@@ -160,6 +160,8 @@ def would_be_key(source: Source, item: Mapping[str, Any]) -> str:
         return text("userId") or text("anonymousId")
     if source == "email":
         return text("email").strip().lower()
+    if source == "outcome":
+        return text("contact_id")
     network, handle = text("network"), text("handle")
     return social_handle(network, handle) if network and handle else ""
 

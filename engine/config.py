@@ -113,6 +113,12 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     print_dir: Path = Path(".kairos/print")
     rate_limits: str = ""  # "sms=10,push=50": sends per second per provider, all processes
     delivery_attempts: int = 5
+    # Seconds a provider's circuit breaker may stay open before the actions waiting for it are
+    # reported failed for good, so the engine offers their next channel (docs/connectors.md).
+    fallback_after: float = 300.0
+    # Tracked links in SMS and push (docs/connectors.md), on `public_url` and signed with
+    # `link_secret` as above: how long one keeps working.
+    link_ttl_days: float = 30.0
     # Seconds a connector waits for an unreachable Redis (its idempotency records) before it
     # stops without committing; the actions are then redelivered (docs/reliability.md).
     redis_outage_limit: float = 600.0

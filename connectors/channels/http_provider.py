@@ -2,10 +2,13 @@
 
 The generic provider POSTs `{to, text, content, action, action_id, contact_id, payload}` with
 the configured Authorization header and `Idempotency-Key: <action id>`, which providers use to drop
-a repeated request. 5xx, 429 and network errors are retried; any other 4xx is permanent.
-`content` is what the action's template rendered (connectors/templates/): the SMS text and its
-segment count, the push title, body and deep link, the CRM task's fields; `text` is the SMS
-text or the push body. A template that fails to render is a permanent failure.
+a repeated request. 5xx, 429 and network errors are retried; any other 4xx is permanent (an
+invalid number, an unregistered device token), which the engine answers with the rule's next
+channel. `content` is what the action's template rendered (connectors/templates/): the SMS text
+and its segment count, the push title, body and deep link, the CRM task's fields; `text` is the
+SMS text or the push body. A template that fails to render is a permanent failure. With tracked
+links configured, an SMS or push action's `payload.url` (and that URL wherever its rendered
+content has it) becomes a signed redirect through the collector, which records the click.
 """
 
 from __future__ import annotations
@@ -19,16 +22,18 @@ import orjson
 
 from connectors.delivery import Permanent, Transient
 from connectors.templates import Library
+from connectors.tracked_links import LinkSigner
 from engine.model import actions as action_codec
 from engine.model.actions import Action
 
 
 class HttpProvider:
     def __init__(self, name: str, url: str, auth: str = "", *, templates: Library | None,
-                 session: aiohttp.ClientSession | None = None) -> None:
+                 session: aiohttp.ClientSession | None = None,
+                 links: LinkSigner | None = None) -> None:
         if not url:
             raise ValueError(f"channel {name!r}: no provider URL configured")
-        self.name, self.url, self.auth = name, url, auth
+        self.name, self.url, self.auth, self.links = name, url, auth, links
         self.templates = templates
         self.provider = f"http:{url}"
         self.resend_safe = True  # Idempotency-Key: the provider drops a repeat
@@ -36,11 +41,17 @@ class HttpProvider:
 
     def body(self, action: Action) -> bytes:
         content = self.templates.content(action) if self.templates else {}
+        payload, target = action.payload, action.payload.get("url")
+        if self.links is not None and isinstance(target, str):
+            tracked = self.links.track(action, target, time.time())
+            payload = {**payload, "url": tracked}
+            content = {k: v.replace(target, tracked) if isinstance(v, str) else v
+                       for k, v in content.items()}
         return orjson.dumps({
             "to": action.recipient, "text": content.get("text", content.get("body")),
             "content": content, "action": action.action,
             "action_id": action.action_id, "contact_id": action.contact_id,
-            "payload": action.payload,
+            "payload": payload,
         })
 
     def headers(self, action: Action, body: bytes) -> dict[str, str]:

@@ -17,6 +17,9 @@ For each candidate, in this order (docs/policy.md has the why of each):
 5. quiet hours in the contact's time zone: the action is deferred to the next allowed moment by
    a timer (`quiet_hours_deferred`), or dropped when it would expire first (`expired`).
 
+A quiet-hours deferral and an action's fallback after a permanent failure keep the candidate
+(`keep`) and bring it back (`revive`) through the same steps under the policy as it is then.
+
 Transactional and mandatory actions skip marketing consent, caps, negative-outcome suppression,
 quiet hours and holdouts; nothing skips reachability or a hard bounce, and a spam report blocks
 marketing only (engine/core/consent.py).
@@ -25,9 +28,11 @@ marketing only (engine/core/consent.py).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -38,7 +43,8 @@ from engine.core.profile import profile
 from engine.model.actions import Action, action_id
 from engine.model.events import Event, iso
 from engine.model.explained import DecisionRecord
-from engine.model.state import Contacted, ContactState, RuleMemory, Timer
+from engine.model.outreach import FAILED, Contacted, Fallback
+from engine.model.state import ContactState, RuleMemory, Timer
 from engine.sdk.rule import Proposal, Rule
 
 DEFER_TIMER = "policy:defer"
@@ -50,12 +56,21 @@ class Candidate:
     proposal: Proposal
     trigger: Event
     expires_at: float | None = None  # set when a deferred action comes back
+    # (first action's id, channel it failed on) when offered after a permanent failure
+    fallback: tuple[str, str] | None = None
 
     def action_class(self, policy: Policy) -> str:
         return policy.rule(self.rule.id).action_class or self.proposal.action_class
 
     def group(self, policy: Policy) -> str | None:
         return policy.rule(self.rule.id).group or self.proposal.group
+
+    def action_id(self, channel: str) -> str:
+        """Deterministic: a fallback's from the first action's id and its channel, which it
+        is offered on once at most."""
+        if self.fallback is not None:
+            return action_id(self.fallback[0], "fallback", channel)
+        return action_id(self.trigger.event_id, self.rule.id, self.proposal.action)
 
 
 @dataclass(slots=True)
@@ -112,7 +127,7 @@ def _cooling_down(state: ContactState, cand: Candidate, now: float) -> str:
     p = cand.proposal
     if p.cooldown:
         for h in reversed(state.history):
-            if h.action == p.action and now - h.at < p.cooldown:
+            if h.action == p.action and now - h.at < p.cooldown and h.fate != FAILED:
                 return "cooling_down"
     return ""
 
@@ -137,10 +152,7 @@ def _channel(
     state: ContactState, cand: Candidate, now: float, policy: Policy
 ) -> tuple[str | None, str]:
     p = cand.proposal
-    order = list(p.channels)
-    if state.preferred_channel in order:
-        order.remove(state.preferred_channel)
-        order.insert(0, state.preferred_channel)
+    order = _order(state, p.channels)
     marketing = cand.action_class(policy) == "marketing"
     group = cand.group(policy)
     reasons = []
@@ -151,6 +163,15 @@ def _channel(
             return ch, ""
         reasons.append(reason)
     return None, next((r for r in reasons if r != "unreachable"), "unreachable")
+
+
+def _order(state: ContactState, channels: Sequence[str]) -> list[str]:
+    """The rule's channels, the contact's preferred one first if the rule allows it."""
+    order = list(channels)
+    if state.preferred_channel in order:
+        order.remove(state.preferred_channel)
+        order.insert(0, state.preferred_channel)
+    return order
 
 
 def _refused(
@@ -172,7 +193,7 @@ def _refused(
         return ""  # even counting every recorded contact, no cap is reached
     used = [0, 0, 0, 0]  # in the same order as caps
     for h in state.history:
-        if h.marketing and not h.control and now - h.at < 7 * DAY:
+        if h.marketing and not h.control and now - h.at < 7 * DAY and h.fate != FAILED:
             today = now - h.at < DAY
             used[3] += 1
             used[2] += today
@@ -231,31 +252,52 @@ def _defer(
     state: ContactState, cand: Candidate, channel: str, resume: float, expires: float, now: float
 ) -> None:
     p = cand.proposal
-    aid = action_id(cand.trigger.event_id, cand.rule.id, p.action)
     state.add_timer(Timer(
-        timer_id=f"defer-{aid}", name=DEFER_TIMER, rule_id=cand.rule.id, due=resume, set_at=now,
-        cause_event_id=cand.trigger.event_id,
-        payload={
-            "action": p.action, "channels": [channel, *[c for c in p.channels if c != channel]],
-            "priority": p.priority, "value": p.value, "payload": dict(p.payload),
-            "cooldown": p.cooldown, "action_class": p.action_class, "group": p.group,
-            "expires_at": expires,
-            "trigger_event_id": cand.trigger.event_id, "trigger_time": cand.trigger.time,
-        },
+        timer_id=f"defer-{cand.action_id(channel)}", name=DEFER_TIMER, rule_id=cand.rule.id,
+        due=resume, set_at=now, cause_event_id=cand.trigger.event_id,
+        payload=keep(cand, [channel, *[c for c in p.channels if c != channel]], expires),
     ))
+
+
+def keep(cand: Candidate, channels: Sequence[str], expires: float) -> dict[str, Any]:
+    """A candidate as state keeps it to decide it again later: a quiet-hours deferral's
+    timer, an action's fallback (engine/core/fallback.py)."""
+    p = cand.proposal
+    kept: dict[str, Any] = {
+        "action": p.action, "channels": list(channels),
+        "priority": p.priority, "value": p.value, "payload": dict(p.payload),
+        "cooldown": p.cooldown, "action_class": p.action_class, "group": p.group,
+        "expires_at": expires,
+        "trigger_event_id": cand.trigger.event_id, "trigger_time": cand.trigger.time,
+    }
+    if cand.fallback is not None:
+        kept["fallback"] = list(cand.fallback)
+    return kept
+
+
+def revive(
+    kept: dict[str, Any], rule: Rule, now: float, trigger: Event | None = None,
+    fallback: tuple[str, str] | None = None,
+) -> Candidate:
+    """A kept candidate back for a decision at `now` under the policy as it is now; its own
+    trigger unless another is given (the failure a fallback answers)."""
+    d = kept
+    proposal = Proposal(
+        action=d["action"], channels=tuple(d["channels"]), priority=d["priority"],
+        value=d["value"], payload=d["payload"], ttl=max(d["expires_at"] - now, 1.0),
+        cooldown=d["cooldown"], action_class=d["action_class"], group=d.get("group"),
+    )
+    if trigger is None:
+        trigger = Event(event_id=d["trigger_event_id"], source="clickstream", kind="timer",
+                        name=DEFER_TIMER, time=d["trigger_time"])
+    if fallback is None and "fallback" in d:
+        fallback = (d["fallback"][0], d["fallback"][1])
+    return Candidate(rule, proposal, trigger, expires_at=d["expires_at"], fallback=fallback)
 
 
 def resumed(timer: Timer, rule: Rule) -> Candidate:
     """The candidate a quiet-hours timer kept, back for a decision under the policy as it is now."""
-    d = timer.payload
-    proposal = Proposal(
-        action=d["action"], channels=tuple(d["channels"]), priority=d["priority"],
-        value=d["value"], payload=d["payload"], ttl=max(d["expires_at"] - timer.due, 1.0),
-        cooldown=d["cooldown"], action_class=d["action_class"], group=d.get("group"),
-    )
-    trigger = Event(event_id=d["trigger_event_id"], source="clickstream", kind="timer",
-                    name=DEFER_TIMER, time=d["trigger_time"])
-    return Candidate(rule, proposal, trigger, expires_at=d["expires_at"])
+    return revive(timer.payload, rule, timer.due)
 
 
 def _act(
@@ -263,15 +305,18 @@ def _act(
     now: float, expires: float, held_out: bool, policy: Policy,
 ) -> Action:
     p, r, ev = cand.proposal, cand.rule, cand.trigger
-    aid = action_id(ev.event_id, r.id, p.action)
+    aid = cand.action_id(channel)
     marketing = cand.action_class(policy) == "marketing"
     state.record_contact(Contacted(now, channel, p.action, r.id, aid, marketing, held_out))
     if not held_out:
         state.outcome(p.action, channel).sent += 1
+        _await_outcome(state, cand, channel, aid, now, expires, policy)
     mem = state.memory.setdefault(r.id, RuleMemory())
     mem.fires += 1
     mem.last_fired = now
     reason = f"{r.id} v{r.version}: {r.description}" if r.description else r.id
+    if cand.fallback is not None:
+        reason = f"fallback from {cand.fallback[1]}: {reason}"
     _record(state, out, cand, now, "held_out" if held_out else "chosen",
             "held_out" if held_out else f"best score {score:.4g}", channel, aid)
     action = Action(
@@ -287,6 +332,24 @@ def _act(
     return action
 
 
+def _await_outcome(
+    state: ContactState, cand: Candidate, channel: str, aid: str, now: float, expires: float,
+    policy: Policy,
+) -> None:
+    """A sent action is judged ignored if nothing positive follows within the policy's window
+    (engine/core/observe.py); one with channels left after its own keeps them for a fallback."""
+    window = policy.ignored_window(channel)
+    if window > 0:
+        due = now + window
+        state.ignored_due = min(state.ignored_due, due) if state.ignored_due else due
+    order = _order(state, cand.proposal.channels)
+    rest = order[order.index(channel) + 1:]
+    if rest:
+        origin = cand.fallback[0] if cand.fallback is not None else aid
+        state.record_fallback(Fallback(aid, origin, channel, cand.rule.id,
+                                       keep(cand, rest, expires)))
+
+
 def _record(
     state: ContactState, out: Arbitration, cand: Candidate, now: float, outcome: str,
     reason: str, channel: str | None = None, aid: str | None = None,
@@ -294,7 +357,7 @@ def _record(
     record = DecisionRecord(
         at=now, trigger_event_id=cand.trigger.event_id, rule_id=cand.rule.id,
         action=cand.proposal.action, outcome=outcome, reason=reason, channel=channel,
-        action_id=aid,
+        action_id=aid, fallback_from=cand.fallback[1] if cand.fallback is not None else None,
     )
     state.record_decision(record)
     out.records.append(record)

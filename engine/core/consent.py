@@ -156,11 +156,18 @@ def learn_suppressions(state: ContactState, event: Event) -> None:
     if event.name == "spamreport" or (event.name == "dropped" and "spam" in reason):
         state.suppressed["email" + MARKETING_ONLY] = SPAM_REPORT
         return
-    hard = (event.name == "bounce" and event.properties.get("type") != "blocked") or (
-        event.name == "dropped" and "bounced" in reason)
     mailbox = state.addresses.get("email")
-    if hard and event.email in (None, mailbox.value if mailbox else None):
+    if hard_bounce(event) and event.email in (None, mailbox.value if mailbox else None):
         state.suppressed["email"] = HARD_BOUNCE
+
+
+def hard_bounce(event: Event) -> bool:
+    """The provider says the mailbox does not exist (a bounce not merely blocked, or a drop
+    for an address that bounced before): it never will."""
+    if event.kind != "email":
+        return False
+    return (event.name == "bounce" and event.properties.get("type") != "blocked") or (
+        event.name == "dropped" and "bounced" in (event.reason or "").lower())
 
 
 # --- reading -----------------------------------------------------------------------------

@@ -4,11 +4,14 @@ Read this module first. Everything the engine does for a contact happens here, i
 
 1. A contact that was merged away forwards what it receives to the contact it became.
 2. Duplicate events (an event id already decided) change nothing.
-3. `observe` learns from the event (consent revocations first), pending timers whose exit
-   events just happened are cancelled, and the rules indexed on the event propose candidates.
+3. `observe` learns from the event (consent revocations first), sent actions nothing came of
+   within the policy's window are judged ignored, pending timers whose exit events just happened
+   are cancelled, and the rules indexed on the event propose candidates.
 4. `arbitrate` turns candidates into the next best action(s) under the contact policy; the
    candidates of rules in shadow mode are arbitrated first, as if live, on a copy of the state
    (`engine/core/shadow.py`), so they never change what the live rules decide.
+5. An event saying an action can never be delivered offers the next channel its rule allowed
+   (`engine/core/fallback.py`).
 
 Before `observe`, the event's identifiers are admitted within the identity limits; a login's
 `Unite` is decided here too, by the contact asked to merge (`engine/core/linking.py`).
@@ -29,10 +32,11 @@ import msgspec
 
 from engine.core.arbitration import DEFER_TIMER, Candidate, arbitrate, resumed
 from engine.core.consent import migrate_addresses
+from engine.core.fallback import failed_for_good, offer_fallback
 from engine.core.identity import Emit, ToContacts, ToIdentity, identifiers, relink
 from engine.core.linking import Links, admit, unite
 from engine.core.merge import merge
-from engine.core.observe import Conversion, observe
+from engine.core.observe import Conversion, judge_ignored, observe
 from engine.core.policy import Policy
 from engine.core.shadow import rehearse
 from engine.errors import StateError
@@ -117,11 +121,17 @@ def _on_event(
     links = Links()
     migrate_addresses(state)  # before this event's identifiers: only what the state knew
     admit(state, identifiers(event), now, policy.identity, links)
+    failed = failed_for_good(state, event)  # before observe gives the action its fate
     conversions = observe(state, event, policy)
+    judge_ignored(state, now, policy)
     _cancel_on_exit_events(state, event)
     decision = _decide(state, event, before, now, rules, policy, rules.for_event(event), None,
                        links)
     decision.conversions = conversions
+    if failed is not None:
+        offered = offer_fallback(state, failed, event, now, rules, policy)
+        decision.actions += offered.actions
+        decision.records += offered.records
     return decision
 
 
@@ -217,6 +227,7 @@ def _on_timer(
     if state is None or timer is None:  # cancelled, or fired already (re-emit what it decided)
         return Decision(state, state.decided_for(f"timer:{msg.timer_id}") if state else [])
     state.drop_timers(lambda t: t.timer_id == timer.timer_id)
+    judge_ignored(state, now, policy)
     r = rules.active(timer.rule_id)
     if r is None:
         return Decision(state, changed=True)  # rule removed or disabled since it was set

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from engine.core.consent import answer
 from engine.core.observe import earliest, latest
+from engine.model.outreach import MAX_FALLBACKS, Outcomes
 from engine.model.state import (
     DIGEST,
     MAX_DECISIONS,
@@ -16,7 +17,6 @@ from engine.model.state import (
     STAGES,
     WINDOW_TIMES,
     ContactState,
-    Outcomes,
     Score,
     seen_digests,
 )
@@ -30,8 +30,9 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
     are summed, first times the earlier, last times the later, interest scores added once both
     are decayed to the same moment, outcome evidence added, and consent, the account and the
     latest campaign are the newest, the first campaign the oldest.
-    Pending timers move over (their ids are unique per cause and rule). Identifiers are not
-    merged here: the identity rules admit them within their limits (`engine/core/linking.py`).
+    Pending timers (their ids are unique per cause and rule) and fallbacks move over.
+    Identifiers are not merged here: the identity rules admit them within their limits
+    (`engine/core/linking.py`).
     """
     into.set_traits({k: v for k, v in other.traits.items() if k not in into.traits})
     merge_consents(into, other)
@@ -70,6 +71,9 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
     into.decisions = tuple(sorted(into.decisions + other.decisions, key=lambda d: d.at)[
         -MAX_DECISIONS:])
     into.outbox = (other.outbox + into.outbox)[-MAX_OUTBOX:]
+    into.fallbacks = (other.fallbacks + into.fallbacks)[-MAX_FALLBACKS:]
+    dues = [d for d in (into.ignored_due, other.ignored_due) if d]
+    into.ignored_due = min(dues) if dues else 0.0
     for domain, score in other.scores.items():
         mine_s = into.scores.get(domain)
         into.scores[domain] = score if mine_s is None else combine_scores(mine_s, score)

@@ -4,7 +4,9 @@ Addresses, consent answers and hard suppressions are applied here, first, so an 
 a spam report or a hard bounce takes effect before anything else about that event (or any
 later one) is decided (engine/core/consent.py). Outcomes of earlier actions (opens, clicks,
 bounces, purchases soon after) are credited to the action and channel they answer: the
-propensity and suppression evidence.
+propensity and suppression evidence. Each sent action is judged once: engaged on its first
+positive outcome, failed on a bounce or failure, or ignored when nothing positive came within the
+policy's `ignored_after_days` (`judge_ignored`, a sweep that costs nothing until one is due).
 """
 
 from __future__ import annotations
@@ -22,16 +24,8 @@ from engine.core.consent import (
 from engine.core.policy import DAY, DEFAULT_POLICY, Policy
 from engine.model.actions import CHANNELS
 from engine.model.events import Event
-from engine.model.state import (
-    MAX_TRAITS,
-    STAGES,
-    Account,
-    Contacted,
-    ContactState,
-    Outcomes,
-    Purchase,
-    Touch,
-)
+from engine.model.outreach import ENGAGED, FAILED, IGNORED, Contacted, Outcomes
+from engine.model.state import MAX_TRAITS, STAGES, Account, ContactState, Purchase, Touch
 
 POSITIVE_EMAIL = ("open", "click")
 NEGATIVE_EMAIL = ("bounce", "dropped")
@@ -136,9 +130,34 @@ def _outcomes(state: ContactState, event: Event, policy: Policy) -> list[Convers
         positive, negative = signals
         if event.name in positive:
             _positive(o)
-        elif event.name in negative:
+            state.settle(sent, ENGAGED)
+        elif event.name in negative and sent.fate not in (FAILED, IGNORED):  # counted once
             _negative(o, event.time, policy)
+            state.settle(sent, FAILED)
     return []
+
+
+def judge_ignored(state: ContactState, now: float, policy: Policy) -> None:
+    """Every sent action nothing positive followed within the policy's window is ignored: a
+    negative outcome, as of the moment the window closed. Runs on each event and timer of the
+    contact but looks at the history only once the earliest pending judgement is due."""
+    due = state.ignored_due
+    if not due or now < due:
+        return
+    nxt = 0.0
+    history = list(state.history)
+    for i, h in enumerate(history):
+        window = policy.ignored_window(h.channel)
+        if h.fate or h.control or window <= 0:  # judged, held out, or a channel never judged
+            continue
+        closes = h.at + window
+        if closes <= now:
+            history[i] = msgspec.structs.replace(h, fate=IGNORED)
+            _negative(state.outcome(h.action, h.channel), closes, policy)
+        else:
+            nxt = min(nxt, closes) if nxt else closes
+    state.history = tuple(history)
+    state.ignored_due = nxt
 
 
 def _converted(state: ContactState, at: float, policy: Policy) -> list[Conversion]:
@@ -156,12 +175,15 @@ def _converted(state: ContactState, at: float, policy: Policy) -> list[Conversio
             break
         if h.at > at:
             continue
-        if not h.control and not credited:
+        engaged = not h.control and not credited
+        if engaged:
             _positive(state.outcome(h.action, h.channel))
             credited = True
-        if not h.converted:
+        if not h.converted or (engaged and not h.fate):
             marked = marked or list(history)
-            marked[i] = msgspec.structs.replace(h, converted=True)
+            marked[i] = msgspec.structs.replace(h, converted=True,
+                                                fate=ENGAGED if engaged and not h.fate else h.fate)
+        if not h.converted:
             conversions.append((h.rule_id, h.control))
     if marked is not None:
         state.history = tuple(marked)

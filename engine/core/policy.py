@@ -38,6 +38,9 @@ class ChannelPolicy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fi
     quiet_hours: tuple[str, str] | None = None  # local "HH:MM" start, end (may wrap midnight)
     lever: float = 1.0  # multiplies the score of actions on this channel
     prior: tuple[float, float] = (1.0, 4.0)  # Beta(alpha, beta) prior of a positive outcome
+    # Days without a positive outcome after which an action here is ignored; None: the global
+    # `ignored_after_days`, 0: never (a channel that reports no opens or clicks).
+    ignored_after_days: float | None = None
 
 
 DEFAULT_CHANNELS = {
@@ -45,9 +48,10 @@ DEFAULT_CHANNELS = {
                            quiet_hours=("21:00", "08:00")),
     "sms": ChannelPolicy(daily_cap=1, weekly_cap=2, quiet_hours=("20:00", "09:00")),
     "push": ChannelPolicy(daily_cap=2, weekly_cap=6, quiet_hours=("21:00", "08:00")),
-    "web": ChannelPolicy(consent_default=True),  # on the contact's own visit: not solicitation
-    "crm": ChannelPolicy(consent_default=True),  # a task for sales, who ask for themselves
-    "print": ChannelPolicy(weekly_cap=1),
+    # Web, CRM and print report no opens or clicks: silence there is no sign of being ignored.
+    "web": ChannelPolicy(consent_default=True, ignored_after_days=0),  # the contact's own visit
+    "crm": ChannelPolicy(consent_default=True, ignored_after_days=0),  # sales ask for themselves
+    "print": ChannelPolicy(weekly_cap=1, ignored_after_days=0),
 }
 
 
@@ -125,6 +129,9 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     negative_outcomes: int = 3  # this many negative outcomes in a row for an action ...
     suppress_days: float = 30.0  # ... suppress that action for this long
     conversion_window_days: float = 7.0  # a purchase this soon after an action converts it
+    # An action with no open, click or purchase this long after it was sent counts as ignored:
+    # a negative outcome, like a bounce (0: never judged ignored).
+    ignored_after_days: float = 7.0
     # Segment consent categories (`context.consent.categoryPreferences`) -> what they govern:
     # a channel (`email`) or one subscription group of a channel (`email/newsletter`).
     consent_categories: dict[str, tuple[str, ...]] = msgspec.field(
@@ -170,6 +177,12 @@ class Policy(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tr
     def channel(self, name: str) -> ChannelPolicy:
         """A channel's settings; one left out keeps its defaults (SMS stays opt-in)."""
         return self.channels.get(name) or DEFAULT_CHANNELS[name]
+
+    def ignored_window(self, channel: str) -> float:
+        """Seconds after which an action on the channel with no positive outcome is ignored
+        (0: never)."""
+        days = self.channel(channel).ignored_after_days
+        return (self.ignored_after_days if days is None else days) * DAY
 
     def rule(self, rule_id: str) -> RulePolicy:
         return self.rules.get(rule_id) or _DEFAULT_RULE

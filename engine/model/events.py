@@ -101,6 +101,7 @@ class ActionOutcome(msgspec.Struct, kw_only=True):
     timestamp: datetime
     attempts: int = 0
     reason: str | None = None
+    permanent: bool = False  # failed: it never will succeed on this channel (a fallback's cue)
 
 
 # --- the internal event ---------------------------------------------------------------------
@@ -268,6 +269,9 @@ def from_social(ev: SocialInteraction) -> Event:
 
 
 def from_outcome(o: ActionOutcome) -> Event:
+    props: dict[str, Any] = {"action_id": o.action_id, "channel": o.channel, "action": o.action}
+    if o.permanent:
+        props["permanent"] = True
     return Event(
         event_id=o.outcome_id,
         source="outcome",
@@ -275,7 +279,7 @@ def from_outcome(o: ActionOutcome) -> Event:
         name=o.outcome,
         time=_check_time(_epoch(o.timestamp), "$.timestamp"),
         contact_id=o.contact_id,
-        properties={"action_id": o.action_id, "channel": o.channel, "action": o.action},
+        properties=props,
         reason=o.reason,
     )
 

@@ -20,6 +20,7 @@ class DecisionRecord(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
     channel: str | None = None
     action_id: str | None = None
     shadow: bool = False  # a shadow rule's candidate: what it would have done, never done
+    fallback_from: str | None = None  # offered after the action failed for good on this channel
 
 
 class Refusal(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):

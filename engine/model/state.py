@@ -22,6 +22,7 @@ import msgspec
 from engine.model.actions import Action
 from engine.model.events import Event
 from engine.model.explained import DecisionRecord, Refusal
+from engine.model.outreach import MAX_FALLBACKS, Contacted, Fallback, Outcomes
 from engine.model.segment import Campaign, Location
 
 MAX_IDENTIFIERS = 32
@@ -133,19 +134,6 @@ class RecentEvent(msgspec.Struct, gc=False, array_like=True, frozen=True):
     time: float
 
 
-class Contacted(msgspec.Struct, gc=False, array_like=True, frozen=True):
-    """One action sent to the contact: what caps, cool-downs and fatigue look at."""
-
-    at: float
-    channel: str
-    action: str
-    rule_id: str
-    action_id: str
-    marketing: bool = True  # transactional and mandatory actions do not count toward caps
-    control: bool = False  # held out: decided but not delivered, so not counted either
-    converted: bool = False  # a purchase within the conversion window followed it (counted once)
-
-
 class Timer(msgspec.Struct, gc=False, frozen=True, omit_defaults=True):
     """A pending wake-up owned by one rule; `cancel_on` lists `kind:name` keys that void it."""
 
@@ -175,15 +163,6 @@ class RuleMemory(msgspec.Struct, gc=False, omit_defaults=True):
         before = self.data.get(key)
         self.data[key] = value
         return before
-
-
-class Outcomes(msgspec.Struct, gc=False, array_like=True):
-    """What happened to one action on one channel for this contact: the propensity evidence."""
-
-    sent: int = 0
-    positive: int = 0  # opened, clicked, converted
-    negative_streak: int = 0  # bounced, failed, ignored, since the last positive
-    suppressed_until: float = 0.0
 
 
 class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
@@ -221,6 +200,8 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     locale: str | None = None  # the latest call's `context.locale`
     campaign: Touch | None = None  # the newest campaign by event time
     first_campaign: Touch | None = None  # the first touch
+    fallbacks: tuple[Fallback, ...] = ()  # the latest actions that have another channel left
+    ignored_due: float = 0.0  # when the oldest unjudged action becomes ignored (0: none)
 
     # --- reads rules use ----------------------------------------------------------------
 
@@ -348,6 +329,16 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
         """Keep the last actions whole, so a re-delivered trigger re-emits them unchanged."""
         self.outbox = (*self.outbox, action)[-MAX_OUTBOX:]
 
+    def record_fallback(self, fallback: Fallback) -> None:
+        self.fallbacks = (*self.fallbacks, fallback)[-MAX_FALLBACKS:]
+
+    def take_fallback(self, action_id: str) -> Fallback | None:
+        """The fallback kept for an action, removed: a channel is offered once."""
+        found = next((f for f in self.fallbacks if f.action_id == action_id), None)
+        if found is not None:
+            self.fallbacks = tuple(f for f in self.fallbacks if f is not found)
+        return found
+
     def decided_for(self, trigger_event_id: str) -> list[Action]:
         return [a for a in self.outbox if a.trigger_event_id == trigger_event_id]
 
@@ -365,6 +356,17 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
 
     def record_contact(self, contacted: Contacted) -> None:
         self.history = (*self.history, contacted)[-MAX_HISTORY:]
+
+    def settle(self, contacted: Contacted, fate: str) -> None:
+        """Give an action of the history its fate, if it has none yet."""
+        if contacted.fate:
+            return
+        history = list(self.history)
+        for i in range(len(history) - 1, -1, -1):
+            if history[i] is contacted:
+                history[i] = msgspec.structs.replace(contacted, fate=fate)
+                self.history = tuple(history)
+                return
 
 
 def _eviction(t: Timer) -> tuple[bool, float]:

@@ -76,6 +76,8 @@ def render(st: ContactState) -> str:
     for d in st.decisions:
         where = f" on {d.channel}" if d.channel else ""
         mode = " (shadow)" if d.shadow else ""  # would have been decided, never delivered
+        if d.fallback_from:  # offered because the action failed for good on that channel
+            where += f" (fallback from {d.fallback_from})"
         lines.append(
             f"    {_t(d.at)}  {d.outcome:<9} {d.rule_id}{mode} -> {d.action}{where}: {d.reason}"
             f"  [trigger {d.trigger_event_id}{', action ' + d.action_id if d.action_id else ''}]"

@@ -108,6 +108,15 @@ class Scenario:
               "handle": handle, "timestamp": iso(self.now), **fields}
         return self.send(orjson.dumps(ev))
 
+    def outcome(self, action: Action, outcome: str, **fields: Any) -> list[Action]:
+        """A connector's report on an action (opened, clicked, failed, ...); `permanent=True`
+        on a failure that never will succeed makes the engine offer the next channel."""
+        report = {"outcome_id": f"{action.action_id}:{outcome}", "action_id": action.action_id,
+                  "contact_id": action.contact_id, "channel": action.channel,
+                  "action": action.action, "outcome": outcome, "timestamp": iso(self.now),
+                  **fields}
+        return self.send(orjson.dumps(report))
+
     def send(self, raw: bytes) -> list[Action]:
         """Raw wire bytes of any input shape; returns the actions this event decided."""
         before = len(self.actions)

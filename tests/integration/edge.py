@@ -33,6 +33,7 @@ KEY = "wk_test_123"
 SOCIAL_SECRET = "s3cret"
 MAILGUN_KEY = "mg-signing-key-0123456789"
 EMAIL_GROUPS = {"newsletter": 42}  # the email provider's unsubscribe groups, by name
+LINK_SECRET = LINKS["KAIROS_LINK_SECRET"]  # signed links: unsubscribe and tracked links
 PRIVATE = ec.generate_private_key(ec.SECP256R1())
 PUBLIC_B64 = base64.b64encode(PRIVATE.public_key().public_bytes(
     serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
@@ -60,7 +61,7 @@ class Collector:
         asyncio.set_event_loop(self.loop)
         app = collector_app(EmbeddedSink(self.runtime), CollectorConfig(
             frozenset({KEY}), PUBLIC_B64, SOCIAL_SECRET, MAILGUN_KEY,
-            link_secret=LINKS["KAIROS_LINK_SECRET"], email_groups=EMAIL_GROUPS))
+            link_secret=LINK_SECRET, email_groups=EMAIL_GROUPS))
         self.runner = web.AppRunner(app)
         self.loop.run_until_complete(self.runner.setup())
         self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port).start())

@@ -252,6 +252,38 @@ def test_a_4xx_is_permanent_and_a_down_provider_opens_the_breaker(redis_url: str
     assert len(h.dead) == 2 and len(server.requests) - before == 6
 
 
+def test_a_rejected_number_and_a_breaker_open_too_long_are_reported_failed_for_good(
+    redis_url: str,
+) -> None:
+    with HttpServer() as server:
+        server.respond = lambda n: 400
+        rejected = action("sms")
+
+        async def body(h: Harness) -> None:
+            await h.delivery.handle(rejected)
+
+        h = run(redis_url, [HttpProvider("sms", server.url)], body)
+        [o] = h.outcomes
+        assert (o.outcome, o.permanent, o.attempts) == ("failed", True, 1)
+        assert o.reason is not None and o.reason.startswith("permanent failure: HTTP 400")
+        server.respond = lambda n: 503
+        provider = HttpProvider("sms", server.url)
+
+        async def down(h: Harness) -> None:
+            h.delivery.breakers[provider.provider] = Breaker(threshold=2, cooldown=30)
+            h.delivery.fallback_after = 0.3
+            await h.delivery.handle(action("sms"))  # opens the breaker, then waits it out
+            started = time.monotonic()
+            await h.delivery.handle(action("sms"))
+            assert time.monotonic() - started < 5  # gave up at fallback_after, not the cool-down
+
+        before = len(server.requests)
+        h = run(redis_url, [provider], down, attempts=3)
+    assert len(server.requests) - before == 2  # the breaker opened at two: nothing more sent
+    assert [(o.outcome, o.permanent) for o in h.outcomes] == [("failed", True)] * 2
+    assert all("unavailable for 0.3 s" in (o.reason or "") for o in h.outcomes)
+
+
 def test_the_web_channel_keeps_the_latest_unexpired_action_per_contact(redis_url: str, lib: Library) -> None:
     older = action("web", decided_at=iso(time.time() - 60), payload={"category": "older"})
     newer = action("web", payload={"category": "newer"})

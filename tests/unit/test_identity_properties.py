@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from engine.core.merge import combine_scores, merge
 from engine.model import state as state_codec
-from engine.model.state import ContactState, Outcomes, Score, Tally
+from engine.model.outreach import Outcomes
+from engine.model.state import ContactState, Score, Tally
 from engine.sdk.rule import INTEREST_HALF_LIFE
 from engine.testing import Scenario
 

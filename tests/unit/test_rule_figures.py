@@ -9,7 +9,8 @@ import pytest
 from engine.core.observe import observe
 from engine.core.policy import Policy
 from engine.model.events import Event
-from engine.model.state import Contacted, ContactState
+from engine.model.outreach import Contacted
+from engine.model.state import ContactState
 from engine.obs.metrics import Metrics
 from engine.sdk import Context, Proposal, on, rule
 from engine.testing import UNLIMITED_POLICY, Scenario

@@ -10,7 +10,8 @@ from engine.core.decide import Decision, decide
 from engine.core.policy import DEFAULT_POLICY
 from engine.model.events import Event
 from engine.model.messages import Deliver, FireTimer
-from engine.model.state import MAX_TIMERS, Address, Consent, Contacted, ContactState, Timer
+from engine.model.outreach import Contacted
+from engine.model.state import MAX_TIMERS, Address, Consent, ContactState, Timer
 from engine.ops import explain
 from engine.runtime.kafka.action_headers import SHADOW_TYPE_PREFIX, ActionHeaders
 from engine.sdk import Context, Proposal, Rule, RuleSet, on, on_timer, rule
