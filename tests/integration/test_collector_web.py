@@ -36,6 +36,14 @@ from tests.helpers import ROOT, rules_dir
 
 WRITE, READ, SECRET, ID_KEY = "wk_public", "rk_secret", "token-secret", "contact-id-key-42"
 ORIGIN = "https://shop.example"
+def offer_rules(tmp_path: Path) -> Path:
+    """The offer rule, and the web content its action shows (connectors/templates/)."""
+    rules = rules_dir(tmp_path, offer__py=OFFER_RULE)
+    (rules / "templates" / "offer").mkdir(parents=True, exist_ok=True)
+    (rules / "templates" / "offer" / "web.json").write_text('{"headline": "An offer for you"}')
+    return rules
+
+
 OFFER_RULE = '''
 from engine.sdk import Context, Proposal, on, rule
 
@@ -135,7 +143,7 @@ async def check_reads(base: str, a: str, b: str) -> None:
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, **ENV, "KAIROS_RULES_DIR": str(rules_dir(tmp_path, offer__py=OFFER_RULE))}
+    env = {**os.environ, **ENV, "KAIROS_RULES_DIR": str(offer_rules(tmp_path))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "run", "--http", f"127.0.0.1:{port}",
          "--data-dir", str(tmp_path / "state")],
@@ -166,7 +174,7 @@ def test_the_embedded_collector_shows_a_visitor_only_their_own_action(embedded: 
 def test_the_kafka_collector_shows_a_visitor_only_their_own_action(
         kafka_bootstrap: str, redis_url: str, tmp_path: Path) -> None:
     worker = Worker(kafka_bootstrap, tmp_path / "worker", KAIROS_CONTACT_ID_KEY=ID_KEY,
-                    KAIROS_RULES_DIR=str(rules_dir(tmp_path, offer__py=OFFER_RULE))).start()
+                    KAIROS_RULES_DIR=str(offer_rules(tmp_path))).start()
     settings = Settings.from_env({**worker.env, **ENV, "KAIROS_REDIS_URL": redis_url})
 
     async def go() -> None:

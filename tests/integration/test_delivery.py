@@ -253,7 +253,7 @@ def test_a_4xx_is_permanent_and_a_down_provider_opens_the_breaker(redis_url: str
 
 
 def test_a_rejected_number_and_a_breaker_open_too_long_are_reported_failed_for_good(
-    redis_url: str,
+    redis_url: str, lib: Library,
 ) -> None:
     with HttpServer() as server:
         server.respond = lambda n: 400
@@ -262,12 +262,12 @@ def test_a_rejected_number_and_a_breaker_open_too_long_are_reported_failed_for_g
         async def body(h: Harness) -> None:
             await h.delivery.handle(rejected)
 
-        h = run(redis_url, [HttpProvider("sms", server.url)], body)
+        h = run(redis_url, [HttpProvider("sms", server.url, templates=lib)], body)
         [o] = h.outcomes
         assert (o.outcome, o.permanent, o.attempts) == ("failed", True, 1)
         assert o.reason is not None and o.reason.startswith("permanent failure: HTTP 400")
         server.respond = lambda n: 503
-        provider = HttpProvider("sms", server.url)
+        provider = HttpProvider("sms", server.url, templates=lib)
 
         async def down(h: Harness) -> None:
             h.delivery.breakers[provider.provider] = Breaker(threshold=2, cooldown=30)

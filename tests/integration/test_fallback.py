@@ -27,6 +27,8 @@ from engine.sdk import Context, Proposal, on, rule
 def come_back(ctx: Context) -> Proposal:
     return Proposal(action="come-back", channels=("sms", "push"), payload={"sku": "k-1"})
 '''
+TEMPLATES = {"sms.txt": "Your cart misses you: {{ action.payload.sku }}",
+             "push.toml": 'title = "Your cart"\nbody = "{{ action.payload.sku }} is waiting"\n'}
 POLICY = '''
 global_daily_cap = 10
 [channels.sms]
@@ -44,6 +46,9 @@ def test_a_rejected_number_falls_back_to_push(
     rules = tmp_path / "rules"
     rules.mkdir()
     (rules / "come_back.py").write_text(RULE)
+    for name, text in TEMPLATES.items():  # what each channel sends (connectors/templates/)
+        (rules / "templates" / "come-back").mkdir(parents=True, exist_ok=True)
+        (rules / "templates" / "come-back" / name).write_text(text)
     (tmp_path / "policy.toml").write_text(POLICY)
     with HttpServer() as sms, HttpServer() as push:
         sms.respond = lambda n: 400  # "invalid number": permanent

@@ -54,7 +54,8 @@ def test_a_tracked_link_redirects_and_credits_a_click_to_its_action(collector: C
     forged = sign_link_token("not the secret at all", other, TARGET, time.time() + 60)
     retargeted = token.split(".")[0][:-2] + "xx." + token.split(".")[1]
     expired = sign_link_token(secret, action, TARGET, time.time() - 1)
-    for bad, why in ((forged, "not a link token"), (retargeted, "not a link token"),
+    for bad, why in ((forged, "signature does not match"),
+                     (retargeted, "signature does not match"),
                      (expired, "expired"), ("garbage", "not a link token")):
         status, location, body = get(f"{collector.url}/v1/r/{bad}")
         assert (status, location) == (404, "") and why in str(body["message"])
