@@ -90,9 +90,10 @@ class UnsubscribeLinks:
         return f"{self.base}/v1/unsubscribe/{token}"
 
     def headers(self, token: str) -> dict[str, str]:
-        """RFC 8058's two headers, the same token in the URL and the mailto address."""
+        """RFC 8058's two headers, the same token in the URL and the mailto's subject (a token
+        is longer than the 64 octets RFC 5321 allows the local part of an address)."""
         return {"List-Unsubscribe":
-                f"<{self.url(token)}>, <mailto:unsubscribe+{token}@{self.domain}>",
+                f"<{self.url(token)}>, <mailto:unsubscribe@{self.domain}?subject={token}>",
                 "List-Unsubscribe-Post": ONE_CLICK}
 
 

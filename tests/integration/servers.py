@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 from email import message_from_bytes
 from email.message import Message
@@ -12,7 +16,24 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.controller import Controller
 
-from engine.testing.kafka import free_port
+from engine.testing.kafka import ROOT, free_port
+
+
+def kairos_run_http(env: dict[str, str], *args: str,
+                    stdout: int = subprocess.DEVNULL) -> tuple[subprocess.Popen[bytes], str]:
+    """`kairos run --http` on a free loopback port, once it accepts connections: the process
+    (the caller stops it) and its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "run", "--http", f"127.0.0.1:{port}", *args],
+        cwd=ROOT, env=env, stdout=stdout, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    return proc, f"http://127.0.0.1:{port}"
 
 
 class SmtpServer:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import gzip
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +14,6 @@ import orjson
 import pytest
 
 from engine.testing import UNLIMITED_POLICY
-from engine.testing.kafka import free_port
-from tests.helpers import ROOT
 from tests.integration.edge import (
     KEY,
     Collector,
@@ -27,6 +23,7 @@ from tests.integration.edge import (
     sendgrid_headers,
     social_headers,
 )
+from tests.integration.servers import kairos_run_http
 
 
 @pytest.fixture
@@ -166,20 +163,10 @@ def test_social_webhook_verifies_an_hmac_signature(collector: Collector) -> None
 
 
 def test_kairos_run_over_http_serves_the_embedded_engine(tmp_path: Path) -> None:
-    port = free_port()
     env = {**os.environ, "KAIROS_WRITE_KEYS": KEY, "KAIROS_POLICY": str(UNLIMITED_POLICY)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "--http", f"127.0.0.1:{port}",
-         "--data-dir", str(tmp_path / "state")],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc, base = kairos_run_http(env, "--data-dir", str(tmp_path / "state"), stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        url = f"http://127.0.0.1:{port}/v1"
+        url = f"{base}/v1"
         assert post(f"{url}/identify", orjson.dumps(call(traits={"email": "h@example.com"})))[0] == 200
         order = call(event="Order Completed",
                      properties={"products": [{"category": "books"}], "order_id": "o1"})

@@ -6,9 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,8 +28,9 @@ from engine.config import Settings
 from engine.core.identity import contact_id_for
 from engine.keys import visitor_key
 from engine.testing import UNLIMITED_POLICY
-from engine.testing.kafka import Worker, free_port
-from tests.helpers import ROOT, rules_dir
+from engine.testing.kafka import Worker
+from tests.helpers import rules_dir
+from tests.integration.servers import kairos_run_http
 
 WRITE, READ, SECRET, ID_KEY = "wk_public", "rk_secret", "token-secret", "contact-id-key-42"
 ORIGIN = "https://shop.example"
@@ -142,20 +140,10 @@ async def check_reads(base: str, a: str, b: str) -> None:
 
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
     env = {**os.environ, **ENV, "KAIROS_RULES_DIR": str(offer_rules(tmp_path))}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "engine.cli", "run", "--http", f"127.0.0.1:{port}",
-         "--data-dir", str(tmp_path / "state")],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc, url = kairos_run_http(env, "--data-dir", str(tmp_path / "state"))
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield url
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)

@@ -71,9 +71,9 @@ def delivered(smtp: SmtpServer, collector: Collector, action: Action) -> Message
 def link_of(message: Message) -> str:
     header = str(message["List-Unsubscribe"])
     https, mailto = header.split(", ")
-    assert https.startswith("<http://127.0.0.1:") and mailto.startswith("<mailto:unsubscribe+")
+    assert https.startswith("<http://127.0.0.1:") and mailto.startswith("<mailto:unsubscribe@")
     token = https.removesuffix(">").rsplit("/", 1)[1]
-    assert mailto == f"<mailto:unsubscribe+{token}@localhost>"
+    assert mailto == f"<mailto:unsubscribe@localhost?subject={token}>"
     return https[1:-1]
 
 
