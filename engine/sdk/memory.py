@@ -3,8 +3,8 @@
 The memory itself (`RuleMemory`) is part of the contact's state and bounded like the rest of it:
 free `data` keeps at most `MAX_MEMORY_DATA` keys (the first added go first), and a keyed
 store (`ctx.memory.keyed("views", ttl=14 * DAY, max_keys=50)`) drops entries older than its
-`ttl` whenever it is read or written and the oldest beyond `max_keys`. Everything kept is
-reduced to msgpack's types (`msgspec.to_builtins`) when written, so a rule reads the same value
+`ttl` whenever it is read or written and the oldest beyond `max_keys`. A keyed value is kept
+as msgpack gives it back (`stored`: a tuple becomes a list), so a rule reads the same value
 from a state kept in memory as from one decoded from storage: a replay decides alike.
 """
 
@@ -18,7 +18,10 @@ import msgspec
 from engine.model.state import RuleMemory
 
 __all__ = ["MAX_KEYED_KEYS", "MAX_KEYED_STORES", "MAX_MEMORY_DATA", "Keyed", "Memory",
-           "bound_data"]
+           "bound_data", "stored"]
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
 
 MAX_MEMORY_DATA = 100
 MAX_KEYED_STORES = 8  # keyed stores per rule and contact
@@ -109,7 +112,7 @@ class Keyed:
         return None if entry is None else entry[0]
 
     def set(self, key: str | int, value: Any) -> None:
-        self._put(str(key), msgspec.to_builtins(value))
+        self._put(str(key), stored(value))
 
     def touch(self, key: str | int) -> None:
         """Mark `key` seen now: its value kept (None for a new key), its expiry restarted."""
@@ -160,3 +163,9 @@ def bound_data(mem: RuleMemory) -> None:
     if len(data) > MAX_MEMORY_DATA:
         for key in list(data)[:len(data) - MAX_MEMORY_DATA]:
             del data[key]
+
+
+def stored(value: Any) -> Any:
+    """`value` as a state decoded from storage holds it: what a rule reads back is the same
+    whether its contact's state was cached or decoded (raises on what msgpack cannot hold)."""
+    return _decode(_encode(value))

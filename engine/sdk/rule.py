@@ -14,13 +14,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-import msgspec
-
 from engine.model.actions import CHANNELS
 from engine.model.events import Event
 from engine.model.state import LIFECYCLES, STAGES, ContactState, RuleMemory, Timer
 from engine.model.values import value_key
-from engine.sdk.memory import Memory, bound_data
+from engine.sdk.memory import Memory, bound_data, stored
 
 __all__ = [
     "CHANNELS",
@@ -299,7 +297,7 @@ def _exits(
         if isinstance(exit_event, tuple):
             which, where = exit_event
             key = which.key if isinstance(which, Trigger) else which
-            filtered.append((key, msgspec.to_builtins(dict(where))))
+            filtered.append((key, stored(dict(where))))
         else:
             plain.append(exit_event.key if isinstance(exit_event, Trigger) else exit_event)
     return tuple(plain), tuple(filtered)
