@@ -4,12 +4,15 @@ its maximum within a window."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from engine.errors import RuleError
 from engine.model import state as codec
 from engine.model.state import RuleMemory
 from engine.model.values import MAX_PEAKS, Observed, merged, observed
-from engine.sdk import DAY, Context, Proposal, on, on_timer, rule
+from engine.sdk import DAY, Context, Proposal, RuleSet, on, on_timer, rule
 from engine.sdk.memory import MAX_KEYED_STORES, MAX_MEMORY_DATA, Memory
 from engine.testing import Scenario
 from tests.helpers import reachable
@@ -198,3 +201,40 @@ def test_peaks_are_bounded_late_values_keep_them_ordered_and_merges_join_them() 
     joined = merged(held, other)
     assert (joined.last, joined.max_within(1e9, 100.0)) == (7, 1000.0)
     assert joined.max_within(10.0, 100.0) == 7.0
+
+
+PRICE_DROP = """
+[[rule]]
+id = "price-drop-seen"
+triggers = ["track:Product Viewed"]
+values = [["track:Product Viewed", "price"]]
+when = "!purchased(event.properties.product_id, 30.0) && max_within('track:Product Viewed', 'price', 7.0) > last('track:Product Viewed', 'price')"
+
+  [[rule.propose]]
+  action = "cheaper-now"
+  channels = ["web"]
+  cooldown_days = 30
+  cooldown_key = "event.properties.product_id"
+"""
+
+
+def test_declarative_rules_have_the_same_helpers(tmp_path: Path) -> None:
+    (tmp_path / "drop.toml").write_text(PRICE_DROP)
+    s = Scenario(tmp_path)
+    view = {"product_id": "p1", "price": 30}
+    assert s.track("u1", "Product Viewed", properties=view) == []
+    [first] = s.track("u1", "Product Viewed", properties={**view, "price": 20})
+    assert s.track("u1", "Product Viewed", properties={**view, "price": 10}) == []  # cooling
+    [other] = s.track("u1", "Product Viewed", properties={"product_id": "p2", "price": 5})
+    assert (first.action, other.action) == ("cheaper-now", "cheaper-now")
+    assert [h.key for h in s.contact("u1").history] == ["p1", "p2"]
+    s.track("u1", "Order Completed", properties={"products": [{"product_id": "p3"}]})
+    assert s.track("u1", "Product Viewed", properties={"product_id": "p3", "price": 1}) == []
+
+
+def test_a_declarative_cooldown_key_is_checked_at_load(tmp_path: Path) -> None:
+    (tmp_path / "drop.toml").write_text(PRICE_DROP.replace(
+        '"event.properties.product_id"\n', '"item.product_id"\n'))
+    with pytest.raises(RuleError, match=r"drop.toml: rule 'price-drop-seen' "
+                       r"\(\$\.rule\[0\]\.propose\[0\]\.cooldown_key\): unknown variable"):
+        RuleSet.load(tmp_path)
