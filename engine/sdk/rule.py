@@ -18,7 +18,7 @@ from engine.model.actions import CHANNELS
 from engine.model.events import Event
 from engine.model.state import LIFECYCLES, STAGES, ContactState, RuleMemory, Timer
 from engine.model.values import value_key
-from engine.sdk.memory import Memory, bound_data, stored
+from engine.sdk.memory import MAX_MEMORY_DATA, Memory, bound_data, stored
 
 __all__ = [
     "CHANNELS",
@@ -341,7 +341,7 @@ class Rule:
         ctx.declared = self.values
         out = self.body(ctx)
         mem = ctx.state.memory.get(self.id)
-        if mem is not None and mem.data:
+        if mem is not None and len(mem.data) > MAX_MEMORY_DATA:
             bound_data(mem)
         proposals = [] if out is None else [out] if isinstance(out, Proposal) else list(out)
         if entering and (proposals or ctx.acted):
