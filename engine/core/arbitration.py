@@ -124,10 +124,13 @@ def arbitrate(
 
 
 def _cooling_down(state: ContactState, cand: Candidate, now: float) -> str:
+    """A keyed proposal cools down on its own key only; one without a key on any of its action."""
     p = cand.proposal
     if p.cooldown:
+        key = p.cooldown_key
         for h in reversed(state.history):
-            if h.action == p.action and now - h.at < p.cooldown and h.fate != FAILED:
+            if (h.action == p.action and now - h.at < p.cooldown and h.fate != FAILED
+                    and (key is None or h.key == key)):
                 return "cooling_down"
     return ""
 
@@ -268,6 +271,7 @@ def keep(cand: Candidate, channels: Sequence[str], expires: float) -> dict[str, 
         "priority": p.priority, "value": p.value, "payload": dict(p.payload),
         "cooldown": p.cooldown, "action_class": p.action_class, "group": p.group,
         "expires_at": expires,
+        **({"cooldown_key": p.cooldown_key} if p.cooldown_key is not None else {}),
         "trigger_event_id": cand.trigger.event_id, "trigger_time": cand.trigger.time,
     }
     if cand.fallback is not None:
@@ -286,6 +290,7 @@ def revive(
         action=d["action"], channels=tuple(d["channels"]), priority=d["priority"],
         value=d["value"], payload=d["payload"], ttl=max(d["expires_at"] - now, 1.0),
         cooldown=d["cooldown"], action_class=d["action_class"], group=d.get("group"),
+        cooldown_key=d.get("cooldown_key"),
     )
     if trigger is None:
         trigger = Event(event_id=d["trigger_event_id"], source="clickstream", kind="timer",
@@ -307,7 +312,8 @@ def _act(
     p, r, ev = cand.proposal, cand.rule, cand.trigger
     aid = cand.action_id(channel)
     marketing = cand.action_class(policy) == "marketing"
-    state.record_contact(Contacted(now, channel, p.action, r.id, aid, marketing, held_out))
+    state.record_contact(Contacted(now, channel, p.action, r.id, aid, marketing, held_out,
+                                   key=p.cooldown_key or ""))
     if not held_out:
         state.outcome(p.action, channel).sent += 1
         _await_outcome(state, cand, channel, aid, now, expires, policy)
@@ -358,6 +364,7 @@ def _record(
         at=now, trigger_event_id=cand.trigger.event_id, rule_id=cand.rule.id,
         action=cand.proposal.action, outcome=outcome, reason=reason, channel=channel,
         action_id=aid, fallback_from=cand.fallback[1] if cand.fallback is not None else None,
+        cooldown_key=cand.proposal.cooldown_key,
     )
     state.record_decision(record)
     out.records.append(record)

@@ -36,7 +36,7 @@ from engine.core.fallback import failed_for_good, offer_fallback
 from engine.core.identity import Emit, ToContacts, ToIdentity, identifiers, relink
 from engine.core.linking import Links, admit, unite
 from engine.core.merge import merge
-from engine.core.observe import Conversion, judge_ignored, observe
+from engine.core.observe import Conversion, judge_ignored, keep_values, observe
 from engine.core.policy import Policy
 from engine.core.shadow import rehearse
 from engine.errors import StateError
@@ -123,6 +123,8 @@ def _on_event(
     admit(state, identifiers(event), now, policy.identity, links)
     failed = failed_for_good(state, event)  # before observe gives the action its fate
     conversions = observe(state, event, policy)
+    if rules.values:
+        keep_values(state, event, rules.values)
     judge_ignored(state, now, policy)
     _cancel_on_exit_events(state, event)
     decision = _decide(state, event, before, now, rules, policy, rules.for_event(event), None,
@@ -216,8 +218,13 @@ def _transitions(
 
 
 def _cancel_on_exit_events(state: ContactState, event: Event) -> None:
-    kind, name = event.kind, f"{event.kind}:{event.name}"
-    state.drop_timers(lambda t: name in t.cancel_on or kind in t.cancel_on)
+    kind, name, props = event.kind, f"{event.kind}:{event.name}", event.properties
+    state.drop_timers(lambda t: name in t.cancel_on or kind in t.cancel_on or bool(
+        t.cancel_when and any(key in (name, kind) and all(
+            props.get(k, _ABSENT) == v for k, v in where.items()) for key, where in t.cancel_when)))
+
+
+_ABSENT = object()  # a filtered property the event lacks matches no value, not even None
 
 
 def _on_timer(

@@ -20,6 +20,7 @@ from engine.model.state import (
     Score,
     seen_digests,
 )
+from engine.model.values import MAX_VALUES, merged
 from engine.sdk.rule import INTEREST_HALF_LIFE
 
 
@@ -65,6 +66,11 @@ def merge(into: ContactState, other: ContactState) -> ContactState:
     into.seen = (other.seen + ours)[-MAX_SEEN * DIGEST:]
     for rule_id, m in other.memory.items():
         into.memory.setdefault(rule_id, m)
+    for vk, held in other.values.items():
+        mine_v = into.values.get(vk)
+        into.values[vk] = held if mine_v is None else merged(mine_v, held)
+    while len(into.values) > MAX_VALUES:
+        del into.values[min(into.values, key=lambda k: into.values[k].at)]
     into.history = tuple(sorted(into.history + other.history, key=lambda h: h.at)[-MAX_HISTORY:])
     for timer in other.timers:
         into.add_timer(timer)

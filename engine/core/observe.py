@@ -11,6 +11,7 @@ policy's `ignored_after_days` (`judge_ignored`, a sweep that costs nothing until
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -25,7 +26,16 @@ from engine.core.policy import DAY, DEFAULT_POLICY, Policy
 from engine.model.actions import CHANNELS
 from engine.model.events import Event
 from engine.model.outreach import ENGAGED, FAILED, IGNORED, Contacted, Outcomes
-from engine.model.state import MAX_TRAITS, STAGES, Account, ContactState, Purchase, Touch
+from engine.model.state import (
+    MAX_PURCHASE_PRODUCTS,
+    MAX_TRAITS,
+    STAGES,
+    Account,
+    ContactState,
+    Purchase,
+    Touch,
+)
+from engine.model.values import MAX_VALUES, observed, value_key
 
 POSITIVE_EMAIL = ("open", "click")
 NEGATIVE_EMAIL = ("bounce", "dropped")
@@ -77,6 +87,20 @@ def observe(
             state.lifecycle = "lead"
     state.remember(event)
     return conversions
+
+
+def keep_values(state: ContactState, event: Event, declared: Mapping[str, tuple[str, ...]]) -> None:
+    """The event's fields some rule declared (`@rule(values=...)`), kept for `ctx.last` and
+    `ctx.max_within`: properties, or an identify's traits."""
+    source = event.traits if event.kind == "identify" else event.properties
+    for key in (f"{event.kind}:{event.name}", event.kind):
+        for name in declared.get(key, ()):
+            if name not in source:
+                continue
+            vk, values = value_key(key, name), state.values
+            if vk not in values and len(values) >= MAX_VALUES:
+                del values[min(values, key=lambda k: values[k].at)]
+            values[vk] = observed(values.get(vk), event.time, source[name])
 
 
 Timed = TypeVar("Timed", Account, Touch)
@@ -210,7 +234,20 @@ def _purchase(state: ContactState, event: Event) -> None:
             order_id=order_id if isinstance(order_id, str) else None,
             categories=event.categories,
             revenue=float(revenue) if isinstance(revenue, int | float) else None,
+            products=product_ids(event.properties),
         )
     )
     state.lifecycle = "repeat" if state.lifecycle in ("customer", "repeat") else "customer"
     state.stage = STAGES[-1]
+
+
+def product_ids(props: dict[str, Any]) -> tuple[str, ...]:
+    """An order's product ids: its `product_id`, then each of its `products`' (`product_id`, or
+    `sku`), in order, once each, at most `MAX_PURCHASE_PRODUCTS`; numbers kept as text."""
+    items = props.get("products")
+    found = [props.get("product_id")]
+    if isinstance(items, list):
+        found += [p.get("product_id", p.get("sku")) for p in items if isinstance(p, dict)]
+    ids = [str(i) for i in found
+           if isinstance(i, str | int) and not isinstance(i, bool) and i != ""]
+    return tuple(dict.fromkeys(ids))[:MAX_PURCHASE_PRODUCTS]

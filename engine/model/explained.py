@@ -21,6 +21,7 @@ class DecisionRecord(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):
     action_id: str | None = None
     shadow: bool = False  # a shadow rule's candidate: what it would have done, never done
     fallback_from: str | None = None  # offered after the action failed for good on this channel
+    cooldown_key: str | None = None  # the proposal's: its cool-down held per (action, key)
 
 
 class Refusal(msgspec.Struct, gc=False, omit_defaults=True, frozen=True):

@@ -27,6 +27,7 @@ class Contacted(msgspec.Struct, gc=False, array_like=True, frozen=True):
     # never reached the contact, so no cap or cool-down counts it) or ignored (nothing within
     # the policy's window); "" until then. Each action is judged once (engine/core/observe.py).
     fate: str = ""
+    key: str = ""  # the proposal's cooldown_key: its cool-down holds per (action, key)
 
 
 ENGAGED, FAILED, IGNORED = "engaged", "failed", "ignored"

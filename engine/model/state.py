@@ -24,6 +24,7 @@ from engine.model.events import Event
 from engine.model.explained import DecisionRecord, Refusal
 from engine.model.outreach import MAX_FALLBACKS, Contacted, Fallback, Outcomes
 from engine.model.segment import Campaign, Location
+from engine.model.values import Observed
 
 MAX_IDENTIFIERS = 32
 MAX_TRAITS = 100
@@ -35,6 +36,7 @@ MAX_RECENT = 50
 MAX_SEEN = 2_500
 DIGEST = 8
 MAX_PURCHASES = 20
+MAX_PURCHASE_PRODUCTS = 20  # product ids kept per order (the first ones of its `products`)
 MAX_HISTORY = 100
 MAX_TIMERS = 32
 MAX_DECISIONS = 20
@@ -125,6 +127,7 @@ class Purchase(msgspec.Struct, gc=False, array_like=True, frozen=True):
     order_id: str | None
     categories: tuple[str, ...]
     revenue: float | None
+    products: tuple[str, ...] = ()  # the order's product ids, at most MAX_PURCHASE_PRODUCTS
 
 
 class RecentEvent(msgspec.Struct, gc=False, array_like=True, frozen=True):
@@ -135,7 +138,8 @@ class RecentEvent(msgspec.Struct, gc=False, array_like=True, frozen=True):
 
 
 class Timer(msgspec.Struct, gc=False, frozen=True, omit_defaults=True):
-    """A pending wake-up owned by one rule; `cancel_on` lists `kind:name` keys that void it."""
+    """A pending wake-up owned by one rule; `cancel_on` lists `kind:name` keys that void it,
+    `cancel_when` the keys that void it only with given property values."""
 
     timer_id: str
     name: str
@@ -146,16 +150,20 @@ class Timer(msgspec.Struct, gc=False, frozen=True, omit_defaults=True):
     cancel_on: tuple[str, ...] = ()
     payload: dict[str, Any] = {}
     shadow: bool = False  # set by a rule in shadow mode: the first to go when timers are full
+    # (key, properties): the event `key` voids it only when its properties hold those values
+    cancel_when: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 class RuleMemory(msgspec.Struct, gc=False, omit_defaults=True):
-    """What a rule remembers about one contact between events (step, last fire, free data)."""
+    """What a rule remembers about one contact between events (step, last fire, free data,
+    keyed stores); rules reach it through `engine/sdk/memory.py`, which keeps it bounded."""
 
     fires: int = 0
     last_fired: float | None = None
     step: int = 0
     data: dict[str, Any] = {}
     entered: float | None = None
+    keyed: dict[str, dict[str, tuple[float, Any]]] = {}  # name -> key -> (set at, value)
 
     def remember(self, key: str, value: Any) -> Any:
         """Keep `value` under `key`; return the value it replaces (None the first time), so a
@@ -202,6 +210,7 @@ class ContactState(msgspec.Struct, gc=False, kw_only=True, omit_defaults=True):
     first_campaign: Touch | None = None  # the first touch
     fallbacks: tuple[Fallback, ...] = ()  # the latest actions that have another channel left
     ignored_due: float = 0.0  # when the oldest unjudged action becomes ignored (0: none)
+    values: dict[str, Observed] = {}  # declared fields' values (engine/model/values.py)
 
     # --- reads rules use ----------------------------------------------------------------
 

@@ -78,6 +78,8 @@ def render(st: ContactState) -> str:
         mode = " (shadow)" if d.shadow else ""  # would have been decided, never delivered
         if d.fallback_from:  # offered because the action failed for good on that channel
             where += f" (fallback from {d.fallback_from})"
+        if d.cooldown_key:  # the key its cool-down holds on
+            where += f" (key {d.cooldown_key})"
         lines.append(
             f"    {_t(d.at)}  {d.outcome:<9} {d.rule_id}{mode} -> {d.action}{where}: {d.reason}"
             f"  [trigger {d.trigger_event_id}{', action ' + d.action_id if d.action_id else ''}]"

@@ -20,17 +20,21 @@ of our own.
       priority = 80
       ttl_days = 2
       cooldown_days = 30
+      cooldown_key = "event.properties.order_id"   # optional: a CEL expression, per (action, key)
       payload = { script = "vip" }
 
 In `when`: `event` (event_id, kind, name, time, categories, properties, traits, url, group_id,
 locale, campaign), `state` (stage, lifecycle, traits, consent, timezone, preferred_channel,
 first_seen, last_seen, purchases, account, locale, campaign, first_campaign), `now`, and the
-functions `count(key)`, `count_within(key, seconds)`, `first_time(key)` and
-`score(domain, half_life_days)`.
+functions `count(key)`, `count_within(key, seconds)`, `first_time(key)`,
+`score(domain, half_life_days)`, `purchased(product_id, within_days)`, and `last(key, field)` and
+`max_within(key, field, days)` for the fields declared in `values = [["track:Product Viewed",
+"price"]]` (null before any event carried one).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +48,7 @@ from engine.sdk.rule import DAY, Context, Mode, Proposal, Rule, Trigger
 
 SUFFIXES = (".toml", ".yaml", ".yml")
 VARIABLES = {"event", "state", "now"}
-FUNCTIONS = {"count", "count_within", "first_time", "score"}
+FUNCTIONS = {"count", "count_within", "first_time", "score", "purchased", "last", "max_within"}
 
 
 class Propose(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,6 +59,7 @@ class Propose(msgspec.Struct, forbid_unknown_fields=True):
     ttl_days: float = 1.0
     cooldown_days: float = 0.0
     payload: dict[str, Any] = {}
+    cooldown_key: str | None = None  # a CEL expression over the same variables as `when`
 
 
 class RuleSpec(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,6 +73,7 @@ class RuleSpec(msgspec.Struct, forbid_unknown_fields=True):
     set_stage: str | None = None
     set_lifecycle: str | None = None
     mode: Mode = "live"
+    values: list[tuple[str, str]] = []  # (event key, field) pairs for `last` and `max_within`
 
 
 class RuleFile(msgspec.Struct, forbid_unknown_fields=True):
@@ -93,25 +99,11 @@ def load_file(path: Path) -> list[Rule]:
 
 
 def _compile(source: str, index: int, spec: RuleSpec) -> Rule:
-    # Imported here, by the first declarative rule: the package pulls in a command-line toolkit
-    # that costs every start-up ~0.2 s (a replay's and a worker's too) when no rule needs it.
-    import cel
-
     where = f"{source}: rule {spec.id!r} ($.rule[{index}]"
-    try:
-        program = cel.compile(spec.when)
-    except ValueError as exc:
-        raise DeclarativeError(f"{where}.when): {exc}") from None
-    refs = program.references()
-    unknown_vars = set(refs["variables"]) - VARIABLES
-    if unknown_vars:
-        raise DeclarativeError(
-            f"{where}.when): unknown variable(s) {sorted(unknown_vars)} "
-            f"(use {sorted(VARIABLES)})"
-        )
-    unknown_fns = {f for f in refs["functions"] if f.isidentifier()} - FUNCTIONS - CEL_BUILTINS
-    if unknown_fns:
-        raise DeclarativeError(f"{where}.when): unknown function(s) {sorted(unknown_fns)}")
+    program = _program(f"{where}.when)", spec.when)
+    keys = [None if p.cooldown_key is None
+            else _program(f"{where}.propose[{j}].cooldown_key)", p.cooldown_key)
+            for j, p in enumerate(spec.propose)]
     for field, value, allowed in (("set_stage", spec.set_stage, STAGES),
                                   ("set_lifecycle", spec.set_lifecycle, LIFECYCLES)):
         if value is not None and value not in allowed:
@@ -128,9 +120,31 @@ def _compile(source: str, index: int, spec: RuleSpec) -> Rule:
     triggers = tuple(_trigger(where, t) for t in spec.triggers)
     return Rule(
         id=spec.id, version=spec.version, description=spec.description, triggers=triggers,
-        body=_body(program, proposals, spec), module=source,
-        reentry=spec.reentry_days * DAY, mode=spec.mode,
+        body=_body(program, proposals, keys, spec), module=source,
+        reentry=spec.reentry_days * DAY, mode=spec.mode, values=tuple(spec.values),
     )
+
+
+def _program(where: str, text: str) -> Any:
+    """A CEL expression compiled, its variables and functions checked; `where` names it."""
+    # Imported here, by the first declarative rule: the package pulls in a command-line toolkit
+    # that costs every start-up ~0.2 s (a replay's and a worker's too) when no rule needs it.
+    import cel
+
+    try:
+        program = cel.compile(text)
+    except ValueError as exc:
+        raise DeclarativeError(f"{where}: {exc}") from None
+    refs = program.references()
+    unknown_vars = set(refs["variables"]) - VARIABLES
+    if unknown_vars:
+        raise DeclarativeError(
+            f"{where}: unknown variable(s) {sorted(unknown_vars)} (use {sorted(VARIABLES)})"
+        )
+    unknown_fns = {f for f in refs["functions"] if f.isidentifier()} - FUNCTIONS - CEL_BUILTINS
+    if unknown_fns:
+        raise DeclarativeError(f"{where}: unknown function(s) {sorted(unknown_fns)}")
+    return program
 
 
 def _trigger(where: str, text: str) -> Trigger:
@@ -142,10 +156,13 @@ def _trigger(where: str, text: str) -> Trigger:
     return Trigger(kind, name or None, category or None)
 
 
-def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[Context], Any]:
-    import cel  # loaded already: `_compile` compiled `program` with it
+def _body(
+    program: Any, proposals: list[Proposal], keys: list[Any], spec: RuleSpec
+) -> Callable[[Context], Any]:
+    import cel  # loaded already: `_program` compiled `program` with it
 
-    uses_state = "state" in program.references()["variables"]
+    uses_state = any("state" in p.references()["variables"]
+                     for p in (program, *[k for k in keys if k is not None]))
 
     def body(ctx: Context) -> list[Proposal]:
         env = cel.Context()
@@ -163,6 +180,9 @@ def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[
         env.add_function("count_within", ctx.count_within)
         env.add_function("first_time", ctx.first_time)
         env.add_function("score", lambda domain, days: ctx.score(domain, days * DAY))
+        env.add_function("purchased", lambda pid, days: ctx.purchased(pid, days * DAY))
+        env.add_function("last", ctx.last)
+        env.add_function("max_within", lambda key, f, days: ctx.max_within(key, f, days * DAY))
         result = program.execute(env)
         if not isinstance(result, bool):
             raise TypeError(f"`when` must be true or false, got {result!r}")
@@ -172,9 +192,16 @@ def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[
             ctx.set_stage(spec.set_stage)
         if spec.set_lifecycle:
             ctx.set_lifecycle(spec.set_lifecycle)
-        return proposals
+        return [p if k is None else dataclasses.replace(p, cooldown_key=_key(k.execute(env)))
+                for p, k in zip(proposals, keys, strict=True)]
 
     return body
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"`cooldown_key` must give a string or an integer, got {value!r}")
 
 
 def _state_view(ctx: Context) -> dict[str, Any]:

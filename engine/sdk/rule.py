@@ -17,6 +17,8 @@ from typing import Any, Literal, get_args
 from engine.model.actions import CHANNELS
 from engine.model.events import Event
 from engine.model.state import LIFECYCLES, STAGES, ContactState, RuleMemory, Timer
+from engine.model.values import value_key
+from engine.sdk.memory import MAX_MEMORY_DATA, Memory, bound_data, stored
 
 __all__ = [
     "CHANNELS",
@@ -38,6 +40,7 @@ INTEREST_HALF_LIFE = 14 * DAY
 ActionClass = Literal["marketing", "transactional", "mandatory"]
 ACTION_CLASSES: tuple[str, ...] = get_args(ActionClass)
 Mode = Literal["live", "shadow"]
+MAX_COOLDOWN_KEY = 128  # a key is kept on every history entry it cools down
 MODES: tuple[str, ...] = get_args(Mode)
 
 
@@ -69,6 +72,11 @@ def on_timer(name: str) -> Trigger:
     return Trigger("timer", name)
 
 
+# What cancels a timer: a trigger or a "kind:name" key, alone or with the property values the
+# event must carry (docs/rules.md, "Sequences and absences").
+ExitEvent = Trigger | str | tuple[Trigger | str, Mapping[str, Any]]
+
+
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """A candidate action. Channels are in the rule's order of preference."""
@@ -84,8 +92,14 @@ class Proposal:
     # holdouts (still an address, hard bounces, erasure); mandatory: also wins arbitration.
     action_class: ActionClass = "marketing"
     group: str | None = None  # the subscription group (`newsletter`) whose consent it needs
+    # The cool-down then holds per (action, key): "once per product per 30 days" keeps one action
+    # name, so the action's statistics stay whole. Kept on the contact's history.
+    cooldown_key: str | None = None
 
     def __post_init__(self) -> None:
+        if self.cooldown_key is not None and not 0 < len(self.cooldown_key) <= MAX_COOLDOWN_KEY:
+            raise ValueError(f"proposal {self.action!r}: a cooldown_key is a string of 1 to "
+                             f"{MAX_COOLDOWN_KEY} characters, got {self.cooldown_key!r}")
         if self.action_class not in ACTION_CLASSES:
             raise ValueError(
                 f"proposal {self.action!r}: unknown action_class {self.action_class!r} "
@@ -112,7 +126,7 @@ class Context:
     are not kept: live rules read those, and a shadow rule must not change what they decide.
     """
 
-    __slots__ = ("acted", "event", "now", "rule_id", "shadow", "state", "timer")
+    __slots__ = ("acted", "declared", "event", "now", "rule_id", "shadow", "state", "timer")
 
     def __init__(
         self, event: Event, state: ContactState, now: float, rule_id: str, timer: Timer | None
@@ -124,6 +138,7 @@ class Context:
         self.timer = timer
         self.acted = False
         self.shadow = False
+        self.declared: tuple[tuple[str, str], ...] = ()  # the running rule's `values`
 
     def for_rule(self, rule_id: str, timer: Timer | None, shadow: bool = False) -> Context:
         """This context re-aimed at the next rule of the same decision.
@@ -150,6 +165,31 @@ class Context:
     def first_time(self, key: str) -> bool:
         """True when the event being decided is the first ever `key` for this contact."""
         return self.state.count(key) == 1
+
+    def purchased(self, product_id: str | int, within: float | None = None) -> bool:
+        """Whether the contact bought `product_id` (in the last `within` seconds, if given);
+        the last `MAX_PURCHASES` orders are kept, each with its first product ids."""
+        pid = str(product_id)
+        return any(pid in p.products and (within is None or self.now - p.at < within)
+                   for p in self.state.purchases if p.at <= self.now)
+
+    def last(self, key: str, field: str, default: Any = None) -> Any:
+        """`field` of the latest `key` event (`"track:Product Viewed"`, `"price"`), declared
+        with `@rule(values=[(key, field)])`; `default` before any carried it."""
+        held = self.state.values.get(self._declared(key, field))
+        return default if held is None else held.last
+
+    def max_within(self, key: str, field: str, seconds: float) -> float | None:
+        """The largest number `field` had on `key` events in the last `seconds`, or None;
+        declared like `last`."""
+        held = self.state.values.get(self._declared(key, field))
+        return None if held is None else held.max_within(seconds, self.now)
+
+    def _declared(self, key: str, field: str) -> str:
+        if (key, field) not in self.declared:
+            raise ValueError(f"rule {self.rule_id!r}: reads {field!r} of {key!r} without "
+                             f"declaring it: @rule(..., values=[({key!r}, {field!r})])")
+        return value_key(key, field)
 
     def score(self, domain: str, half_life: float) -> float:
         """The domain's interest score decayed to now (use one half-life per domain)."""
@@ -198,21 +238,25 @@ class Context:
         return changed
 
     @property
-    def memory(self) -> RuleMemory:
+    def memory(self) -> Memory:
         """This rule's memory for this contact (created on first use)."""
         mem = self.state.memory.get(self.rule_id)
         if mem is None:
             mem = self.state.memory[self.rule_id] = RuleMemory()
-        return mem
+        return Memory(mem, self.now, self.rule_id)
 
     def schedule(
         self,
         name: str,
         after: float,
         payload: Mapping[str, Any] | None = None,
-        cancel_on: Iterable[Trigger] = (),
+        cancel_on: Iterable[ExitEvent] = (),
     ) -> Timer:
-        """Wake this rule `after` seconds from now, unless an event in `cancel_on` comes first."""
+        """Wake this rule `after` seconds from now, unless an event in `cancel_on` comes first:
+        a trigger (`on("track", "Order Completed")`) or a `"kind:name"` key, alone or with the
+        property values the event must carry to cancel it: `(on("track", "Product Removed"),
+        {"product_id": product})`."""
+        plain, filtered = _exits(cancel_on)
         cause = self.event.event_id
         tid = hashlib.blake2b(f"{cause}|{self.rule_id}|{name}".encode(), digest_size=10).hexdigest()
         timer = Timer(
@@ -222,9 +266,10 @@ class Context:
             due=self.now + after,
             set_at=self.now,
             cause_event_id=cause,
-            cancel_on=tuple([t.key for t in cancel_on]) if cancel_on else (),
+            cancel_on=plain,
             payload=dict(payload or {}),
             shadow=self.shadow,
+            cancel_when=filtered,
         )
         self.state.add_timer(timer, replaces=name)
         self.acted = True
@@ -242,6 +287,22 @@ class Context:
         return None
 
 
+def _exits(
+    cancel_on: Iterable[ExitEvent],
+) -> tuple[tuple[str, ...], tuple[tuple[str, dict[str, Any]], ...]]:
+    """The exit events as a timer keeps them: plain keys, and (key, property filter) pairs."""
+    plain: list[str] = []
+    filtered: list[tuple[str, dict[str, Any]]] = []
+    for exit_event in cancel_on:
+        if isinstance(exit_event, tuple):
+            which, where = exit_event
+            key = which.key if isinstance(which, Trigger) else which
+            filtered.append((key, stored(dict(where))))
+        else:
+            plain.append(exit_event.key if isinstance(exit_event, Trigger) else exit_event)
+    return tuple(plain), tuple(filtered)
+
+
 RuleBody = Callable[[Context], "Iterable[Proposal] | Proposal | None"]
 
 
@@ -255,6 +316,8 @@ class Rule:
     module: str = ""
     reentry: float = 0.0
     mode: Mode = "live"  # "shadow": decided and recorded, never delivered (docs/rules.md)
+    # (event key, field) pairs whose values the state keeps for `ctx.last`, `ctx.max_within`
+    values: tuple[tuple[str, str], ...] = ()
 
     @property
     def source(self) -> str:
@@ -275,7 +338,11 @@ class Rule:
             entered = mem.entered if mem is not None else None
             if entered is not None and ctx.now - entered < self.reentry:
                 return []
+        ctx.declared = self.values
         out = self.body(ctx)
+        mem = ctx.state.memory.get(self.id)
+        if mem is not None and len(mem.data) > MAX_MEMORY_DATA:
+            bound_data(mem)
         proposals = [] if out is None else [out] if isinstance(out, Proposal) else list(out)
         if entering and (proposals or ctx.acted):
             ctx.memory.entered = ctx.now
@@ -290,9 +357,12 @@ def rule(
     description: str = "",
     reentry: float = 0.0,
     mode: Mode = "live",
+    values: Iterable[tuple[str | Trigger, str]] = (),
 ) -> Callable[[RuleBody], Rule]:
     """Declare a rule: `@rule("cart-abandoned", triggers=[on("track", "Product Added")])`;
-    `mode="shadow"` tries it without delivering anything."""
+    `mode="shadow"` tries it without delivering anything; `values=[("track:Product Viewed",
+    "price")]` keeps that field's values for `ctx.last` and `ctx.max_within`."""
+    declared = tuple((k.key if isinstance(k, Trigger) else k, f) for k, f in values)
 
     def wrap(fn: RuleBody) -> Rule:
         return Rule(
@@ -304,6 +374,7 @@ def rule(
             module=fn.__module__,
             reentry=reentry,
             mode=mode,
+            values=declared,
         )
 
     return wrap

@@ -50,11 +50,16 @@ class RuleSet:
         # (kind, name) -> its rules, or the triggers to check when a category narrows one
         self._by_name: dict[tuple[str, str], tuple[tuple[Rule, ...],
                                                    tuple[tuple[Rule, Trigger], ...]]] = {}
+        # event key -> the fields of its events some enabled rule declared (`values=`)
+        self.values: dict[str, tuple[str, ...]] = {}
         for r in self.rules.values():
             if r.id in self.disabled:
                 continue
             for t in r.triggers:
                 self._index.setdefault(t.key, []).append((r, t))
+            for key, name in r.values:
+                if name not in self.values.get(key, ()):
+                    self.values[key] = (*self.values.get(key, ()), name)
 
     def for_event(self, event: Event) -> tuple[Rule, ...]:
         """The enabled rules one of whose triggers accepts the event, each once, in load order."""
