@@ -10,14 +10,13 @@ to one rule.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.ops.replay import ReplayReport
 
-__all__ = ["Series", "chart", "held_back", "series"]
+__all__ = ["Series", "chart", "series"]
 
 HOUR, DAY = 3600.0, 86400.0
 
@@ -45,15 +44,6 @@ def series(report: ReplayReport, rule: str | None = None) -> Series:
     return Series(period, [first + i * period for i in range(n)], dict(sorted(counts.items())))
 
 
-def held_back(report: ReplayReport, rule: str | None = None) -> Counter[str]:
-    """Candidates not delivered when decided, per reason."""
-    held: Counter[str] = Counter()
-    for (r, _, reason), n in report.held.items():
-        if rule is None or r == rule:
-            held[reason] += n
-    return held
-
-
 def chart(report: ReplayReport, path: Path, rule: str | None = None) -> None:
     """A PNG of both panels, for every rule or for `rule` only."""
     import matplotlib
@@ -62,7 +52,7 @@ def chart(report: ReplayReport, path: Path, rule: str | None = None) -> None:
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
-    s, held = series(report, rule), held_back(report, rule)
+    s, held = series(report, rule), report.held_by_reason(rule)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8),
                                       gridspec_kw={"height_ratios": [3, 2]})
     when = mdates.date2num([datetime.fromtimestamp(x, UTC) for x in s.starts])  # type: ignore[no-untyped-call]

@@ -58,6 +58,14 @@ class ReplayReport:
         self.contacts.add(contact_id)
         self.timeline.append((decided, rule_id, channel))
 
+    def held_by_reason(self, rule: str | None = None) -> Counter[str]:
+        """Candidates (of every rule, or of `rule`) not delivered when decided, per reason."""
+        held: Counter[str] = Counter()
+        for (r, _, reason), n in self.held.items():
+            if rule is None or r == rule:
+                held[reason] += n
+        return held
+
     def render(self) -> str:
         lines = [
             f"events read:      {self.events:,}",
@@ -71,6 +79,9 @@ class ReplayReport:
             "actions per channel:",
             *(f"  {ch:<36} {n:>8,}" for ch, n in sorted(self.channels.items())),
         ]
+        if held := self.held_by_reason():
+            lines += ["held back per reason:",
+                      *(f"  {why:<36} {n:>8,}" for why, n in sorted(held.items()))]
         if self.shadow:
             lines += ["shadow actions per rule (never delivered):",
                       *(f"  {rule:<36} {n:>8,}" for rule, n in sorted(self.shadow.items()))]

@@ -13,7 +13,7 @@ import pytest
 from engine.cli import main
 from engine.model import actions as action_codec
 from engine.model.events import decode, detect_source
-from engine.ops.chart import DAY, HOUR, held_back, series
+from engine.ops.chart import DAY, HOUR, series
 from engine.ops.realistic import RealisticGenerator
 from engine.ops.replay import ReplayReport
 
@@ -101,8 +101,9 @@ def test_held_back_counts_reasons_for_every_rule_or_one() -> None:
     report = ReplayReport()
     report.held.update({("r1", "email", "capped"): 3, ("r2", "sms", "capped"): 1,
                         ("r2", "", "cooling_down"): 2})
-    assert held_back(report) == {"capped": 4, "cooling_down": 2}
-    assert held_back(report, "r2") == {"capped": 1, "cooling_down": 2}
+    assert report.held_by_reason() == {"capped": 4, "cooling_down": 2}
+    assert report.held_by_reason("r2") == {"capped": 1, "cooling_down": 2}
+    assert "held back per reason:\n  capped" in report.render()
 
 
 def test_the_chart_of_one_rule_is_drawn(history: Path, tmp_path: Path,
