@@ -57,7 +57,7 @@ def chart(report: ReplayReport, path: Path, rule: str | None = None) -> None:
                                       gridspec_kw={"height_ratios": [3, 2]})
     when = mdates.date2num([datetime.fromtimestamp(x, UTC) for x in s.starts])  # type: ignore[no-untyped-call]
     for channel, counts in s.counts.items():
-        top.plot(when, counts, label=channel, marker=".", drawstyle="steps-post")
+        top.plot(when, counts, label=channel, drawstyle="steps-post")
     top.xaxis_date()
     top.tick_params(axis="x", labelrotation=30)
     top.set_ylim(bottom=0)
