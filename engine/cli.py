@@ -48,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--dead-letters", type=Path, default=None, help="dead letters as JSON lines")
     rep.add_argument("--shadow-out", type=Path, default=None,
                      help="what rules in shadow mode would have done, as JSON lines")
-    rep.add_argument("--chart", type=Path, default=None, help="PNG of actions over time per rule")
+    rep.add_argument("--chart", type=Path, default=None,
+                     help="PNG of actions per channel over time, and what the policy held back")
+    rep.add_argument("--chart-rule", default=None, metavar="RULE",
+                     help="chart this rule only (default: every rule)")
+    rep.add_argument("--data-dir", type=Path, default=None,
+                     help="keep the final state here (a new directory) for `kairos explain`")
     rep.add_argument("--jobs", type=int, default=None, metavar="N",
                      help="processes, the history split by contact (default: the cores available)")
 
@@ -195,13 +200,17 @@ def main(argv: list[str] | None = None) -> int:
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from contextlib import ExitStack
 
+    from engine.ops.chart import chart
     from engine.ops.partition import available_cores
-    from engine.ops.replay import chart, replay
+    from engine.ops.replay import data_dir_problem, replay
     from engine.sdk.ruleset import RuleSet
 
     jobs = available_cores() if args.jobs is None else args.jobs
     if jobs < 1:
         print(f"kairos replay: --jobs {jobs}: give at least 1", file=sys.stderr)
+        return 2
+    if (problem := data_dir_problem(args.data_dir)) is not None:
+        print(f"kairos replay: {problem}", file=sys.stderr)
         return 2
     rules = RuleSet.load(args.rules or settings.rules_dir)
     with ExitStack() as files:
@@ -209,10 +218,12 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         dead = files.enter_context(args.dead_letters.open("wb")) if args.dead_letters else None
         shadow = files.enter_context(args.shadow_out.open("wb")) if args.shadow_out else None
         report = replay(args.events, rules, out, dead, settings.load_policy(), jobs=jobs,
-                        shadow_out=shadow)
+                        shadow_out=shadow, data_dir=args.data_dir)
     print(report.render())
+    if args.data_dir is not None:
+        print(f"state: {args.data_dir} (kairos explain CONTACT --data-dir {args.data_dir})")
     if args.chart:
-        chart(report, args.chart)
+        chart(report, args.chart, args.chart_rule)
         print(f"chart: {args.chart}")
     return 0
 

@@ -58,6 +58,16 @@ class Candidate:
     expires_at: float | None = None  # set when a deferred action comes back
     # (first action's id, channel it failed on) when offered after a permanent failure
     fallback: tuple[str, str] | None = None
+    # (user id, anonymous id, email) of the input event behind a kept candidate, whose trigger
+    # is then a stand-in; None: the trigger's own
+    subject: tuple[str | None, str | None, str | None] | None = None
+
+    def trigger_ids(self) -> tuple[str | None, str | None, str | None]:
+        """Who the triggering input event named, for joining the action with the input."""
+        if self.subject is not None:
+            return self.subject
+        ev = self.trigger
+        return ev.user_id, ev.anonymous_id, ev.email
 
     def action_class(self, policy: Policy) -> str:
         return policy.rule(self.rule.id).action_class or self.proposal.action_class
@@ -273,6 +283,7 @@ def keep(cand: Candidate, channels: Sequence[str], expires: float) -> dict[str, 
         "expires_at": expires,
         **({"cooldown_key": p.cooldown_key} if p.cooldown_key is not None else {}),
         "trigger_event_id": cand.trigger.event_id, "trigger_time": cand.trigger.time,
+        "trigger_ids": list(cand.trigger_ids()),
     }
     if cand.fallback is not None:
         kept["fallback"] = list(cand.fallback)
@@ -297,7 +308,10 @@ def revive(
                         name=DEFER_TIMER, time=d["trigger_time"])
     if fallback is None and "fallback" in d:
         fallback = (d["fallback"][0], d["fallback"][1])
-    return Candidate(rule, proposal, trigger, expires_at=d["expires_at"], fallback=fallback)
+    ids = d.get("trigger_ids")  # absent from what was kept before actions carried them
+    subject = (ids[0], ids[1], ids[2]) if ids else None
+    return Candidate(rule, proposal, trigger, expires_at=d["expires_at"], fallback=fallback,
+                     subject=subject)
 
 
 def resumed(timer: Timer, rule: Rule) -> Candidate:
@@ -310,6 +324,7 @@ def _act(
     now: float, expires: float, held_out: bool, policy: Policy,
 ) -> Action:
     p, r, ev = cand.proposal, cand.rule, cand.trigger
+    user_id, anonymous_id, email = cand.trigger_ids()
     aid = cand.action_id(channel)
     marketing = cand.action_class(policy) == "marketing"
     state.record_contact(Contacted(now, channel, p.action, r.id, aid, marketing, held_out,
@@ -333,9 +348,15 @@ def _act(
         action_class=cand.action_class(policy), recipient=recipient(state, channel),
         group=cand.group(policy) or msgspec.UNSET,
         profile=profile(state),
+        trigger_user_id=_given(user_id), trigger_anonymous_id=_given(anonymous_id),
+        trigger_email=_given(email),
     )
     state.record_outbox(action)
     return action
+
+
+def _given(value: str | None) -> str | msgspec.UnsetType:
+    return msgspec.UNSET if value is None else value
 
 
 def _await_outcome(

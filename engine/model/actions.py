@@ -32,6 +32,11 @@ class Action(msgspec.Struct, gc=False, kw_only=True):
     group: str | msgspec.UnsetType = msgspec.UNSET
     # What templates greet the contact with: first_name, city, locale... (engine/core/profile.py)
     profile: dict[str, str] = {}
+    # The identifiers of the input event that triggered the action, to join actions with the
+    # input (a backtest's history, a warehouse's events); absent when that event had none.
+    trigger_user_id: str | msgspec.UnsetType = msgspec.UNSET
+    trigger_anonymous_id: str | msgspec.UnsetType = msgspec.UNSET
+    trigger_email: str | msgspec.UnsetType = msgspec.UNSET
 
 
 def action_id(trigger_event_id: str, rule_id: str, action: str) -> str:

@@ -102,17 +102,27 @@ def _t(ts: float) -> str:
 
 
 def from_directory(data_dir: Path) -> tuple[Lookup, Lookup, Callable[[], None]]:
-    """Lookups over an embedded runtime's RocksDB state (read-only: a running engine is fine)."""
+    """Lookups over an embedded runtime's RocksDB state (read-only: a running engine is fine),
+    or over every job's state a partitioned `kairos replay --data-dir` left there (a contact
+    and its identifiers are in one job's only, so the first that has a key answers)."""
+    from engine.ops.partition import job_dirs
     from engine.storage import RocksStore
 
-    identity, contacts = (RocksStore(data_dir / name, read_only=True)
-                          for name in ("identity", "contacts"))
+    stores = [(RocksStore(d / "identity", read_only=True), RocksStore(d / "contacts",
+                                                                       read_only=True))
+              for d in job_dirs(data_dir)]
+
+    def first(table: int) -> Lookup:
+        def get(key: str) -> bytes | None:
+            return next((v for pair in stores if (v := pair[table].get(key)) is not None), None)
+        return get
 
     def close() -> None:
-        identity.close()
-        contacts.close()
+        for identity, contacts in stores:
+            identity.close()
+            contacts.close()
 
-    return identity.get, contacts.get, close
+    return first(0), first(1), close
 
 
 def from_changelogs(bootstrap: str, app_id: str) -> tuple[Lookup, Lookup]:

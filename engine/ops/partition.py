@@ -56,12 +56,13 @@ from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.ruleset import RuleSet
 
-__all__ = ["Partitioned", "available_cores", "replay_partitioned"]
+__all__ = ["Partitioned", "available_cores", "job_dir", "job_dirs", "replay_partitioned"]
 
 Tag = tuple[Any, ...]  # (line, phase, …): see the module docstring
 # tag, JSON, rule, channel, contact, decided, whether a shadow rule's (never delivered)
 ActionOut = tuple[Tag, bytes, str, str, str, float, bool]
 LetterOut = tuple[Tag, bytes, str]  # tag, JSON, category
+Held = Counter[tuple[str, str, str]]  # (rule, channel, reason) of candidates not delivered
 T = TypeVar("T")
 
 _to_msgpack = msgspec.msgpack.Encoder()
@@ -75,6 +76,16 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
+def job_dir(data_dir: Path, j: int) -> Path:
+    """Where job `j` of a partitioned replay keeps its state: its contacts are no other job's."""
+    return data_dir / f"job-{j}"
+
+
+def job_dirs(data_dir: Path) -> list[Path]:
+    """The state directories a replay left in `data_dir`: itself, or one per job."""
+    return sorted(data_dir.glob("job-*")) or [data_dir]
+
+
 @dataclass
 class Partitioned:
     """A replay's outputs in the one-process order, as encoded lines with what a report counts."""
@@ -82,6 +93,7 @@ class Partitioned:
     events: int
     actions: Iterator[ActionOut]
     letters: Iterator[LetterOut]
+    held: Held = field(default_factory=Counter)
 
 
 class _Links:
@@ -216,9 +228,10 @@ class _Cursor:
         return (*self.tag, next(self.n))
 
 
-def _job(plan: _Plan, j: int, rules: RuleSet, policy: Policy,
-         topic: str) -> tuple[list[ActionOut], list[LetterOut]]:
-    """Replay one job's groups in input order, firing their timers where the watermark rises."""
+def _job(plan: _Plan, j: int, rules: RuleSet, policy: Policy, topic: str,
+         data_dir: Path | None) -> tuple[list[ActionOut], list[LetterOut], Held]:
+    """Replay one job's groups in input order, firing their timers where the watermark rises;
+    its state in memory, or kept in its own directory under `data_dir`."""
     actions: list[ActionOut] = []
     letters: list[LetterOut] = []
     cursor = _Cursor()
@@ -234,7 +247,8 @@ def _job(plan: _Plan, j: int, rules: RuleSet, policy: Policy,
 
     runtime = EmbeddedRuntime(Pipeline(rules, policy), on_action=output(False),
                               on_shadow=output(True), on_dead_letter=on_dead_letter,
-                              on_timer=cursor.timer)
+                              on_timer=cursor.timer,
+                              data_dir=None if data_dir is None else job_dir(data_dir, j))
     rises, highs = plan.rises, plan.highs
     nxt = 0  # the first rise after the last line this job has seen
 
@@ -262,7 +276,7 @@ def _job(plan: _Plan, j: int, rules: RuleSet, policy: Policy,
         nxt = bisect_right(rises, line, lo=nxt)
     fire_until(sys.maxsize)  # to the end: what the last lines passed fires, nothing after
     runtime.close()
-    return actions, letters
+    return actions, letters, runtime.pipeline.metrics.suppressions
 
 
 def _fan_out(work: Callable[[int], T], n: int) -> list[T]:
@@ -293,9 +307,10 @@ def _child(work: Callable[[int], object], k: int, send: Connection) -> None:
         send.send((False, traceback.format_exc()))
 
 
-def replay_partitioned(events: str | Path, rules: RuleSet, policy: Policy,
-                       jobs: int) -> Partitioned:
-    """Replay `events` in `jobs` processes; outputs come out in the one-process order."""
+def replay_partitioned(events: str | Path, rules: RuleSet, policy: Policy, jobs: int,
+                       data_dir: Path | None = None) -> Partitioned:
+    """Replay `events` in `jobs` processes; outputs come out in the one-process order. With
+    `data_dir`, each job keeps its final state in a directory of its own there (`job_dir`)."""
     with open_events(events) as f:
         lines = f.read().split(b"\n")
     topic = str(events)
@@ -305,10 +320,11 @@ def replay_partitioned(events: str | Path, rules: RuleSet, policy: Policy,
                                      pipeline), jobs)
     lines.clear()  # the jobs need only the decoded events: fork less memory
     plan = _plan(scans, jobs)
-    outputs = _fan_out(lambda j: _job(plan, j, rules, policy, topic), len(plan.own))
+    outputs = _fan_out(lambda j: _job(plan, j, rules, policy, topic, data_dir), len(plan.own))
     first = itemgetter(0)
     return Partitioned(
         events=sum(len(s.lines) + len(s.letters) for s in scans),
-        actions=heapq.merge(*(a for a, _ in outputs), key=first),
-        letters=heapq.merge(*(s.letters for s in scans), *(d for _, d in outputs), key=first),
+        actions=heapq.merge(*(a for a, _, _ in outputs), key=first),
+        letters=heapq.merge(*(s.letters for s in scans), *(d for _, d, _ in outputs), key=first),
+        held=sum((h for _, _, h in outputs), Counter()),
     )

@@ -8,6 +8,9 @@ time; timers still pending after the last event stay pending, as they would be i
 at that moment.
 With `jobs` > 1 the history is split by contact over that many processes
 (`engine/ops/partition.py`), and the files are the same bytes as with one.
+With `data_dir` the state is kept in RocksDB as the embedded runtime keeps it, so
+`kairos explain --data-dir` reads it afterwards: in that directory itself with one job, in a
+directory per job with more (each contact is in exactly one; explain looks in each).
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
@@ -41,8 +43,10 @@ class ReplayReport:
     channels: Counter[str] = field(default_factory=Counter)
     contacts: set[str] = field(default_factory=set)
     dead_letters: Counter[str] = field(default_factory=Counter)
-    timeline: list[tuple[float, str]] = field(default_factory=list)
+    timeline: list[tuple[float, str, str]] = field(default_factory=list)  # decided, rule, channel
     shadow: Counter[str] = field(default_factory=Counter)  # would-be actions per shadow rule
+    # (rule, channel, reason) of candidates the policy did not deliver when deciding them
+    held: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     @property
     def events_per_second(self) -> float:
@@ -52,7 +56,15 @@ class ReplayReport:
         self.fires[rule_id] += 1
         self.channels[channel] += 1
         self.contacts.add(contact_id)
-        self.timeline.append((decided, rule_id))
+        self.timeline.append((decided, rule_id, channel))
+
+    def held_by_reason(self, rule: str | None = None) -> Counter[str]:
+        """Candidates (of every rule, or of `rule`) not delivered when decided, per reason."""
+        held: Counter[str] = Counter()
+        for (r, _, reason), n in self.held.items():
+            if rule is None or r == rule:
+                held[reason] += n
+        return held
 
     def render(self) -> str:
         lines = [
@@ -67,6 +79,9 @@ class ReplayReport:
             "actions per channel:",
             *(f"  {ch:<36} {n:>8,}" for ch, n in sorted(self.channels.items())),
         ]
+        if held := self.held_by_reason():
+            lines += ["held back per reason:",
+                      *(f"  {why:<36} {n:>8,}" for why, n in sorted(held.items()))]
         if self.shadow:
             lines += ["shadow actions per rule (never delivered):",
                       *(f"  {rule:<36} {n:>8,}" for rule, n in sorted(self.shadow.items()))]
@@ -83,13 +98,18 @@ def replay(
     also: Callable[[Action], None] | None = None,
     jobs: int = 1,
     shadow_out: IO[bytes] | None = None,
+    data_dir: Path | None = None,
 ) -> ReplayReport:
     """Replay `events`; `also` sees each action in file order. `before_close` gets the final
-    runtime, which only a one-process replay has (`jobs` 1, the default)."""
+    runtime, which only a one-process replay has (`jobs` 1, the default). `data_dir` must be
+    new or empty: a replay starts from empty state."""
+    if (problem := data_dir_problem(data_dir)) is not None:
+        raise ValueError(problem)
     if jobs > 1:
         if before_close is not None:
             raise ValueError("before_close needs the replay's runtime: it runs with jobs=1 only")
-        return _replay_parallel(events, rules, out, dead_letters, policy, also, jobs, shadow_out)
+        return _replay_parallel(events, rules, out, dead_letters, policy, also, jobs, shadow_out,
+                                data_dir)
     report = ReplayReport()
 
     def on_action(a: Action) -> None:
@@ -111,7 +131,7 @@ def replay(
 
     runtime = EmbeddedRuntime(
         Pipeline(rules, policy), on_action=on_action, on_dead_letter=on_dead_letter,
-        on_shadow=on_shadow, clock="event",
+        on_shadow=on_shadow, clock="event", data_dir=data_dir,
     )
     started = time.perf_counter()
     topic = str(events)
@@ -119,22 +139,31 @@ def replay(
         report.events += 1
         runtime.submit(raw, topic=topic, offset=line_no)
     report.seconds = time.perf_counter() - started
+    report.held = runtime.pipeline.metrics.suppressions
     if before_close is not None:  # a caller that wants the final state (e.g. uplift)
         before_close(runtime)
     runtime.close()
     return report
 
 
+def data_dir_problem(data_dir: Path | None) -> str | None:
+    """Why `data_dir` cannot keep a replay's state (it holds something already), or None."""
+    if data_dir is not None and data_dir.exists() and any(data_dir.iterdir()):
+        return (f"--data-dir {data_dir} is not empty: a replay starts from empty state, "
+                "give a new directory")
+    return None
+
+
 def _replay_parallel(
     events: str | Path, rules: RuleSet, out: IO[bytes] | None, dead_letters: IO[bytes] | None,
     policy: Policy, also: Callable[[Action], None] | None, jobs: int,
-    shadow_out: IO[bytes] | None,
+    shadow_out: IO[bytes] | None, data_dir: Path | None,
 ) -> ReplayReport:
     """The same report and files from `jobs` processes; its time is the whole run's."""
     report = ReplayReport()
     started = time.perf_counter()
-    done = replay_partitioned(events, rules, policy, jobs)
-    report.events = done.events
+    done = replay_partitioned(events, rules, policy, jobs, data_dir)
+    report.events, report.held = done.events, done.held
     for _, line, rule_id, channel, contact_id, decided, shadow in done.actions:
         if shadow:
             report.shadow[rule_id] += 1
@@ -153,28 +182,3 @@ def _replay_parallel(
     report.seconds = time.perf_counter() - started
     return report
 
-
-def chart(report: ReplayReport, path: Path) -> None:
-    """A PNG of actions per hour of event time, one line per rule."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    by_rule: dict[str, Counter[float]] = {}
-    for t, rule_id in report.timeline:
-        by_rule.setdefault(rule_id, Counter())[t - t % 3600] += 1
-    fig, ax = plt.subplots(figsize=(10, 5))
-    for rule_id, hours in sorted(by_rule.items()):
-        xs = sorted(hours)
-        when = mdates.date2num([datetime.fromtimestamp(x, UTC) for x in xs])  # type: ignore[no-untyped-call]
-        ax.plot(when, [hours[x] for x in xs], label=rule_id, marker=".")
-    ax.xaxis_date()
-    ax.set_title("Actions per hour of event time, per rule")
-    ax.set_ylabel("actions")
-    ax.legend(fontsize="small")
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
