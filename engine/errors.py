@@ -14,6 +14,7 @@ __all__ = [
     "KairosError",
     "PolicyError",
     "RuleError",
+    "RuleFailed",
     "SettingsError",
     "StateError",
 ]
@@ -33,6 +34,10 @@ class DecodeError(KairosError, ValueError):
 
 class RuleError(KairosError, ValueError):
     """A rule module, a declarative rule or a rule bundle is wrong; names the file and rule."""
+
+
+class RuleFailed(KairosError, RuntimeError):
+    """A rule raised while the testing kit ran it; names the rule, its file and line."""
 
 
 class PolicyError(KairosError, ValueError):

@@ -9,9 +9,9 @@ of our own.
     [[rule]]
     id = "vip-big-order"
     version = 1
-    description = "a big order from a repeat customer: a thank-you call"
+    description = "a big order: a thank-you call"
     triggers = ["track:Order Completed"]
-    when = "double(event.properties.revenue) > 500.0 && state.lifecycle == 'repeat'"
+    when = "has(event.properties.revenue) && double(event.properties.revenue) > 500.0"
     set_stage = "post-purchase"            # optional
     mode = "shadow"                        # optional: tried, never delivered (default "live")
       [[rule.propose]]
@@ -31,6 +31,7 @@ functions `count(key)`, `count_within(key, seconds)`, `first_time(key)` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,7 @@ from engine.sdk.rule import DAY, Context, Mode, Proposal, Rule, Trigger
 SUFFIXES = (".toml", ".yaml", ".yml")
 VARIABLES = {"event", "state", "now"}
 FUNCTIONS = {"count", "count_within", "first_time", "score"}
+PATHS = re.compile(r"\b(?:event|state)(?:\.[A-Za-z_]\w*)+")
 
 
 class Propose(msgspec.Struct, forbid_unknown_fields=True):
@@ -128,7 +130,7 @@ def _compile(source: str, index: int, spec: RuleSpec) -> Rule:
     triggers = tuple(_trigger(where, t) for t in spec.triggers)
     return Rule(
         id=spec.id, version=spec.version, description=spec.description, triggers=triggers,
-        body=_body(program, proposals, spec), module=source,
+        body=_body(program, proposals, spec, f"$.rule[{index}].when"), module=source,
         reentry=spec.reentry_days * DAY, mode=spec.mode,
     )
 
@@ -142,7 +144,8 @@ def _trigger(where: str, text: str) -> Trigger:
     return Trigger(kind, name or None, category or None)
 
 
-def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[Context], Any]:
+def _body(program: Any, proposals: list[Proposal], spec: RuleSpec,
+          where: str) -> Callable[[Context], Any]:
     import cel  # loaded already: `_compile` compiled `program` with it
 
     uses_state = "state" in program.references()["variables"]
@@ -150,20 +153,25 @@ def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[
     def body(ctx: Context) -> list[Proposal]:
         env = cel.Context()
         ev = ctx.event
-        env.add_variable("event", {
+        views = {"event": {
             "event_id": ev.event_id, "kind": ev.kind, "name": ev.name, "time": ev.time,
             "categories": list(ev.categories), "properties": ev.properties,
             "traits": ev.traits, "url": ev.url or "", "group_id": ev.group_id or "",
             "locale": ev.locale or "", "campaign": _campaign(ev.campaign),
-        })
+        }}
         env.add_variable("now", ctx.now)
         if uses_state:
-            env.add_variable("state", _state_view(ctx))
+            views["state"] = _state_view(ctx)
+        for name, view in views.items():
+            env.add_variable(name, view)
         env.add_function("count", ctx.count)
         env.add_function("count_within", ctx.count_within)
         env.add_function("first_time", ctx.first_time)
         env.add_function("score", lambda domain, days: ctx.score(domain, days * DAY))
-        result = program.execute(env)
+        try:
+            result = program.execute(env)
+        except KeyError as exc:
+            raise RuleError(f"{where}: {_missing(spec.when, views, exc)}") from None
         if not isinstance(result, bool):
             raise TypeError(f"`when` must be true or false, got {result!r}")
         if not result:
@@ -175,6 +183,24 @@ def _body(program: Any, proposals: list[Proposal], spec: RuleSpec) -> Callable[[
         return proposals
 
     return body
+
+
+def _missing(when: str, views: dict[str, Any], exc: KeyError) -> str:
+    """Which field of `when` was absent, with the guard that allows for it."""
+    key = exc.args[0] if exc.args else ""
+    for path in PATHS.findall(when):
+        head, *rest = path.split(".")
+        value: Any = views.get(head)
+        for i, part in enumerate(rest):
+            if not isinstance(value, dict):
+                break
+            if part not in value:
+                if part != key:
+                    break
+                missing = ".".join([head, *rest[:i + 1]])
+                return f"{missing} is missing on this {head}: guard it with has({missing})"
+            value = value[part]
+    return f"field {key!r} is missing: guard it with has(...)"
 
 
 def _state_view(ctx: Context) -> dict[str, Any]:
