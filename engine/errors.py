@@ -12,6 +12,7 @@ __all__ = [
     "CommitError",
     "DecodeError",
     "KairosError",
+    "MissingData",
     "PolicyError",
     "RuleError",
     "RuleFailed",
@@ -42,6 +43,10 @@ class RuleFailed(KairosError, RuntimeError):
 
 class PolicyError(KairosError, ValueError):
     """A contact policy file is wrong; the message names the file and the field path."""
+
+
+class MissingData(KairosError, FileNotFoundError):
+    """A data directory a command reads is not there; the message says what to give instead."""
 
 
 class StateError(KairosError, RuntimeError):

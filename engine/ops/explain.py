@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from engine.errors import MissingData
 from engine.model import state as state_codec
 from engine.model.state import ContactState, Touch
 from engine.topics import Table, changelog
@@ -102,6 +103,10 @@ def _t(ts: float) -> str:
 def from_directory(data_dir: Path) -> tuple[Lookup, Lookup, Callable[[], None]]:
     """Lookups over an embedded runtime's RocksDB state (read-only: a running engine is fine)."""
     from engine.storage import RocksStore
+
+    if not (data_dir / "contacts").is_dir():
+        raise MissingData(f"{data_dir}: no engine state here; give --data-dir the directory of a "
+                          "`kairos run` (or --kafka for a worker group)")
 
     identity, contacts = (RocksStore(data_dir / name, read_only=True)
                           for name in ("identity", "contacts"))

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import traceback
 from collections.abc import Iterable
 from pathlib import Path
 
 from engine.model.events import Event
 from engine.sdk.rule import Context, Proposal, Rule, RuleBody, Trigger
-from engine.sdk.ruleset import RuleSet
+from engine.sdk.ruleset import RuleSet, line_in
 
 __all__ = ["Watched", "describe", "origin"]
 
@@ -26,11 +25,7 @@ def origin(rule: Rule, exc: BaseException) -> str:
     """`file:line` of the deepest frame of the rule's own module; the rule's file alone when
     none of its lines is on the traceback (a declarative rule, an error in the engine)."""
     path = getattr(sys.modules.get(rule.module), "__file__", None)
-    line = None
-    if path is not None:
-        for frame, lineno in traceback.walk_tb(exc.__traceback__):
-            if frame.f_code.co_filename == path:
-                line = lineno
+    line = None if path is None else line_in(exc, path)
     name = Path(path).name if path is not None else rule.source
     return f"{name}:{line}" if line is not None else name
 
