@@ -9,9 +9,9 @@
         assert s.actions_for("cart-abandoned")[0].channel == "email"
 
 Time is event time: each call happens at the scenario's clock, which starts at `START`
-(2026-09-21T13:33:20Z, a Monday afternoon in UTC, outside the default quiet hours) and only
+(2026-09-21T14:13:20Z, a Monday afternoon in UTC, outside the default quiet hours) and only
 moves when you advance it. Everything runs through the real pipeline (identity, core,
-arbitration), in memory, under the shipped contact policy (`engine/core/policy.toml`: caps,
+arbitration), in memory, under the default contact policy (`DEFAULT_POLICY`: caps,
 quiet hours, consent); `policy=Policy.load(UNLIMITED_POLICY)` opens it up for tests about a
 rule rather than the policy (no caps, no quiet hours; consent still applies). What rules in
 shadow mode would have done is in `shadow_actions`, never in `actions`.
@@ -23,7 +23,7 @@ triggers no event of the scenario matched, a misspelt event name's usual symptom
 
 `identify` and `track` (and `page`) take their payload alike: a dict (`traits={...}`,
 `properties={...}`) or keyword fields (`email="a@b.c"`, `product_id="sku-1"`), not both;
-Segment's own call fields (`anonymousId`, `context`, `category`, ...) stay keywords.
+Segment's own call fields (`anonymousId`, `context`, ..., a page's `category`) stay keywords.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ __all__ = ["UNLIMITED_POLICY", "Scenario"]
 # A contact policy with no caps and no quiet hours: `policy=Policy.load(UNLIMITED_POLICY)` for
 # tests about a rule rather than about the policy (consent still applies).
 UNLIMITED_POLICY = Path(__file__).with_name("unlimited.toml")
-START = 1_790_000_000.0  # 2026-09-21T13:33:20Z; any fixed instant keeps tests repeatable
+START = 1_790_000_000.0  # 2026-09-21T14:13:20Z; any fixed instant keeps tests repeatable
 # The top-level fields of a Segment call that are not its payload (`traits`, `properties`).
 CALL_FIELDS = frozenset({"anonymousId", "userId", "previousId", "groupId", "context",
                          "timestamp", "messageId", "integrations"})
