@@ -12,6 +12,8 @@ from engine.config import Settings
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kairos", description=__doc__)
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show its traceback too (anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", help="play generated journeys through the embedded runtime")
@@ -97,10 +99,13 @@ def main(argv: list[str] | None = None) -> int:
     rules_cmd = sub.add_parser("rules", help="check, list, deploy, enable or disable rules")
     rules_sub = rules_cmd.add_subparsers(dest="action", required=True)
     for name, text in (("check", "validate and dry-run a rules directory"),
-                       ("list", "show the rules loaded from a directory"),
+                       ("list", "show the rules of a directory, marking those that fail"),
                        ("deploy", "publish a rules directory to every worker (Kafka)")):
         p = rules_sub.add_parser(name, help=text)
         p.add_argument("directory", nargs="?", type=Path, default=None)
+        if name != "deploy":
+            p.add_argument("--events", type=Path, default=None, metavar="FILE",
+                           help="dry-run on these sample events too (JSON lines, .gz ok)")
     for name in ("enable", "disable"):
         p = rules_sub.add_parser(name, help=f"{name} a rule (edits disabled.txt)")
         p.add_argument("rule_id")
@@ -120,9 +125,25 @@ def main(argv: list[str] | None = None) -> int:
     commands = Commands(sub)
     discover(commands)  # connectors' `connect`, `collect` and `run --http`, when installed
     given = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in given
+    given = [a for a in given if a != "--debug"]
     if commands.broken and given and given[0] not in sub.choices and given[0][:1] != "-":
         parser.error(commands.unavailable(f"unknown command {given[0]!r}"))
     args = parser.parse_args(given)
+    try:
+        return _dispatch(parser, commands, args)
+    except Exception as exc:
+        if debug:
+            raise
+        from engine.ops.oneline import one_line
+
+        name = " ".join(filter(None, (args.command, getattr(args, "action", None))))
+        print(one_line(name, exc), file=sys.stderr)
+        return 1
+
+
+def _dispatch(parser: argparse.ArgumentParser, commands: Commands,
+              args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.command in commands.handlers:
         return commands.handlers[args.command](args, settings)
@@ -247,6 +268,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 def _rules(args: argparse.Namespace, settings: Settings, checks: list[Check]) -> int:
     import asyncio
+    import logging
 
     from engine.ops.rules_check import check
     from engine.runtime import rule_updates as rule_deploy
@@ -262,39 +284,64 @@ def _rules(args: argparse.Namespace, settings: Settings, checks: list[Check]) ->
             mode: Mode = "shadow" if action == "shadow" else "live"
             known, now, edited = set_mode(directory, args.rule_id, mode), mode, MODES_FILE
         if not known:
-            print(f"error: no rule {args.rule_id!r} in {directory}", file=sys.stderr)
+            print(f"kairos rules {action}: no rule {args.rule_id!r} in {directory}; "
+                  f"`kairos rules list {directory}` shows its rules", file=sys.stderr)
             return 1
         print(f"{args.rule_id}: {now} in {directory / edited}")
         if not args.deploy:
             return 0
         action = "deploy"
-    rules, problems = check(directory, settings.templates_dir)
+    if action == "list":
+        return _list(directory, settings, checks, args.events)
+    checked = check(directory, settings.templates_dir, getattr(args, "events", None))
+    rules, problems = checked.rules, checked.problems
     if rules is not None:
         problems += [p for extra in checks for p in extra(directory, settings)]
+    for warning in checked.warnings:
+        print(f"kairos rules {action}: warning: {warning}", file=sys.stderr)
     for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(f"kairos rules {action}: {problem}", file=sys.stderr)
     if rules is None or problems:
         return 1
     if action == "check":
         print(f"ok: {len(rules)} rules in {directory}: {rules.describe()}")
         return 0
-    if action == "deploy":
-        bundle = rule_deploy.make_bundle(directory, settings.templates_dir)
-        asyncio.run(rule_deploy.ensure_rules_topic(
-            settings.bootstrap, settings.topic_rules, settings.replication_factor,
-            settings.broker_timeout))
-        asyncio.run(rule_deploy.publish(settings.bootstrap, settings.topic_rules, bundle))
-        print(f"deployed bundle {bundle.digest} to {settings.topic_rules}: {rules.describe()}")
-        return 0
+    bundle = rule_deploy.make_bundle(directory, settings.templates_dir)
+    # a one-shot client: a broker it cannot reach is this command's one-line error, not a log
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    asyncio.run(rule_deploy.ensure_rules_topic(
+        settings.bootstrap, settings.topic_rules, settings.replication_factor,
+        settings.broker_timeout))
+    asyncio.run(rule_deploy.publish(settings.bootstrap, settings.topic_rules, bundle))
+    print(f"deployed bundle {bundle.digest} to {settings.topic_rules}: {rules.describe()}")
+    return 0
+
+
+def _list(directory: Path, settings: Settings, checks: list[Check], events: Path | None) -> int:
+    """Every rule of every file that loads, those that fail a check marked `FAILING` (the
+    reasons on stderr), and each file that does not load; exit 1 when anything fails."""
+    from engine.ops.rules_check import check_loaded
+    from engine.sdk.ruleset import RuleSet, load_each, read_disabled, read_modes
+
+    found, broken = load_each(directory)
+    rules = RuleSet(found, read_disabled(directory), read_modes(directory))
+    problems = [str(b) for b in broken] + check_loaded(
+        rules, directory, settings.templates_dir, events).problems
+    if not broken:
+        problems += [p for extra in checks for p in extra(directory, settings)]
+    for problem in problems:
+        print(f"kairos rules list: {problem}", file=sys.stderr)
     for r in rules.rules.values():
         triggers = ", ".join(map(str, r.triggers))
-        state = "disabled" if r.id in rules.disabled else "enabled"
+        failing = any(f"rule {r.id!r}" in p for p in problems)
+        state = "FAILING" if failing else "disabled" if r.id in rules.disabled else "enabled"
         print(f"{r.id:<36} v{r.version:<3} {state:<9} {r.mode:<7} {r.source:<22} "
               f"[{triggers}]")
         if r.description:
             print(f"{'':59}{r.description}")
-    return 0
-
+    for b in broken:
+        print(f"{str(b).split(':')[0]:<36} {'':<4} {'FAILING':<9} does not load")
+    return 1 if problems else 0
 
 
 def _explain(args: argparse.Namespace, settings: Settings) -> int:
@@ -311,7 +358,8 @@ def _explain(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             close()
     if state is None:
-        print(f"error: no contact {args.contact!r}", file=sys.stderr)
+        print(f"kairos explain: no contact {args.contact!r}; give a contact id or an identifier "
+              "such as user:42 or email:a@b.c", file=sys.stderr)
         return 1
     if args.json:
         sys.stdout.buffer.write(explain.as_json(state) + b"\n")

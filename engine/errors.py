@@ -12,8 +12,10 @@ __all__ = [
     "CommitError",
     "DecodeError",
     "KairosError",
+    "MissingData",
     "PolicyError",
     "RuleError",
+    "RuleFailed",
     "SettingsError",
     "StateError",
 ]
@@ -35,8 +37,16 @@ class RuleError(KairosError, ValueError):
     """A rule module, a declarative rule or a rule bundle is wrong; names the file and rule."""
 
 
+class RuleFailed(KairosError, RuntimeError):
+    """A rule raised while the testing kit ran it; names the rule, its file and line."""
+
+
 class PolicyError(KairosError, ValueError):
     """A contact policy file is wrong; the message names the file and the field path."""
+
+
+class MissingData(KairosError, FileNotFoundError):
+    """A data directory a command reads is not there; the message says what to give instead."""
 
 
 class StateError(KairosError, RuntimeError):

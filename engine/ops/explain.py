@@ -13,6 +13,7 @@ from pathlib import Path
 
 import msgspec
 
+from engine.errors import MissingData
 from engine.model import state as state_codec
 from engine.model.state import ContactState, Touch
 from engine.topics import Table, changelog
@@ -108,6 +109,10 @@ def from_directory(data_dir: Path) -> tuple[Lookup, Lookup, Callable[[], None]]:
     from engine.ops.partition import job_dirs
     from engine.storage import RocksStore
 
+    if not any((d / "contacts").is_dir() for d in job_dirs(data_dir)):
+        raise MissingData(f"{data_dir}: no engine state here; give --data-dir the directory of a "
+                          "`kairos run` or `kairos replay --data-dir` (or --kafka for a worker "
+                          "group)")
     stores = [(RocksStore(d / "identity", read_only=True), RocksStore(d / "contacts",
                                                                        read_only=True))
               for d in job_dirs(data_dir)]

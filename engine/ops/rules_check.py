@@ -1,10 +1,14 @@
 """`kairos rules check`: load a rules directory and try every rule before it meets real traffic.
 
-Loading catches import errors, duplicate ids, unknown trigger kinds and unknown email or social
-event names. A dry run then plays generated journeys (and fires their timers) through each rule
-in the real core, and reports, per module and rule, what raised: an unknown channel, a wrong
-type, a state field that does not exist. It also collects every (action, channel) a rule
-proposed, and each one needs its message templates (engine/sdk/template_layout.py).
+Loading catches import errors (a syntax error with its file and line), duplicate ids, unknown
+trigger kinds and unknown email or social event names. A dry run then plays generated journeys
+(and fires their timers) through each rule in the real core and, with `--events FILE`, the
+author's own sample events too, and reports, per rule, what raised with the file and line in
+the rule's module: an unknown channel or action class in a proposal, a wrong type, a state
+field that does not exist, a field a CEL condition reads that an event lacks. Triggers no
+sample event matched are warnings (a misspelt event name), not failures. It also collects
+every (action, channel) a rule proposed, and each one needs its message templates
+(engine/sdk/template_layout.py).
 
 The limit of a dry run: an action only a rare state produces (a name built from data the
 generated journeys never show) can escape it; such a rule's author ships those templates anyway,
@@ -14,20 +18,23 @@ and a connector then dead-letters an action whose template is missing, never sen
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from engine.errors import RuleError
-from engine.model.events import EMAIL_EVENTS, SOCIAL_ACTIONS
+from engine.model.events import EMAIL_EVENTS, SOCIAL_ACTIONS, Source
 from engine.ops.generator import JourneyGenerator
+from engine.ops.history import read_lines
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.rule import Context, Proposal, Rule
 from engine.sdk.ruleset import RuleSet
 from engine.sdk.template_layout import missing, templates_dir
+from engine.sdk.watch import Watched, describe, origin
 
-__all__ = ["Proposed", "check", "dry_run", "untemplated"]
+__all__ = ["Checked", "Proposed", "check", "check_loaded", "dry_run", "untemplated"]
 
 KNOWN_NAMES = {"email": EMAIL_EVENTS, "social": SOCIAL_ACTIONS}
 DRY_RUN_CONTACTS = 150
@@ -42,16 +49,31 @@ class Proposed:
 
     pairs: dict[str, set[tuple[str, str]]] = dataclasses.field(default_factory=dict)
     payloads: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    unmatched: list[str] = dataclasses.field(default_factory=list)  # the sample's, if one
 
 
-def check(
-    directory: Path, templates: Path | None = None
-) -> tuple[RuleSet | None, list[str]]:
-    """The loaded rules (None if they do not load) and every problem found, one line each."""
+@dataclasses.dataclass
+class Checked:
+    """The loaded rules (None if they do not load), every problem found (each fails the
+    check) and warnings (which do not), one line each."""
+
+    rules: RuleSet | None
+    problems: list[str]
+    warnings: list[str] = dataclasses.field(default_factory=list)
+
+
+def check(directory: Path, templates: Path | None = None, events: Path | None = None) -> Checked:
+    """Load, dry-run (over `events` too, when given) and look for templates."""
     try:
         rules = RuleSet.load(directory)
     except RuleError as exc:
-        return None, [str(exc)]
+        return Checked(None, [str(exc)])
+    return check_loaded(rules, directory, templates, events)
+
+
+def check_loaded(rules: RuleSet, directory: Path, templates: Path | None = None,
+                 events: Path | None = None) -> Checked:
+    """The checks past loading, on rules loaded from `directory` (all, or those that load)."""
     problems = [
         f"{r.source}: rule {r.id!r}: unknown {t.kind} event {t.name!r} "
         f"(one of {', '.join(KNOWN_NAMES[t.kind])})"
@@ -59,9 +81,10 @@ def check(
         for t in r.triggers
         if t.kind in KNOWN_NAMES and t.name is not None and t.name not in KNOWN_NAMES[t.kind]
     ]
-    failures, proposed = dry_run(rules)
+    failures, proposed = dry_run(rules, events)
     where = templates_dir(directory, templates)
-    return rules, problems + failures + untemplated(rules, proposed, where)
+    return Checked(rules, problems + failures + untemplated(rules, proposed, where),
+                   proposed.unmatched)
 
 
 def untemplated(rules: RuleSet, proposed: Proposed, directory: Path) -> list[str]:
@@ -74,23 +97,41 @@ def untemplated(rules: RuleSet, proposed: Proposed, directory: Path) -> list[str
     ]
 
 
-def dry_run(rules: RuleSet) -> tuple[list[str], Proposed]:
-    """What raised while generated journeys played through the rules, and what they proposed."""
+def dry_run(rules: RuleSet, events: Path | None = None) -> tuple[list[str], Proposed]:
+    """What raised while generated journeys (and the `events` given) played through the rules,
+    a line per rule and input; and what they proposed."""
     proposed = Proposed()
     recording = RuleSet((_recorded(r, proposed) for r in rules.rules.values()), rules.disabled)
-    pipeline = Pipeline(recording)
-    runtime = EmbeddedRuntime(pipeline, clock="event")
-    for g in JourneyGenerator(DRY_RUN_CONTACTS, seed=3, bad_ratio=0):
-        runtime.submit(g.value, g.source)
+    generated = ((g.value, g.source) for g in JourneyGenerator(DRY_RUN_CONTACTS, seed=3,
+                                                               bad_ratio=0))
+    _, failures = _play(recording, generated, "generated journeys")
+    if events is not None:
+        sample, more = _play(recording, ((raw, None) for _, raw in read_lines(events)),
+                             str(events))
+        failures += more
+        proposed.unmatched = [f"{line} in {events}" for line in sample.unmatched()]
+    return failures, proposed
+
+
+def _play(rules: RuleSet, inputs: Iterator[tuple[bytes, Source | None]],
+          what: str) -> tuple[Watched, list[str]]:
+    """The inputs through the rules in event time, every timer fired; a line per rule that
+    raised: its first exception, where, and how often."""
+    watched = Watched(rules)
+    runtime = EmbeddedRuntime(Pipeline(watched.rules), clock="event")
+    for raw, source in inputs:
+        runtime.submit(raw, source)
     runtime.tick(runtime.watermark + LONGEST_TIMER)
     runtime.close()
-    counts = pipeline.metrics.rule_errors
-    failures = [
-        f"{rules.rules[rule_id].source}: rule {rule_id!r}: raised {counts[rule_id]} times "
-        f"in a dry run over generated journeys: {reason}"
-        for rule_id, reason in sorted(pipeline.rule_failures.items())
-    ]
-    return failures, proposed
+    # a line per rule, place and kind of exception: a second bug in a rule is not hidden
+    counts: Counter[tuple[str, str, str]] = Counter()
+    first: dict[tuple[str, str, str], str] = {}
+    for r, exc in watched.failures:
+        key = (r.id, origin(r, exc), type(exc).__name__)
+        counts[key] += 1
+        first.setdefault(key, describe(r, exc))
+    return watched, [f"{first[key]} ({n} times in a dry run over {what})"
+                     for key, n in sorted(counts.items())]
 
 
 def _recorded(rule: Rule, proposed: Proposed) -> Rule:

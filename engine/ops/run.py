@@ -4,6 +4,9 @@ With `--clock wall` time is the machine's: timers fire as it passes them, while 
 and while the input is idle (a quiet stdin is looked at every `timer_interval` seconds). Due
 timers fire once at start (those that came due while nothing ran) and once at the end of the
 input, then `run` exits; timers not yet due stay in the data directory for the next run.
+
+With either clock the rules directory is looked at every second, between lines and while the
+input is idle: an edited rule decides the next event even after a quiet spell.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, cast
@@ -98,19 +100,15 @@ def run_file(
             clock=clock,
         )
         watcher = DirectoryWatcher(rules_dir, pipeline.use_rules)
-        polled = time.monotonic()
-        lines: Iterator[Line | None] = paced(events, timer_interval) if wall else read_lines(events)
         try:
             if wall:
                 runtime.tick()  # timers that came due while nothing was running
-            for line in lines:
+            for line in paced(events, timer_interval):
+                watcher.poll_if_due()  # before the line: it meets the rules as they are now
                 if line is not None:
                     runtime.submit(line[1], offset=line[0], topic=events)
                 if wall:
                     runtime.tick()
-                if time.monotonic() - polled > 1.0:  # live input: rule edits apply in a second
-                    watcher.poll()
-                    polled = time.monotonic()
             if wall:
                 runtime.tick()
             sink.flush()

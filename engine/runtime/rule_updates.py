@@ -97,12 +97,26 @@ def fingerprint(directory: Path) -> tuple[tuple[str, int, int], ...]:
 
 
 class DirectoryWatcher:
-    """Polls a rules directory; on a change that loads, hands the new rule set over."""
+    """Polls a rules directory; on a change that loads, hands the new rule set over.
 
-    def __init__(self, directory: Path, on_change: Callable[[RuleSet], None]) -> None:
+    Polled by time, not by traffic: a runtime calls `poll_if_due` whenever it wakes (a line
+    read, an idle timeout, a timer tick), so an edit applies within `interval` seconds (and a
+    wake-up) even when no event arrives."""
+
+    def __init__(self, directory: Path, on_change: Callable[[RuleSet], None],
+                 interval: float = 1.0) -> None:
         self.directory = directory
         self.on_change = on_change
+        self.interval = interval
         self._seen = fingerprint(directory)
+        self._polled = time.monotonic()
+
+    def poll_if_due(self) -> bool:
+        """`poll`, when `interval` seconds passed since the last look."""
+        if time.monotonic() - self._polled < self.interval:
+            return False
+        self._polled = time.monotonic()
+        return self.poll()
 
     def poll(self) -> bool:
         now = fingerprint(self.directory)
@@ -118,9 +132,9 @@ class DirectoryWatcher:
         self.on_change(rules)
         return True
 
-    async def run(self, interval: float = 1.0) -> None:
+    async def run(self) -> None:
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.interval)
             self.poll()
 
 

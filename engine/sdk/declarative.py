@@ -9,9 +9,9 @@ of our own.
     [[rule]]
     id = "vip-big-order"
     version = 1
-    description = "a big order from a repeat customer: a thank-you call"
+    description = "a big order: a thank-you call"
     triggers = ["track:Order Completed"]
-    when = "double(event.properties.revenue) > 500.0 && state.lifecycle == 'repeat'"
+    when = "has(event.properties.revenue) && double(event.properties.revenue) > 500.0"
     set_stage = "post-purchase"            # optional
     mode = "shadow"                        # optional: tried, never delivered (default "live")
       [[rule.propose]]
@@ -35,6 +35,7 @@ functions `count(key)`, `count_within(key, seconds)`, `first_time(key)`,
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ from engine.sdk.rule import DAY, Context, Mode, Proposal, Rule, Trigger
 SUFFIXES = (".toml", ".yaml", ".yml")
 VARIABLES = {"event", "state", "now"}
 FUNCTIONS = {"count", "count_within", "first_time", "score", "purchased", "last", "max_within"}
+PATHS = re.compile(r"\b(?:event|state)(?:\.[A-Za-z_]\w*)+")
 
 
 class Propose(msgspec.Struct, forbid_unknown_fields=True):
@@ -120,7 +122,7 @@ def _compile(source: str, index: int, spec: RuleSpec) -> Rule:
     triggers = tuple(_trigger(where, t) for t in spec.triggers)
     return Rule(
         id=spec.id, version=spec.version, description=spec.description, triggers=triggers,
-        body=_body(program, proposals, keys, spec), module=source,
+        body=_body(program, proposals, keys, spec, f"$.rule[{index}].when"), module=source,
         reentry=spec.reentry_days * DAY, mode=spec.mode, values=tuple(spec.values),
     )
 
@@ -157,9 +159,9 @@ def _trigger(where: str, text: str) -> Trigger:
 
 
 def _body(
-    program: Any, proposals: list[Proposal], keys: list[Any], spec: RuleSpec
+    program: Any, proposals: list[Proposal], keys: list[Any], spec: RuleSpec, where: str
 ) -> Callable[[Context], Any]:
-    import cel  # loaded already: `_program` compiled `program` with it
+    import cel  # loaded already: `_compile` compiled `program` with it
 
     uses_state = any("state" in p.references()["variables"]
                      for p in (program, *[k for k in keys if k is not None]))
@@ -167,15 +169,17 @@ def _body(
     def body(ctx: Context) -> list[Proposal]:
         env = cel.Context()
         ev = ctx.event
-        env.add_variable("event", {
+        views = {"event": {
             "event_id": ev.event_id, "kind": ev.kind, "name": ev.name, "time": ev.time,
             "categories": list(ev.categories), "properties": ev.properties,
             "traits": ev.traits, "url": ev.url or "", "group_id": ev.group_id or "",
             "locale": ev.locale or "", "campaign": _campaign(ev.campaign),
-        })
+        }}
         env.add_variable("now", ctx.now)
         if uses_state:
-            env.add_variable("state", _state_view(ctx))
+            views["state"] = _state_view(ctx)
+        for name, view in views.items():
+            env.add_variable(name, view)
         env.add_function("count", ctx.count)
         env.add_function("count_within", ctx.count_within)
         env.add_function("first_time", ctx.first_time)
@@ -183,7 +187,10 @@ def _body(
         env.add_function("purchased", lambda pid, days: ctx.purchased(pid, days * DAY))
         env.add_function("last", ctx.last)
         env.add_function("max_within", lambda key, f, days: ctx.max_within(key, f, days * DAY))
-        result = program.execute(env)
+        try:
+            result = program.execute(env)
+        except KeyError as exc:
+            raise RuleError(f"{where}: {_missing(spec.when, views, exc)}") from None
         if not isinstance(result, bool):
             raise TypeError(f"`when` must be true or false, got {result!r}")
         if not result:
@@ -202,6 +209,24 @@ def _key(value: Any) -> str:
     if isinstance(value, str | int) and not isinstance(value, bool):
         return str(value)
     raise TypeError(f"`cooldown_key` must give a string or an integer, got {value!r}")
+
+
+def _missing(when: str, views: dict[str, Any], exc: KeyError) -> str:
+    """Which field of `when` was absent, with the guard that allows for it."""
+    key = exc.args[0] if exc.args else ""
+    for path in PATHS.findall(when):
+        head, *rest = path.split(".")
+        value: Any = views.get(head)
+        for i, part in enumerate(rest):
+            if not isinstance(value, dict):
+                break
+            if part not in value:
+                if part != key:
+                    break
+                missing = ".".join([head, *rest[:i + 1]])
+                return f"{missing} is missing on this {head}: guard it with has({missing})"
+            value = value[part]
+    return f"field {key!r} is missing: guard it with has(...)"
 
 
 def _state_view(ctx: Context) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import sys
+import traceback
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import cast
@@ -153,35 +154,68 @@ def set_mode(directory: Path, rule_id: str, mode: Mode) -> bool:
 
 def load_rules(directory: Path) -> list[Rule]:
     """Every rule of the `*.py` modules (not starting with `_`) and `*.toml`/`*.yaml` files."""
+    found, broken = load_each(directory)
+    if broken:
+        raise broken[0]
+    return found
+
+
+def load_each(directory: Path) -> tuple[list[Rule], list[RuleError]]:
+    """The rules of every file that loads, and why each other file does not (`rules list`
+    shows both)."""
     if not directory.is_dir():
-        raise RuleError(f"{directory}: rules directory not found")
+        raise RuleError(f"{directory}: rules directory not found; give the directory of your "
+                        "rule modules (--rules/--dir, or KAIROS_RULES_DIR)")
     found: list[Rule] = []
-    for path in sorted(directory.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
-        name = f"kairos_rules.{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise RuleError(f"{path.name}: cannot be imported")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
+    broken: list[RuleError] = []
+    modules = [p for p in sorted(directory.glob("*.py")) if not p.name.startswith("_")]
+    for path in [*modules, *sorted(p for p in directory.iterdir()
+                                    if p.suffix in declarative.SUFFIXES)]:
         try:
-            spec.loader.exec_module(module)
-        except Exception as exc:
-            raise RuleError(f"{path.name}: import failed: {exc!r}") from exc
-        for value in vars(module).values():
-            if isinstance(value, Rule) and value.module == name:
-                _validate(path.name, value)
-                found.append(value)
-    for path in sorted(p for p in directory.iterdir() if p.suffix in declarative.SUFFIXES):
+            found += _load_file(path)
+        except RuleError as exc:
+            broken.append(exc)
+    return found, broken
+
+
+def _load_file(path: Path) -> list[Rule]:
+    if path.suffix in declarative.SUFFIXES:
         try:
             rules = declarative.load_file(path)
         except declarative.DeclarativeError as exc:
             raise RuleError(str(exc)) from None
-        for r in rules:
-            _validate(path.name, r)
-            found.append(r)
-    return found
+    else:
+        rules = _import(path)
+    for r in rules:
+        _validate(path.name, r)
+    return rules
+
+
+def _import(path: Path) -> list[Rule]:
+    name = f"kairos_rules.{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise RuleError(f"{path.name}: cannot be imported")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise RuleError(f"{path.name}:{exc.lineno}: syntax error: {exc.msg}") from exc
+    except Exception as exc:
+        line = line_in(exc, str(path))
+        raise RuleError(f"{path.name}{'' if line is None else f':{line}'}: import failed: "
+                        f"{type(exc).__name__}: {exc}") from exc
+    return [v for v in vars(module).values() if isinstance(v, Rule) and v.module == name]
+
+
+def line_in(exc: BaseException, filename: str) -> int | None:
+    """The line of the deepest frame of `filename` on the exception's traceback, if any."""
+    line = None
+    for frame, lineno in traceback.walk_tb(exc.__traceback__):
+        if frame.f_code.co_filename == filename:
+            line = lineno
+    return line
 
 
 def _validate(module: str, r: Rule) -> None:

@@ -8,9 +8,22 @@
         s.advance(minutes=31)                            # due timers fire as time passes
         assert s.actions_for("cart-abandoned")[0].channel == "email"
 
-Time is event time: each call happens at the scenario's clock, which only moves when you
-advance it. Everything runs through the real pipeline (identity, core, arbitration), in memory.
-What rules in shadow mode would have done is in `shadow_actions`, never in `actions`.
+Time is event time: each call happens at the scenario's clock, which starts at `START`
+(2026-09-21T14:13:20Z, a Monday afternoon in UTC, outside the default quiet hours) and only
+moves when you advance it. Everything runs through the real pipeline (identity, core,
+arbitration), in memory, under the default contact policy (`DEFAULT_POLICY`: caps,
+quiet hours, consent); `policy=Policy.load(UNLIMITED_POLICY)` opens it up for tests about a
+rule rather than the policy (no caps, no quiet hours; consent still applies). What rules in
+shadow mode would have done is in `shadow_actions`, never in `actions`.
+
+A rule that raises fails the test: the call raises `RuleFailed`, naming the rule, its file
+and line (`rule_errors="record"` keeps the engine's own behaviour instead: the rule loses its
+say, the error is recorded in the contact's decisions). `unmatched_triggers()` lists the
+triggers no event of the scenario matched, a misspelt event name's usual symptom.
+
+`identify` and `track` (and `page`) take their payload alike: a dict (`traits={...}`,
+`properties={...}`) or keyword fields (`email="a@b.c"`, `product_id="sku-1"`), not both;
+Segment's own call fields (`anonymousId`, `context`, ..., a page's `category`) stay keywords.
 """
 
 from __future__ import annotations
@@ -18,27 +31,33 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
 from engine.core.policy import DEFAULT_POLICY, Policy
+from engine.errors import RuleFailed
 from engine.model import state as state_codec
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.events import iso
-from engine.model.state import ContactState
+from engine.model.state import ContactState, RuleMemory
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
 from engine.sdk.rule import Rule
 from engine.sdk.ruleset import RuleSet
+from engine.sdk.watch import Watched, describe
 
 __all__ = ["UNLIMITED_POLICY", "Scenario"]
 
 # A contact policy with no caps and no quiet hours: `policy=Policy.load(UNLIMITED_POLICY)` for
 # tests about a rule rather than about the policy (consent still applies).
 UNLIMITED_POLICY = Path(__file__).with_name("unlimited.toml")
-START = 1_790_000_000.0  # 2026-09-21T13:33:20Z; any fixed instant keeps tests repeatable
+START = 1_790_000_000.0  # 2026-09-21T14:13:20Z; any fixed instant keeps tests repeatable
+# The top-level fields of a Segment call that are not its payload (`traits`, `properties`).
+CALL_FIELDS = frozenset({"anonymousId", "userId", "previousId", "groupId", "context",
+                         "timestamp", "messageId", "integrations"})
+PAGE_FIELDS = CALL_FIELDS | {"category"}  # a page's category is the call's; a product's, a property
 
 
 class Scenario:
@@ -48,6 +67,7 @@ class Scenario:
         *,
         policy: Policy = DEFAULT_POLICY,
         start: float = START,
+        rule_errors: Literal["raise", "record"] = "raise",
     ) -> None:
         if rules is None:
             rules = RuleSet.load()
@@ -55,11 +75,15 @@ class Scenario:
             rules = RuleSet.load(rules)
         elif not isinstance(rules, RuleSet):
             rules = RuleSet(rules)
+        if rule_errors not in ("raise", "record"):
+            raise ValueError(f"rule_errors={rule_errors!r}: give 'raise' or 'record'")
+        self.rule_errors = rule_errors
+        self.watched = Watched(rules)
         self.actions: list[Action] = []
         self.dead_letters: list[DeadLetter] = []
         self.shadow_actions: list[Action] = []
         self.runtime = EmbeddedRuntime(
-            Pipeline(rules, policy),
+            Pipeline(self.watched.rules, policy),
             on_action=self.actions.append,
             on_shadow=self.shadow_actions.append,
             on_dead_letter=self.dead_letters.append,
@@ -76,19 +100,27 @@ class Scenario:
         self.now += days * 86_400 + hours * 3600 + minutes * 60 + seconds
         before = len(self.actions)
         self.runtime.tick(self.now)
+        self._raise_rule_errors()
         return self.actions[before:]
 
     # --- events, in each source's wire shape -------------------------------------------------
 
-    def track(self, user: str, event: str, **fields: Any) -> list[Action]:
-        return self.segment("track", user, event=event, **fields)
+    def track(self, user: str, event: str, properties: dict[str, Any] | None = None,
+              **fields: Any) -> list[Action]:
+        """`track("u1", "Order Completed", revenue=40)` or `properties={"revenue": 40}`."""
+        props, call = _payload("properties", properties, fields)
+        return self.segment("track", user, event=event, properties=props, **call)
 
-    def page(self, user: str, name: str, **fields: Any) -> list[Action]:
-        props = {"path": name, **fields.pop("properties", {})}
-        return self.segment("page", user, name=name, properties=props, **fields)
+    def page(self, user: str, name: str, properties: dict[str, Any] | None = None,
+             **fields: Any) -> list[Action]:
+        props, call = _payload("properties", properties, fields, PAGE_FIELDS)
+        return self.segment("page", user, name=name, properties={"path": name, **props}, **call)
 
-    def identify(self, user: str, **traits: Any) -> list[Action]:
-        return self.segment("identify", user, traits=traits)
+    def identify(self, user: str, traits: dict[str, Any] | None = None,
+                 **fields: Any) -> list[Action]:
+        """`identify("u1", email="a@b.c")` or `identify("u1", traits={"email": "a@b.c"})`."""
+        given, call = _payload("traits", traits, fields)
+        return self.segment("identify", user, traits=given, **call)
 
     def segment(self, kind: str, user: str, **fields: Any) -> list[Action]:
         """A Segment call; `user` is the userId unless it starts with `anon`."""
@@ -121,12 +153,21 @@ class Scenario:
         """Raw wire bytes of any input shape; returns the actions this event decided."""
         before = len(self.actions)
         self.runtime.submit(raw)
+        self._raise_rule_errors()
         return self.actions[before:]
 
     # --- looking at the outcome ------------------------------------------------------------
 
     def actions_for(self, rule_id: str) -> list[Action]:
         return [a for a in self.actions if a.rule_id == rule_id]
+
+    def memory(self, user: str, rule_id: str) -> RuleMemory | None:
+        """What a rule remembers about a contact (`ctx.memory`), None before it remembered."""
+        return self.contact(user).memory.get(rule_id)
+
+    def unmatched_triggers(self) -> list[str]:
+        """A line per trigger of an enabled rule that no event of this scenario matched."""
+        return self.watched.unmatched()
 
     def contact(self, identifier: str) -> ContactState:
         """The state of the contact an identifier (`user:u1`, `email:a@b.c`, …) resolves to."""
@@ -148,3 +189,23 @@ class Scenario:
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}-{next(self._ids)}"
+
+    def _raise_rule_errors(self) -> None:
+        """The first rule error since the last call, raised (unless they are only recorded)."""
+        failures, self.watched.failures = self.watched.failures, []
+        if failures and self.rule_errors == "raise":
+            rule, exc = failures[0]
+            raise RuleFailed(f"{describe(rule, exc)} (Scenario(..., rule_errors='record') "
+                             "records rule errors instead)") from exc
+
+
+def _payload(name: str, given: dict[str, Any] | None, fields: dict[str, Any],
+             own: frozenset[str] = CALL_FIELDS) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A call's payload (`traits` or `properties`) from a dict or keyword fields, and the
+    call's own fields; both forms at once is refused, never nested."""
+    call = {k: v for k, v in fields.items() if k in own}
+    loose = {k: v for k, v in fields.items() if k not in own}
+    if given is not None and loose:
+        raise TypeError(f"{name}={{...}} and keyword fields {sorted(loose)} both given: "
+                        f"put them all in {name}={{...}} or all as keywords")
+    return (loose if given is None else dict(given)), call

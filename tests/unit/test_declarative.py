@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import RuleError
+from engine.errors import RuleError, RuleFailed
 from engine.sdk.ruleset import RuleSet
 from engine.testing import Scenario
 
@@ -83,6 +83,19 @@ def test_errors_name_file_rule_and_field(tmp_path: Path, text: str, message: str
 
 def test_a_condition_that_is_not_boolean_is_a_rule_error_not_a_crash(tmp_path: Path) -> None:
     s = Scenario(write(tmp_path, "vip.toml", VIP.replace(
-        "double(event.properties.revenue) > 500.0 && state.lifecycle == 'repeat'", "42")))
+        "double(event.properties.revenue) > 500.0 && state.lifecycle == 'repeat'", "42")),
+        rule_errors="record")
     assert s.track("u1", "Order Completed", properties={"revenue": 900}) == []
     assert s.runtime.pipeline.rule_failures["vip-big-order"].startswith("TypeError")
+
+
+def test_a_missing_field_names_its_path_and_the_guard(tmp_path: Path) -> None:
+    unguarded = VIP.replace(" && state.lifecycle == 'repeat'", "")
+    s = Scenario(write(tmp_path, "vip.toml", unguarded))
+    with pytest.raises(RuleFailed, match=r"vip\.toml: rule 'vip-big-order' raised RuleError: "
+                       r"\$\.rule\[0\]\.when: event\.properties\.revenue is missing on this "
+                       r"event: guard it with has\(event\.properties\.revenue\)"):
+        s.track("u1", "Order Completed", currency="EUR")
+    guarded = unguarded.replace("double(event.properties.revenue) > 500.0",
+                          "has(event.properties.revenue) && double(event.properties.revenue) > 500.0")
+    assert Scenario(write(tmp_path, "vip.toml", guarded)).track("u1", "Order Completed") == []

@@ -149,7 +149,7 @@ def embedded_values() -> Counter[str]:
     """Sample name -> sum of its values after a small embedded run with every kind of traffic an
     alert or the console watches: events, decisions, a rule that raises, purchases after
     actions, a contact who did not consent (suppressions), and an input that is not JSON."""
-    s = Scenario(RuleSet([*RuleSet.load().rules.values(), raises]))
+    s = Scenario(RuleSet([*RuleSet.load().rules.values(), raises]), rule_errors="record")
     for user in ("u1", "u2", "u3"):
         s.identify(user, email=f"{user}@example.com", consent={"email": user != "u3"})
         s.track(user, "Product Added", properties={"product_id": "sku-1"})

@@ -30,7 +30,7 @@ def broken(ctx: Context) -> Proposal:
 
 def scenario(holdout: float = 0.0) -> Scenario:
     policy = msgspec.structs.replace(Policy.load(UNLIMITED_POLICY), holdout=holdout)
-    s = Scenario([promo, broken], policy=policy)
+    s = Scenario([promo, broken], policy=policy, rule_errors="record")
     s.identify("u1", email="u1@example.com", consent={"email": True})
     return s
 

@@ -25,9 +25,9 @@ def hello(ctx: Context) -> Proposal:
 
 
 def test_the_shipped_rules_load_and_pass_their_check() -> None:
-    rules, problems = check(DEFAULT_RULES_DIR)
-    assert problems == []
-    assert rules is not None and len(rules) >= 4
+    checked = check(DEFAULT_RULES_DIR)
+    assert checked.problems == []
+    assert checked.rules is not None and len(checked.rules) >= 4
 
 
 def test_duplicate_ids_name_both_files(tmp_path: Path) -> None:
@@ -38,7 +38,7 @@ def test_duplicate_ids_name_both_files(tmp_path: Path) -> None:
 
 def test_an_import_error_names_the_module(tmp_path: Path) -> None:
     d = rules_dir(tmp_path, broken__py="import no_such_module_here\n")
-    with pytest.raises(RuleError, match=r"broken\.py: import failed: .*no_such_module_here"):
+    with pytest.raises(RuleError, match=r"broken\.py:1: import failed: ModuleNotFoundError: .*no_such_module_here"):
         RuleSet.load(d)
 
 
@@ -61,12 +61,14 @@ def typo_channel(ctx: Context) -> Proposal:
 def unknown_field(ctx: Context) -> None:
     return ctx.state.favourite_colour
 ''')
-    rules, problems = check(d)
-    assert rules is not None
-    text = "\n".join(problems)
+    checked = check(d)
+    assert checked.rules is not None
+    text = "\n".join(checked.problems)
     assert "bad.py: rule 'typo-event': unknown email event 'opne'" in text
-    assert "bad.py: rule 'typo-channel': raised" in text and "unknown channel 'emial'" in text
-    assert "bad.py: rule 'unknown-field': raised" in text and "favourite_colour" in text
+    assert ("bad.py:12: rule 'typo-channel' raised ValueError: proposal 'x': unknown channel "
+            "'emial'") in text
+    assert "bad.py:17: rule 'unknown-field' raised AttributeError" in text
+    assert "favourite_colour" in text
     assert main(["rules", "check", str(d)]) == 1
 
 

@@ -166,7 +166,7 @@ def rules_with(tmp_path: Path, **templates: str) -> Path:
 
 def test_a_channel_without_a_template_fails_rules_check(tmp_path: Path) -> None:
     d = rules_with(tmp_path, **EMAIL)
-    _, problems = rules_check(d)
+    problems = rules_check(d).problems
     assert problems == [f"hello.py: rule 'hello': action 'hello' can go out on sms but "
                         f"{d / 'templates'} has no template hello/sms.txt"]
     assert main(["rules", "check", str(d)]) == 1
