@@ -26,7 +26,8 @@ def one_line(done: subprocess.CompletedProcess[str]) -> str:
 def test_explain_on_a_missing_data_dir(tmp_path: Path) -> None:
     line = one_line(kairos("explain", "u1", "--data-dir", str(tmp_path / "none")))
     assert line == (f"kairos explain: {tmp_path / 'none'}: no engine state here; give "
-                    "--data-dir the directory of a `kairos run` (or --kafka for a worker group)")
+                    "--data-dir the directory of a `kairos run` or `kairos replay --data-dir` "
+                    "(or --kafka for a worker group)")
 
 
 def test_replay_on_a_missing_file(tmp_path: Path) -> None:

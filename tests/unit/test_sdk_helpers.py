@@ -4,11 +4,12 @@ its maximum within a window."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from engine.errors import RuleError
+from engine.errors import RuleError, RuleFailed
 from engine.model import state as codec
 from engine.model.state import RuleMemory
 from engine.model.values import MAX_PEAKS, Observed, merged, observed
@@ -182,7 +183,10 @@ def undeclared(ctx: Context) -> object:
 
 
 def test_reading_an_undeclared_field_is_an_error_that_says_how_to_declare_it() -> None:
-    s = Scenario([undeclared])
+    with pytest.raises(RuleFailed, match=re.escape(
+            "declaring it: @rule(..., values=[('track:Product Viewed', 'price')])")):
+        Scenario([undeclared]).page("u1", "/")
+    s = Scenario([undeclared], rule_errors="record")  # in a running engine: recorded
     s.page("u1", "/")
     [error] = [d for d in s.contact("u1").decisions if d.outcome == "error"]
     assert "declaring it: @rule(..., values=[('track:Product Viewed', 'price')])" in error.reason
