@@ -183,7 +183,8 @@ class KairosAgents:
     async def _drain(self, first: Emit) -> None:
         tables = self.tables
         outputs = list(self.pipeline.drain(  # whole, before any await: one step at a time
-            first, identity_store=tables.identity, states=tables.states, now=time.time,
+            first, identity_store=tables.identity, states=tables.states,
+            item_store=tables.items, now=time.time,
             local=self.ownership.local, failures=self.failures))
         for out in outputs:
             if isinstance(out, Action):
