@@ -11,7 +11,8 @@ Keyed by item id, like identity by identifier and contacts by contact id. Two me
   rules on `on("catalogue", …)` run with that contact's state and the policy applies as usual.
 
 The first record of an item only sets its reference; an older record than the one kept (a late
-or replayed one) changes nothing. Pure: the record in, the record and the emits out.
+one) changes nothing, and a repeated one finds no change. Pure: the record in, the record and
+the emits out.
 """
 
 from __future__ import annotations
@@ -63,15 +64,16 @@ def step(record: ItemRecord | None, key: str, msg: ItemMessage) -> ItemStep:
             _bound(current, max(msg.time, current.time))
             out.record, out.changed = current, True
         return out
-    if msg.time <= current.time:
-        return out  # a late or repeated record: the reference stays the newer one
-    changes = _changes(current, msg.item) if current.time else []
+    if msg.time < current.time:
+        return out  # a late record: the reference stays the newer one
+    changes = _changes(current, msg.item) if current.records else []
+    current.records += 1
     current.time, current.price = msg.time, msg.item.price
     current.currency, current.availability = msg.item.currency, msg.item.availability
     _bound(current, msg.time)
     out.record, out.changed = current, True
     for name, props in changes:
-        event_id = f"catalogue:{key}:{name}:{msg.time}"
+        event_id = f"catalogue:{key}:{current.records}:{name}"
         for contact, seen in sorted(current.interested.items()):
             event = Event(event_id=event_id, source="catalogue", kind="catalogue", name=name,
                           time=msg.time, properties={**props, "interests": dict(seen)})

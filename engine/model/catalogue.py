@@ -47,7 +47,8 @@ class ItemRecord(msgspec.Struct, kw_only=True, omit_defaults=True):
     `interested` maps a contact id to the last time of each kind of interest it showed.
     """
 
-    time: float = 0.0  # of the catalogue record the values below come from (0: none yet)
+    records: int = 0  # catalogue records applied: numbers each change's event
+    time: float = 0.0  # of the catalogue record the values below come from
     price: float | None = None
     currency: str | None = None
     availability: str | None = None

@@ -8,6 +8,9 @@
         s.advance(minutes=31)                            # due timers fire as time passes
         assert s.actions_for("cart-abandoned")[0].channel == "email"
 
+`catalogue(item_id, price=…, availability=…)` sends a catalogue record: the first one for an
+item sets its reference, a later one's change reaches the contacts interested in the item.
+
 Time is event time: each call happens at the scenario's clock, which only moves when you
 advance it. Everything runs through the real pipeline (identity, core, arbitration), in memory.
 What rules in shadow mode would have done is in `shadow_actions`, never in `actions`.
@@ -116,6 +119,16 @@ class Scenario:
                   "action": action.action, "outcome": outcome, "timestamp": iso(self.now),
                   **fields}
         return self.send(orjson.dumps(report))
+
+    def catalogue(self, item_id: str, *, price: float | None = None,
+                  availability: str | None = None, currency: str | None = "EUR",
+                  attributes: dict[str, Any] | None = None) -> list[Action]:
+        """A catalogue record for `item_id` (the first one only sets its reference); returns
+        the actions its change decided for the contacts interested in the item."""
+        item = {"item_id": item_id, "price": price, "currency": currency,
+                "availability": availability, "attributes": attributes or {},
+                "timestamp": iso(self.now)}
+        return self.send(orjson.dumps(item))
 
     def send(self, raw: bytes) -> list[Action]:
         """Raw wire bytes of any input shape; returns the actions this event decided."""
