@@ -91,6 +91,8 @@ def decide(
     if state is not None and state.merged_into is not None:
         return _forward(state, state.merged_into, msg)
     if isinstance(msg, Deliver):
+        if state is None and msg.event.source == "catalogue":
+            return Decision(None)  # forgotten since it showed an interest: it stays forgotten
         return _on_event(state or ContactState(contact_id=key), msg.event, now, rules, policy)
     if isinstance(msg, FireTimer):
         return _on_timer(state, msg, now, rules, policy)

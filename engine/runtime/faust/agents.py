@@ -1,8 +1,8 @@
 """The Kairos agents: each batch of events handed to `Pipeline.drain`, what it yields moved.
 
-Three agents, as the keyed steps are three: `ingest` on the input topics (clickstream, email,
-social, outcomes) and the erasure topic, `identity` on `<app>-identity` and `contacts` on
-`<app>-contacts`. Each takes its events a batch at a time, acknowledged (and so committed) only
+One agent per keyed step: `ingest` on the input topics (clickstream, email, social, outcomes,
+catalogue) and the erasure topic, `identity` on `<app>-identity`, `contacts` on
+`<app>-contacts` and `items` on `<app>-items`. Each takes its events a batch at a time, acknowledged (and so committed) only
 once handled, in the order they were produced across partitions: `ingest` holds its takes
 (`noack_take`) in `InputOrder` until no input partition behind may still hold an earlier event
 (order.py), the internal agents order each take. The drain runs in process

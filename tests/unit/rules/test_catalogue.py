@@ -1,4 +1,9 @@
-from engine.sdk import DAY
+import io
+from pathlib import Path
+
+from engine.model import actions as action_codec
+from engine.ops.replay import replay
+from engine.sdk import DAY, RuleSet
 from engine.testing import Scenario
 from tests.helpers import module_rules, open_policy, reachable
 
@@ -77,3 +82,28 @@ def test_a_catalogue_record_needs_no_user_and_is_decoded_strictly() -> None:
         "schema violation: Expected `float | null`, got `str` - at `$.price`",
         "schema violation: Invalid enum value 'gone' - at `$.availability`",
         "schema violation: price must be a finite amount, not negative - at `$.price`"]
+
+
+def test_a_forgotten_contact_is_not_brought_back_by_a_catalogue_change() -> None:
+    s = scenario()
+    s.catalogue("sku-1", price=100.0)
+    s.track("u1", "Product Viewed", properties={"product_id": "sku-1"})
+    contact = s.contact("u1").contact_id
+    s.runtime.forget(contact)
+    assert s.catalogue("sku-1", price=50.0) == []
+    s.runtime.flush()
+    assert s.runtime.contacts.get(contact) is None
+
+
+def test_the_documented_example_replays_alike_in_one_process_and_in_two() -> None:
+    example = Path(__file__).parents[3] / "docs" / "examples" / "catalogue.jsonl"
+    files = []
+    for jobs in (1, 2):
+        out = io.BytesIO()
+        replay(example, RuleSet.load(), out=out, policy=open_policy(), jobs=jobs)
+        files.append(out.getvalue())
+    assert files[0] == files[1]
+    alerts = [(a.rule_id, a.recipient) for a in map(action_codec.decode, files[0].splitlines())
+              if a.rule_id in ("price-drop", "back-in-stock")]
+    assert alerts == [("price-drop", "ada@example.com"), ("price-drop", "bob@example.com"),
+                      ("back-in-stock", "bob@example.com")]
