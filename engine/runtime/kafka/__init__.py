@@ -16,9 +16,9 @@ per worker here. This runtime keeps the topology and its guarantees but moves by
 
 Tables (`engine/storage/changelog.py`) live in one RocksDB per table on local disk; their
 changelogs are the compacted topics `<app>-identity-changelog`, `<app>-contacts-changelog` and
-`<app>-items-changelog`, with the same names and raw byte records Faust used, so `kairos explain --kafka` and a worker
-moving from Faust keep working. A worker restores the changelog partitions it is assigned (from
-its last checkpoint) before it decides anything for them (`assignment.py`).
+`<app>-items-changelog`, with the same names and raw byte records Faust used, so `kairos explain
+--kafka` and a worker moving from Faust keep working. A worker restores the changelog partitions
+it is assigned (from its last checkpoint) before it decides anything for them (`assignment.py`).
 
 When offsets are committed (`commits.py`): every `commit_interval`, or sooner after 2,000
 records or 20,000 unacknowledged sends, when partitions are revoked, and on the way out; and
