@@ -7,6 +7,7 @@ import re
 import time
 import urllib.request
 import uuid
+from pathlib import Path
 
 import orjson
 import pytest
@@ -44,7 +45,22 @@ def people(prefix: str, now: float) -> list[dict[str, object]]:
 def test_a_price_drop_on_the_catalogue_topic_reaches_the_two_who_viewed_the_item(
     worker: Worker,
 ) -> None:
-    w, prefix, now = worker, f"cat-{uuid.uuid4().hex[:6]}", time.time()
+    price_drop_reaches_the_viewers(worker)
+
+
+@pytest.mark.kafka
+def test_the_faust_runtime_fans_a_price_drop_out_alike(kafka_bootstrap: str,
+                                                       tmp_path: Path) -> None:
+    w = Worker(kafka_bootstrap, tmp_path, runtime="faust").start()
+    try:
+        price_drop_reaches_the_viewers(w)
+    finally:
+        w.stop()
+
+
+def price_drop_reaches_the_viewers(w: Worker) -> None:
+    """Three contacts, two viewed the item: its price drop gives those two an action each."""
+    prefix, now = f"cat-{uuid.uuid4().hex[:6]}", time.time()
     item = f"{prefix}-tent"
 
     def catalogue(price: float, at: float) -> tuple[str, bytes, bytes]:
