@@ -5,6 +5,7 @@
     POST /v1/webhooks/email (= /v1/webhooks/email/sendgrid)   SendGrid event webhook (ECDSA)
     POST /v1/webhooks/email/mailgun                  Mailgun event webhook (HMAC-SHA256)
     POST /v1/webhooks/social                         social interactions (HMAC-SHA256)
+    POST /v1/catalogue                               catalogue items: one, or an array (write key)
     GET  /v1/contacts/{id}/next-best-action          the web channel's latest action (read key)
     GET  /v1/visitors/next-best-action               … for a browser itself (visitor token)
     POST /v1/unsubscribe/{token}                     one-click unsubscribe (RFC 8058)
@@ -92,11 +93,7 @@ def collector_app(sink: Sink, config: CollectorConfig, reads: WebReads | None = 
 
     async def segment(request: web.Request) -> web.Response:
         kind = request.match_info["kind"]
-        authenticate(request.headers, config.write_keys)
-        media = request.headers.get("Content-Type")
-        if media is not None and request.content_type not in JSON_TYPES:
-            raise Rejected(415, "unsupported_media_type",
-                           f"Content-Type {request.content_type!r}: send application/json")
+        _written(request, config.write_keys)
         payload = parse_json(await read_body(request, MAX_BATCH if kind == "batch" else MAX_EVENT))
         now = iso(clock())
         if kind != "batch":
@@ -112,6 +109,18 @@ def collector_app(sink: Sink, config: CollectorConfig, reads: WebReads | None = 
                            "$.batch")
         return await _settle(sink, [_segment_call(item, None, now, f"$.batch[{i}]", i)
                                     for i, item in enumerate(items)])
+
+    async def catalogue(request: web.Request) -> web.Response:
+        _written(request, config.write_keys)
+        payload = parse_json(await read_body(request, MAX_BATCH))
+        if not isinstance(payload, list):
+            return await _settle(sink, [only(judge("catalogue", payload, "$", 0))])
+        if len(payload) > MAX_BATCH_EVENTS:
+            raise Rejected(413, "too_large",
+                           f"{len(payload)} items in one request, over the {MAX_BATCH_EVENTS} "
+                           "limit", "$")
+        return await _settle(sink, [judge("catalogue", item, f"$[{i}]", i)
+                                    for i, item in enumerate(payload)])
 
     async def sendgrid(request: web.Request) -> web.Response:
         body = await read_body(request, MAX_WEBHOOK)
@@ -161,6 +170,7 @@ def collector_app(sink: Sink, config: CollectorConfig, reads: WebReads | None = 
         app.router.add_post(path, sendgrid)
     app.router.add_post("/v1/webhooks/email/mailgun", mailgun_webhook)
     app.router.add_post("/v1/webhooks/social", social_webhook)
+    app.router.add_post("/v1/catalogue", catalogue)
     web_reads.mount(app, reads, config.read_keys, config.web_token_secret,
                     config.web_token_max_age, config.web_origins, clock)
     app.router.add_get("/v1/r/{token}", tracked_link)
@@ -219,6 +229,15 @@ def _kept(exc: web.HTTPException) -> dict[str, str] | None:
     """The headers an aiohttp error must keep (405's `Allow`)."""
     allow = exc.headers.get("Allow")
     return {"Allow": allow} if allow else None
+
+
+def _written(request: web.Request, write_keys: frozenset[str]) -> None:
+    """A write with one of the write keys, of JSON (or no Content-Type at all)."""
+    authenticate(request.headers, write_keys)
+    media = request.headers.get("Content-Type")
+    if media is not None and request.content_type not in JSON_TYPES:
+        raise Rejected(415, "unsupported_media_type",
+                       f"Content-Type {request.content_type!r}: send application/json")
 
 
 def _segment_call(item: Any, kind: str | None, received: str, path: str, index: int) -> Verdict:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from engine.errors import DecodeError
 from engine.model.bounds import check_depth
+from engine.model.catalogue import decode_item
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Source, decode, social_handle
 
@@ -28,7 +29,7 @@ MAX_BATCH_EVENTS = 2500  # Segment's own limit on the calls in one batch
 MAX_WEBHOOK = 1024 * 1024
 
 # The field that names what an item is: a string there that no decoder takes is a type this
-# collector does not support (yet), not a malformed item.
+# collector does not support (yet), not a malformed item. A catalogue item has no such field.
 DISCRIMINATOR: dict[Source, str] = {"clickstream": "type", "email": "event", "social": "action"}
 _AT = re.compile(r" - at `(\$[^`]*)`$")
 _DECODER_AT = re.compile(r" - at `\$(?:\.([^.\[`]+))?([^`]*)`$")
@@ -138,13 +139,17 @@ def judge(source: Source, item: Any, path: str, index: int,
         return Refused(index, "too_large", f"too large: {len(raw)} bytes, over the {MAX_EVENT}-byte"
                        f" limit for one event - at `{path}`", path, source, key, raw)
     try:
-        decode(source, raw)
+        if source == "catalogue":
+            decode_item(raw)
+        else:
+            decode(source, raw)
     except DecodeError as exc:
         reason = _relocated(str(exc), path, names)
         found = _AT.search(reason)
         field = found.group(1) if found else path
-        tag = DISCRIMINATOR[source]
-        unsupported = field == f"{path}.{names.get(tag, tag)}" and isinstance(item.get(tag), str)
+        tag = DISCRIMINATOR.get(source, "")
+        unsupported = (bool(tag) and field == f"{path}.{names.get(tag, tag)}"
+                       and isinstance(item.get(tag), str))
         return Refused(index, "unsupported_type" if unsupported else "invalid_event", reason,
                        field, source, key, raw)
     return Accepted(source, key, raw)
@@ -162,6 +167,8 @@ def would_be_key(source: Source, item: Mapping[str, Any]) -> str:
         return text("email").strip().lower()
     if source == "outcome":
         return text("contact_id")
+    if source == "catalogue":
+        return text("item_id")
     network, handle = text("network"), text("handle")
     return social_handle(network, handle) if network and handle else ""
 

@@ -83,6 +83,7 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     web_origins: str = ""  # comma-separated origins browsers may read their action from
     redis_url: str = "redis://127.0.0.1:6379/0"
     topic_outcomes: str = DEFAULT_INPUTS["outcome"]
+    topic_catalogue: str = DEFAULT_INPUTS["catalogue"]  # items' prices and stock (docs/events.md)
     topic_crm: str = "kairos-crm-tasks"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
@@ -174,7 +175,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
         return Topics(
             app_id=self.app_id,
             sources={"clickstream": self.topic_clickstream, "email": self.topic_email,
-                     "social": self.topic_social, "outcome": self.topic_outcomes},
+                     "social": self.topic_social, "outcome": self.topic_outcomes,
+                     "catalogue": self.topic_catalogue},
             actions=self.topic_actions, dead_letters=self.topic_dead_letters,
             rules=self.topic_rules, erasure=self.topic_erasure, crm=self.topic_crm,
             shadow_actions=self.topic_shadow_actions,

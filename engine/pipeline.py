@@ -19,16 +19,17 @@ from dataclasses import dataclass
 
 import msgspec
 
-from engine.core import identity
+from engine.core import identity, items
 from engine.core.decide import Decision, decide
-from engine.core.identity import Emit, ToIdentity
+from engine.core.identity import Emit, ToIdentity, ToItems
 from engine.core.policy import DEFAULT_POLICY, Policy
 from engine.errors import DecodeError
 from engine.model.actions import Action
+from engine.model.catalogue import decode_item, decode_record, encode_record
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, decode
 from engine.model.explained import DecisionRecord
-from engine.model.messages import ContactMessage, IdentityMessage, encode
+from engine.model.messages import Catalogued, ContactMessage, IdentityMessage, ItemMessage, encode
 from engine.model.state import ContactState
 from engine.obs.metrics import RULE_BUCKETS, Histogram, Metrics
 from engine.sdk.ruleset import RuleSet
@@ -95,13 +96,17 @@ class Pipeline:
 
     def ingest(self, source: Source, raw: bytes | None, topic: str,
                **where: object) -> Emit | DeadLetter:
-        """Bytes from an input topic: the first identity hop, or a dead letter saying why not
-        (keeping a null value null, so a replay puts back exactly what came)."""
+        """Bytes from an input topic: the first identity hop (the item hop for a catalogue
+        record), or a dead letter saying why not (keeping a null value null, so a replay puts
+        back exactly what came)."""
         self.metrics.events[topic] += 1
         if raw is None:
             return self.dead_letter("null value: a tombstone carries no event", source, raw,
                                     topic=topic, **where)
         try:
+            if source == "catalogue":
+                item, at = decode_item(raw)
+                return ToItems(item.item_id, Catalogued(item=item, time=at))
             return identity.route(decode(source, raw))
         except DecodeError as exc:
             return self.dead_letter(str(exc), source, raw, topic=topic, **where)
@@ -137,6 +142,7 @@ class Pipeline:
         *,
         identity_store: BytesStore,
         states: StateStore,
+        item_store: BytesStore,
         now: Callable[[], float],
         local: Callable[[Emit], bool] = _everything_local,
         failures: Failures = IN_PROCESS,
@@ -158,6 +164,9 @@ class Pipeline:
             here = False
             if isinstance(item, ToIdentity):
                 queue.extend(self.on_identity(identity_store, item.key, item.msg))
+                continue
+            if isinstance(item, ToItems):
+                queue.extend(self.on_item(item_store, item.key, item.msg))
                 continue
             key, msg = item.key, item.msg
             try:
@@ -184,6 +193,13 @@ class Pipeline:
         elif result.deleted:
             with contextlib.suppress(KeyError):
                 del store[key]
+        return result.emits
+
+    def on_item(self, store: BytesStore, key: str, msg: ItemMessage) -> list[Emit]:
+        record = store.get(key)
+        result = items.step(decode_record(record) if record is not None else None, key, msg)
+        if result.changed and result.record is not None:
+            store[key] = encode_record(result.record)
         return result.emits
 
     def on_contact(

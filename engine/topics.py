@@ -14,14 +14,15 @@ from engine.model.events import Source
 
 __all__ = ["DEFAULT_INPUTS", "TABLES", "Table", "Topics", "changelog", "internal"]
 
-Table = Literal["identity", "contacts"]
-TABLES: tuple[Table, ...] = ("identity", "contacts")
+Table = Literal["identity", "contacts", "items"]
+TABLES: tuple[Table, ...] = ("identity", "contacts", "items")
 
 DEFAULT_INPUTS: dict[Source, str] = {
     "clickstream": "clickstream",
     "email": "email-events",
     "social": "social-interactions",
     "outcome": "kairos-outcomes",
+    "catalogue": "kairos-catalogue",
 }
 
 

@@ -4,12 +4,12 @@ pipeline's three keyed steps as three naive agents, one message at a time.
     KAIROS_BROKER=kafka://127.0.0.1:9092 KAIROS_APP_ID=naive python -m load_tests.naive_faust \
         worker -l info
 
-`ingest` reads the input topics, `identity` and `contacts` the internal topics of their step
-(`<app>-identity`, `<app>-contacts`). Each message runs exactly one step of `Pipeline.drain`
-(nothing is handed on in process): every hop goes through its topic, each step writes its
-Faust table once (the contacts step saves each state as it decides it) and sends what it led
-to (the next hop, actions, dead letters) a record at a time. No timers: the bench traffic has
-none due. Faust's worker logs "Ready" once started, which the bench waits for.
+`ingest` reads the input topics, `identity`, `contacts` and `items` the internal topics of
+their step (`<app>-identity`, `<app>-contacts`, `<app>-items`). Each message runs exactly one
+step of `Pipeline.drain` (nothing is handed on in process): every hop goes through its topic,
+each step writes its Faust table once (the contacts step saves each state as it decides it)
+and sends what it led to (the next hop, actions, dead letters) a record at a time. No timers:
+the bench traffic has none due. Faust's worker logs "Ready" once started, which the bench waits for.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from typing import Any
 import faust
 
 from engine.config import Settings
-from engine.core.identity import Emit, ToContacts, ToIdentity
+from engine.core.identity import Emit, ToContacts, ToIdentity, ToItems
 from engine.model import actions, deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
-from engine.model.messages import decode_contact, decode_identity, encode
+from engine.model.messages import decode_contact, decode_identity, decode_item, encode
 from engine.pipeline import Output, Pipeline
 from engine.runtime.faust.tables import TableStore
 from engine.runtime.kafka.admin import ensure_topics
@@ -50,6 +50,7 @@ def _topic(*names: str) -> Any:
 tables = {t: app.Table(t, key_type=bytes, value_type=bytes, partitions=settings.partitions)
           for t in TABLES}
 identity = TableStore(tables["identity"])
+items = TableStore(tables["items"])
 states = CachedStates(TableStore(tables["contacts"]), capacity=1, batch=1)  # write per save
 internal = {t: _topic(name) for t, name in settings.topics.internal.items()}
 out, dead = _topic(settings.topic_actions), _topic(settings.topic_dead_letters)
@@ -61,7 +62,7 @@ async def _send(o: Output) -> None:
         await out.send(key=o.contact_id.encode(), value=actions.encode(o))
     elif isinstance(o, DeadLetter):
         await dead.send(key=None, value=deadletter.encode(o))
-    elif isinstance(o, ToIdentity | ToContacts):  # not a state decided, nor a shadow action
+    elif isinstance(o, ToIdentity | ToContacts | ToItems):  # not a state decided nor shadowed
         await internal[o.table].send(key=o.key.encode(), value=encode(o.msg))
 
 
@@ -72,8 +73,8 @@ def _agent(name: str, topic: Any, first: Callable[[Any], Emit | DeadLetter]) -> 
             if isinstance(hop, DeadLetter):
                 await _send(hop)
                 continue
-            for o in pipeline.drain(hop, identity_store=identity, states=states, now=time.time,
-                                    local=lambda _: False):
+            for o in pipeline.drain(hop, identity_store=identity, states=states, item_store=items,
+                                    now=time.time, local=lambda _: False):
                 await _send(o)
 
     app.agent(topic, name=f"naive-{name}")(per_message)
@@ -85,6 +86,7 @@ _agent("identity", internal["identity"],
        lambda m: ToIdentity(m.key.decode(), decode_identity(m.value)))
 _agent("contacts", internal["contacts"],
        lambda m: ToContacts(m.key.decode(), decode_contact(m.value)))
+_agent("items", internal["items"], lambda m: ToItems(m.key.decode(), decode_item(m.value)))
 
 
 if __name__ == "__main__":

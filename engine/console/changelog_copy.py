@@ -21,7 +21,7 @@ from engine.config import Settings
 from engine.ops.explain import Lookup
 from engine.runtime.kafka.clients import changelog_reader
 from engine.storage import RocksStore
-from engine.topics import TABLES, Table
+from engine.topics import Table
 
 __all__ = ["ChangelogCopy"]
 
@@ -29,6 +29,7 @@ log = logging.getLogger("kairos.console")
 OFFSET_PREFIX = "\x00offset:"  # never a table key: identifiers and contact ids are printable
 DISCOVER_EVERY = 10.0  # seconds between two looks for new changelog partitions
 POLL_MS = 500
+COPIED: tuple[Table, ...] = ("identity", "contacts")  # what the console reads (not `items`)
 
 
 class ChangelogCopy:
@@ -36,8 +37,9 @@ class ChangelogCopy:
 
     def __init__(self, settings: Settings, root: Path) -> None:
         self.settings = settings
-        self.stores = {t: RocksStore(root / t) for t in TABLES}
-        self.tables = {topic: t for t, topic in settings.topics.changelogs.items()}
+        self.stores = {t: RocksStore(root / t) for t in COPIED}
+        self.tables = {topic: t for t, topic in settings.topics.changelogs.items()
+                       if t in COPIED}
         self.applied = 0  # changelog records written to the copy since this start
         self._positions: dict[TopicPartition, int] = {}  # next offset to read, per partition
         self._started: dict[TopicPartition, int] = {}  # where this start began on each

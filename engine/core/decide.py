@@ -34,6 +34,7 @@ from engine.core.arbitration import DEFER_TIMER, Candidate, arbitrate, resumed
 from engine.core.consent import migrate_addresses
 from engine.core.fallback import failed_for_good, offer_fallback
 from engine.core.identity import Emit, ToContacts, ToIdentity, identifiers, relink
+from engine.core.items import interests
 from engine.core.linking import Links, admit, unite
 from engine.core.merge import merge
 from engine.core.observe import Conversion, judge_ignored, keep_values, observe
@@ -90,6 +91,8 @@ def decide(
     if state is not None and state.merged_into is not None:
         return _forward(state, state.merged_into, msg)
     if isinstance(msg, Deliver):
+        if state is None and msg.event.source == "catalogue":
+            return Decision(None)  # forgotten since it showed an interest: it stays forgotten
         return _on_event(state or ContactState(contact_id=key), msg.event, now, rules, policy)
     if isinstance(msg, FireTimer):
         return _on_timer(state, msg, now, rules, policy)
@@ -122,14 +125,16 @@ def _on_event(
     migrate_addresses(state)  # before this event's identifiers: only what the state knew
     admit(state, identifiers(event), now, policy.identity, links)
     failed = failed_for_good(state, event)  # before observe gives the action its fate
-    conversions = observe(state, event, policy)
-    if rules.values:
+    # A catalogue change is news for the contact, not something it did: nothing to learn.
+    conversions = observe(state, event, policy) if event.source != "catalogue" else []
+    if rules.values and event.source != "catalogue":
         keep_values(state, event, rules.values)
     judge_ignored(state, now, policy)
     _cancel_on_exit_events(state, event)
     decision = _decide(state, event, before, now, rules, policy, rules.for_event(event), None,
                        links)
     decision.conversions = conversions
+    decision.emits += interests(state.contact_id, event)
     if failed is not None:
         offered = offer_fallback(state, failed, event, now, rules, policy)
         decision.actions += offered.actions

@@ -34,6 +34,7 @@ from engine.model.messages import (
     Erase,
     Forget,
     IdentityMessage,
+    ItemMessage,
     Relink,
     Resolve,
     Unite,
@@ -57,7 +58,15 @@ class ToContacts(msgspec.Struct, frozen=True, gc=False):
     msg: ContactMessage
 
 
-Emit = ToIdentity | ToContacts  # what a step hands to the next keyed step
+class ToItems(msgspec.Struct, frozen=True, gc=False):
+    """A message for the item step, keyed by item id (`engine/core/items.py`)."""
+
+    table: ClassVar[Literal["items"]] = "items"
+    key: str
+    msg: ItemMessage
+
+
+Emit = ToIdentity | ToContacts | ToItems  # what a step hands to the next keyed step
 
 
 def contact_id_for(identifier: str, key: str = "") -> str:

@@ -9,9 +9,10 @@ the field at fault.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import msgspec
 
@@ -19,7 +20,8 @@ from engine.errors import DecodeError
 from engine.model.bounds import check_depth
 from engine.model.segment import MAX_ID_LENGTH, Campaign, Location, SegmentCall
 
-Source = Literal["clickstream", "email", "social", "outcome"]
+Source = Literal["clickstream", "email", "social", "outcome", "catalogue"]
+T = TypeVar("T")
 
 EmailEventName = Literal[
     "processed",
@@ -147,7 +149,7 @@ class Event(msgspec.Struct, gc=False, kw_only=True, frozen=True, omit_defaults=T
         return self.source == "clickstream" and self.user_id is not None
 
 
-def _epoch(value: datetime | int | float) -> float:
+def epoch_of(value: datetime | int | float) -> float:
     if isinstance(value, datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=UTC)
@@ -155,14 +157,14 @@ def _epoch(value: datetime | int | float) -> float:
     return float(value)
 
 
-def _check_time(t: float, path: str) -> float:
+def check_time(t: float, path: str) -> float:
     # Year 1970..2200: outside that a timestamp is a unit mistake (ms for s) or garbage.
     if not 0 <= t < 7_258_118_400:
         raise DecodeError(f"timestamp out of range ({t}) - at `{path}`")
     return t
 
 
-def _check_ids(**ids: str | None) -> None:
+def check_ids(**ids: str | None) -> None:
     for name, value in ids.items():
         if value is not None and len(value) > MAX_ID_LENGTH:
             raise DecodeError(f"identifier longer than {MAX_ID_LENGTH} characters - at `$.{name}`")
@@ -192,7 +194,7 @@ def _segment_categories(call: SegmentCall) -> tuple[str, ...]:
 
 
 def from_segment(call: SegmentCall) -> Event:
-    _check_ids(userId=call.userId, anonymousId=call.anonymousId, previousId=call.previousId,
+    check_ids(userId=call.userId, anonymousId=call.anonymousId, previousId=call.previousId,
                groupId=call.groupId)
     ctx, kind, traits = call.context, call.type, call.traits
     if ctx.traits and kind != "group":  # the top-level traits win a clash
@@ -205,7 +207,7 @@ def from_segment(call: SegmentCall) -> Event:
         source="clickstream",
         kind=kind,
         name=name or "",
-        time=_check_time(_epoch(call.timestamp), "$.timestamp"),
+        time=check_time(epoch_of(call.timestamp), "$.timestamp"),
         user_id=call.userId,
         anonymous_id=call.anonymousId,
         email=email.strip().lower() if isinstance(email, str) and "@" in email else None,
@@ -226,13 +228,13 @@ def from_segment(call: SegmentCall) -> Event:
 
 
 def from_email(ev: EmailWebhookEvent) -> Event:
-    _check_ids(email=ev.email, sg_event_id=ev.sg_event_id, kairos_contact_id=ev.kairos_contact_id)
+    check_ids(email=ev.email, sg_event_id=ev.sg_event_id, kairos_contact_id=ev.kairos_contact_id)
     return Event(
         event_id=ev.sg_event_id,
         source="email",
         kind="email",
         name=ev.event,
-        time=_check_time(float(ev.timestamp), "$.timestamp"),
+        time=check_time(float(ev.timestamp), "$.timestamp"),
         contact_id=ev.kairos_contact_id,
         email=ev.email.strip().lower(),
         categories=_categories(ev.category),
@@ -248,7 +250,7 @@ def from_email(ev: EmailWebhookEvent) -> Event:
 
 
 def from_social(ev: SocialInteraction) -> Event:
-    _check_ids(event_id=ev.event_id, handle=ev.handle, user_id=ev.user_id)
+    check_ids(event_id=ev.event_id, handle=ev.handle, user_id=ev.user_id)
     props: dict[str, Any] = {}
     if ev.post_id:
         props["post_id"] = ev.post_id
@@ -259,7 +261,7 @@ def from_social(ev: SocialInteraction) -> Event:
         source="social",
         kind="social",
         name=ev.action,
-        time=_check_time(_epoch(ev.timestamp), "$.timestamp"),
+        time=check_time(epoch_of(ev.timestamp), "$.timestamp"),
         user_id=ev.user_id,
         email=ev.email.strip().lower() if ev.email and "@" in ev.email else None,
         handle=social_handle(ev.network, ev.handle),
@@ -277,7 +279,7 @@ def from_outcome(o: ActionOutcome) -> Event:
         source="outcome",
         kind="outcome",
         name=o.outcome,
-        time=_check_time(_epoch(o.timestamp), "$.timestamp"),
+        time=check_time(epoch_of(o.timestamp), "$.timestamp"),
         contact_id=o.contact_id,
         properties=props,
         reason=o.reason,
@@ -297,15 +299,22 @@ _outcome_decoder = msgspec.json.Decoder(ActionOutcome)
 
 def decode(source: Source, raw: bytes) -> Event:
     """Bytes from one of the input topics to an `Event`, or `DecodeError` saying why not."""
+    if source == "clickstream":
+        return strictly(lambda: from_segment(_segment_decoder.decode(raw)), raw)
+    if source == "email":
+        return strictly(lambda: from_email(_email_decoder.decode(raw)), raw)
+    if source == "outcome":
+        return strictly(lambda: from_outcome(_outcome_decoder.decode(raw)), raw)
+    if source == "catalogue":
+        raise DecodeError("a catalogue record names an item, not a contact's event")
+    return strictly(lambda: from_social(_social_decoder.decode(raw)), raw)
+
+
+def strictly(decoding: Callable[[], T], raw: bytes) -> T:
+    """Run one input's decoding of `raw`; whatever is wrong with it becomes a `DecodeError`."""
     check_depth(raw)
     try:
-        if source == "clickstream":
-            return from_segment(_segment_decoder.decode(raw))
-        if source == "email":
-            return from_email(_email_decoder.decode(raw))
-        if source == "outcome":
-            return from_outcome(_outcome_decoder.decode(raw))
-        return from_social(_social_decoder.decode(raw))
+        return decoding()
     except msgspec.ValidationError as exc:
         raise DecodeError(f"schema violation: {exc}") from None
     except msgspec.DecodeError as exc:
@@ -332,6 +341,8 @@ def detect_source(raw: bytes) -> Source:
         return "email"
     if b'"event_id"' in raw:
         return "social"
+    if b'"item_id"' in raw:
+        return "catalogue"
     return "clickstream"
 
 

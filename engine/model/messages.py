@@ -11,6 +11,7 @@ from typing import Any
 
 import msgspec
 
+from engine.model.catalogue import CatalogueItem, InterestKind
 from engine.model.events import Event
 from engine.model.explained import Refusal
 
@@ -101,12 +102,29 @@ class Forget(msgspec.Struct, tag="forget", frozen=True):
     hops: int = 0
 
 
+class Catalogued(msgspec.Struct, tag="catalogued", frozen=True):
+    """A catalogue record for the item it is keyed by on the items topic; `time` its own."""
+
+    item: CatalogueItem
+    time: float
+
+
+class Interested(msgspec.Struct, tag="interested", frozen=True):
+    """A contact's event named the item this is keyed by: viewed, carted or wishlisted it."""
+
+    contact_id: str
+    kind: InterestKind
+    time: float
+
+
 IdentityMessage = Resolve | Claim | Relink | Erase | Unlink
 ContactMessage = Deliver | FireTimer | Unite | MergeIn | Refused | Forget
+ItemMessage = Catalogued | Interested
 
 _identity_encoder = msgspec.msgpack.Encoder()
 _identity_decoder = msgspec.msgpack.Decoder(IdentityMessage)
 _contact_decoder = msgspec.msgpack.Decoder(ContactMessage)
+_item_decoder = msgspec.msgpack.Decoder(ItemMessage)
 
 
 def encode(msg: Any) -> bytes:
@@ -120,4 +138,9 @@ def decode_identity(raw: bytes) -> IdentityMessage:
 
 def decode_contact(raw: bytes) -> ContactMessage:
     msg: ContactMessage = _contact_decoder.decode(raw)
+    return msg
+
+
+def decode_item(raw: bytes) -> ItemMessage:
+    msg: ItemMessage = _item_decoder.decode(raw)
     return msg

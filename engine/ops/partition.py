@@ -6,7 +6,9 @@ writes the identity records of its own identifiers, the contacts those records n
 those contacts merged into (merges happen only among linked identifiers); an outcome names its
 contact id, which is derived from the first identifier of the event that created the contact.
 So a union-find over identifiers and contact ids gives groups of contacts that never interact,
-and each group can be replayed alone, in input order, from empty state.
+and each group can be replayed alone, in input order, from empty state. A catalogue record
+reaches every contact interested in its item: when a history holds one, the contacts whose
+events name an item are grouped with that item (`item:<id>`).
 
 What they do share is event time: the one-process watermark is the highest event time so far,
 every decision's clock, and the moment timers fire. Every part therefore walks the whole
@@ -44,13 +46,14 @@ from typing import Any, TypeVar
 import msgspec
 
 from engine.core.identity import contact_id_for
+from engine.core.items import interests
 from engine.core.policy import Policy
 from engine.model import actions as action_codec
 from engine.model import deadletter
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, detect_source, epoch
-from engine.model.messages import Deliver, FireTimer, Resolve
+from engine.model.messages import Catalogued, Deliver, FireTimer, Resolve
 from engine.ops.history import open_events
 from engine.pipeline import Pipeline
 from engine.runtime.embedded import EmbeddedRuntime
@@ -128,6 +131,9 @@ class _Scan:
     raw: list[bool] = field(default_factory=list)
     letters: list[LetterOut] = field(default_factory=list)  # lines that did not decode
     links: list[tuple[str, str]] = field(default_factory=list)  # (key, its group within chunk)
+    # (key, `item:<id>`) of events naming an item: they join its group if a catalogue line does
+    interests: list[tuple[str, str]] = field(default_factory=list)
+    catalogue: bool = False  # a catalogue line is among these
 
 
 def _scan(lines: Sequence[bytes], lo: int, hi: int, topic: str, pipeline: Pipeline) -> _Scan:
@@ -143,6 +149,14 @@ def _scan(lines: Sequence[bytes], lo: int, hi: int, topic: str, pipeline: Pipeli
             out.letters.append(((i, 1, 0), deadletter.encode(first), first.category()))
             continue
         msg = first.msg
+        if isinstance(msg, Catalogued):  # an item's record: replayed with who showed interest
+            out.lines.append(i)
+            out.times.append(msg.time)
+            out.keys.append(f"item:{first.key}")
+            out.payloads.append(raw)
+            out.raw.append(True)
+            out.catalogue = True
+            continue
         if isinstance(msg, Resolve):  # the event's identifiers, strongest first
             ids = msg.candidates
             key = ids[0]
@@ -156,6 +170,7 @@ def _scan(lines: Sequence[bytes], lo: int, hi: int, topic: str, pipeline: Pipeli
             assert isinstance(msg, Deliver)
             key = msg.event.contact_id or ""
         event = msg.event
+        out.interests += [(key, f"item:{e.key}") for e in interests("", event)]
         try:
             payload, is_raw = _to_msgpack.encode(event), False
         except (OverflowError, msgspec.EncodeError):  # an integer msgpack cannot hold
@@ -180,9 +195,12 @@ class _Plan:
 
 def _plan(scans: list[_Scan], jobs: int) -> _Plan:
     links = _Links()
+    catalogue = any(s.catalogue for s in scans)
     for s in scans:
         for key, root in s.links:
             links.union(key, root)
+        for key, item in s.interests if catalogue else ():
+            links.union(key, item)
     roots: dict[str, str] = {}
     groups = [roots.get(k) or roots.setdefault(k, links.find(k)) for s in scans for k in s.keys]
     sizes = Counter(groups)

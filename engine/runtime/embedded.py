@@ -19,7 +19,7 @@ from engine.model import state as state_codec
 from engine.model.actions import Action
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, detect_source
-from engine.model.messages import Deliver, FireTimer, Resolve
+from engine.model.messages import Catalogued, Deliver, FireTimer, Resolve
 from engine.pipeline import Decided, Pipeline, Shadowed
 from engine.runtime.timers import TimerIndex
 from engine.storage import CachedStates, MemoryStore, RocksStore
@@ -46,11 +46,13 @@ class EmbeddedRuntime:
         self.clock = clock
         self.identity: RocksStore | MemoryStore
         self.contacts: RocksStore | MemoryStore
+        self.items: RocksStore | MemoryStore  # catalogue reference state and interested contacts
         if data_dir is None:
-            self.identity, self.contacts = MemoryStore(), MemoryStore()
+            self.identity, self.contacts, self.items = MemoryStore(), MemoryStore(), MemoryStore()
         else:
             self.identity = RocksStore(data_dir / "identity")
             self.contacts = RocksStore(data_dir / "contacts")
+            self.items = RocksStore(data_dir / "items")
         # In memory nothing is durable anyway: write states back only when asked (flush/close).
         batch = 1024 if isinstance(self.contacts, RocksStore) else 1 << 62
         self.states = CachedStates(self.contacts, batch=batch,
@@ -77,8 +79,11 @@ class EmbeddedRuntime:
             self.on_dead_letter(first)
             return
         routed = first.msg  # an event goes to identity, or straight to its contact (an outcome)
-        assert isinstance(routed, Resolve | Deliver)
-        self._advance_to(routed.event.time)
+        if isinstance(routed, Catalogued):  # a catalogue record goes to its item
+            self._advance_to(routed.time)
+        else:
+            assert isinstance(routed, Resolve | Deliver)
+            self._advance_to(routed.event.time)
         self._run(first)
 
     def dead_letter(self, letter: DeadLetter) -> None:
@@ -115,7 +120,7 @@ class EmbeddedRuntime:
         """Every step in process (all are local here); `at` pins the clock (a timer's due)."""
         now = self.now if at is None else lambda: at
         for out in self.pipeline.drain(first, identity_store=self.identity, states=self.states,
-                                       now=now):
+                                       item_store=self.items, now=now):
             if isinstance(out, Decided):  # the most frequent output: one per contact step
                 self.timers.track(out.state)
             elif isinstance(out, Action):
@@ -136,3 +141,4 @@ class EmbeddedRuntime:
             self.flush()
         self.identity.close()
         self.contacts.close()
+        self.items.close()

@@ -6,6 +6,7 @@ rules by the events that can trigger them. `engine.testing.Scenario` runs them i
 """
 
 from engine.errors import RuleError
+from engine.sdk.catalogue import interest_since
 from engine.sdk.rule import (
     CHANNELS,
     DAY,
@@ -31,6 +32,7 @@ __all__ = [
     "RuleError",
     "RuleSet",
     "Trigger",
+    "interest_since",
     "load_rules",
     "on",
     "on_timer",

@@ -225,7 +225,7 @@ def _validate(module: str, r: Rule) -> None:
         raise RuleError(f"{module}: rule {r.id!r}: has no trigger")
     if r.mode not in MODES:
         raise RuleError(f"{module}: rule {r.id!r}: mode {r.mode!r} is not one of {MODES}")
-    known = {*CALL_TYPES, "email", "social", "timer", "stage", "lifecycle"}
+    known = {*CALL_TYPES, "email", "social", "timer", "stage", "lifecycle", "catalogue"}
     for t in r.triggers:
         if t.kind not in known:
             raise RuleError(

@@ -45,7 +45,7 @@ TOPIC_SETTINGS = {
     "clickstream": "topic_clickstream", "email": "topic_email", "social": "topic_social",
     "actions": "topic_actions", "dead": "topic_dead_letters", "rules": "topic_rules",
     "outcomes": "topic_outcomes", "crm": "topic_crm", "erasure": "topic_erasure",
-    "shadow": "topic_shadow_actions",
+    "shadow": "topic_shadow_actions", "catalogue": "topic_catalogue",
 }
 
 

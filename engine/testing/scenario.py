@@ -24,6 +24,9 @@ triggers no event of the scenario matched, a misspelt event name's usual symptom
 `identify` and `track` (and `page`) take their payload alike: a dict (`traits={...}`,
 `properties={...}`) or keyword fields (`email="a@b.c"`, `product_id="sku-1"`), not both;
 Segment's own call fields (`anonymousId`, `context`, ..., a page's `category`) stay keywords.
+
+`catalogue(item_id, price=…, availability=…)` sends a catalogue record: the first one for an
+item sets its reference, a later one's change reaches the contacts interested in the item.
 """
 
 from __future__ import annotations
@@ -148,6 +151,16 @@ class Scenario:
                   "action": action.action, "outcome": outcome, "timestamp": iso(self.now),
                   **fields}
         return self.send(orjson.dumps(report))
+
+    def catalogue(self, item_id: str, *, price: float | None = None,
+                  availability: str | None = None, currency: str | None = "EUR",
+                  attributes: dict[str, Any] | None = None) -> list[Action]:
+        """A catalogue record for `item_id` (the first one only sets its reference); returns
+        the actions its change decided for the contacts interested in the item."""
+        item = {"item_id": item_id, "price": price, "currency": currency,
+                "availability": availability, "attributes": attributes or {},
+                "timestamp": iso(self.now)}
+        return self.send(orjson.dumps(item))
 
     def send(self, raw: bytes) -> list[Action]:
         """Raw wire bytes of any input shape; returns the actions this event decided."""

@@ -35,8 +35,8 @@ def test_a_fresh_worker_logs_one_line_per_missing_topic_and_sends_cloudevents(
         w.stop()
     assert " ERROR " not in started and " WARNING " not in started, started
     topics = [t for key, t in w.topics.items() if key != "crm"]  # crm: the connectors' own
-    topics += [f"{w.prefix}-{t}" for t in ("identity", "contacts", "identity-changelog",
-                                           "contacts-changelog")]
+    topics += [f"{w.prefix}-{t}" for t in ("identity", "contacts", "items", "identity-changelog",
+                                           "contacts-changelog", "items-changelog")]
     complaints = [line for line in started.splitlines()
                   if re.search(r"not found|missing|unknown|not ?leader|not available", line, re.I)]
     for topic in topics:

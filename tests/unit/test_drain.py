@@ -26,8 +26,9 @@ ADA = segment("identify", "i1", T0 - 1, userId="ada",
 def drain(pipeline: Pipeline, first: Emit, identity: MemoryStore, states: CachedStates,
           local: Callable[[Emit], bool] = lambda e: True,
           failures: Failures = IN_PROCESS) -> list[Output]:
-    return list(pipeline.drain(first, identity_store=identity, states=states, now=lambda: T0,
-                               local=local, failures=failures))
+    return list(pipeline.drain(first, identity_store=identity, states=states,
+                               item_store=MemoryStore(), now=lambda: T0, local=local,
+                               failures=failures))
 
 
 def first_hop(pipeline: Pipeline) -> ToIdentity:

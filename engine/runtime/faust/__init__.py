@@ -1,8 +1,8 @@
 """The Faust runtime: the pipeline's steps as faust-streaming agents and tables.
 
 For teams that run Faust: `kairos worker --runtime faust` (or `KAIROS_RUNTIME=faust`) runs the
-same drain as the other runtimes as three Faust agents (`agents.py`) over the same topics, with
-Faust tables for identity and contacts whose changelogs are the batch runtime's own
+same drain as the other runtimes as Faust agents (`agents.py`) over the same topics, with
+Faust tables for identity, contacts and items whose changelogs are the batch runtime's own
 (`tables.py`, `store.py`), Faust's recovery, standby replicas and processing guarantee, a timer
 for due timers and `/health`, `/ready` as web views (`health.py`). `install(app, settings,
 rules)` mounts all of it into an existing `faust.App` (docs/examples/faust_app.py). The batch

@@ -1,16 +1,16 @@
 """The Kairos agents: each batch of events handed to `Pipeline.drain`, what it yields moved.
 
-Three agents, as the keyed steps are three: `ingest` on the input topics (clickstream, email,
-social, outcomes) and the erasure topic, `identity` on `<app>-identity` and `contacts` on
-`<app>-contacts`. Each takes its events a batch at a time, acknowledged (and so committed) only
-once handled, in the order they were produced across partitions: `ingest` holds its takes
-(`noack_take`) in `InputOrder` until no input partition behind may still hold an earlier event
-(order.py), the internal agents order each take. The drain runs in process
-every step whose key falls in a partition this worker owns and has caught up on (`Ownership`,
-shared with the batch runtime); the rest go to the internal topic of their owner. Tables are
-written through the adapters of `tables.py`; changed contact states at the end of each batch.
-A timer on the app fires due timers through the contacts step (and lets events held past
-`MAX_IDLE` go). No business logic here: only routing and I/O.
+One agent per keyed step: `ingest` on the input topics (clickstream, email, social, outcomes,
+catalogue) and the erasure topic, `identity` on `<app>-identity`, `contacts` on `<app>-contacts`
+and `items` on `<app>-items`. Each takes its events a batch at a time, acknowledged (and so
+committed) only once handled, in the order they were produced across partitions: `ingest` holds
+its takes (`noack_take`) in `InputOrder` until no input partition behind may still hold an
+earlier event (order.py), the internal agents order each take. The drain runs in process every
+step whose key falls in a partition this worker owns and has caught up on (`Ownership`, shared
+with the batch runtime); the rest go to the internal topic of their owner. Tables are written
+through the adapters of `tables.py`; changed contact states at the end of each batch. A timer on
+the app fires due timers through the contacts step (and lets events held past `MAX_IDLE` go). No
+business logic here: only routing and I/O.
 """
 
 from __future__ import annotations
@@ -183,7 +183,8 @@ class KairosAgents:
     async def _drain(self, first: Emit) -> None:
         tables = self.tables
         outputs = list(self.pipeline.drain(  # whole, before any await: one step at a time
-            first, identity_store=tables.identity, states=tables.states, now=time.time,
+            first, identity_store=tables.identity, states=tables.states,
+            item_store=tables.items, now=time.time,
             local=self.ownership.local, failures=self.failures))
         for out in outputs:
             if isinstance(out, Action):

@@ -43,7 +43,7 @@ class TableStore:
 
 
 class FaustTables:
-    """Both tables declared on `app`, the contact states cached decoded over the contacts
+    """The tables declared on `app`, the contact states cached decoded over the contacts
     table (written back at the end of each batch, before its events are acknowledged), and
     the index of pending timers rebuilt from the states of the partitions assigned."""
 
@@ -62,6 +62,7 @@ class FaustTables:
                                  f"{table.changelog_topic.get_topic_name()}")
         self.identity = TableStore(self.by_name["identity"])
         self.contacts = TableStore(self.by_name["contacts"])
+        self.items = TableStore(self.by_name["items"])
         self.states = CachedStates(self.contacts, capacity=settings.state_cache, batch=1 << 62,
                                    on_encoded=on_encoded)
         self.timers = TimerIndex()

@@ -1,11 +1,12 @@
 """The Kafka runtime: the pipeline's steps over topics, in batches straight on aiokafka.
 
-The pipeline has three keyed steps (decode, identity, contact) joined by two internal topics,
-`<app>-identity` (keyed by identifier) and `<app>-contacts` (keyed by contact id). Stock Faust
+The pipeline has keyed steps (decode, identity, contact, item) joined by internal topics,
+`<app>-identity` (keyed by identifier), `<app>-contacts` (keyed by contact id) and
+`<app>-items` (keyed by catalogue item id, engine/core/items.py). Stock Faust
 pays its per-message consumer path, a table write and a send at each hop: about 500 events/s
 per worker here. This runtime keeps the topology and its guarantees but moves bytes in batches:
 
-- one consumer group reads the input topics and both internal topics, `getmany` at a time
+- one consumer group reads the input topics and the internal topics, `getmany` at a time
   (`worker.py`), and hands each record to `Pipeline.drain`;
 - a message whose key falls in an internal partition this worker owns (and has caught up on,
   `ownership.py`) is run by the drain in process, in order, instead of a round trip through
@@ -14,10 +15,10 @@ per worker here. This runtime keeps the topology and its guarantees but moves by
   per changed contact, `tables.py`), not once per message.
 
 Tables (`engine/storage/changelog.py`) live in one RocksDB per table on local disk; their
-changelogs are the compacted topics `<app>-identity-changelog` and `<app>-contacts-changelog`,
-with the same names and raw byte records Faust used, so `kairos explain --kafka` and a worker
-moving from Faust keep working. A worker restores the changelog partitions it is assigned (from
-its last checkpoint) before it decides anything for them (`assignment.py`).
+changelogs are the compacted topics `<app>-identity-changelog`, `<app>-contacts-changelog` and
+`<app>-items-changelog`, with the same names and raw byte records Faust used, so `kairos explain
+--kafka` and a worker moving from Faust keep working. A worker restores the changelog partitions
+it is assigned (from its last checkpoint) before it decides anything for them (`assignment.py`).
 
 When offsets are committed (`commits.py`): every `commit_interval`, or sooner after 2,000
 records or 20,000 unacknowledged sends, when partitions are revoked, and on the way out; and

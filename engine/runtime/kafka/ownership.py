@@ -17,10 +17,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import IllegalStateError
 
-from engine.core.identity import Emit, ToContacts, ToIdentity
+from engine.core.identity import Emit, ToContacts, ToIdentity, ToItems
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Source
-from engine.model.messages import decode_contact, decode_identity
+from engine.model.messages import decode_contact, decode_identity, decode_item
 from engine.pipeline import Pipeline
 from engine.storage.changelog import partition_of
 from engine.topics import TABLES, Table
@@ -112,7 +112,7 @@ class Ownership:
                 del self.catch_up[tp]
 
     def _table(self, tp: TopicPartition) -> Table:
-        return "identity" if tp.topic == self.internal["identity"] else "contacts"
+        return next(t for t, topic in self.internal.items() if topic == tp.topic)
 
 
 
@@ -133,6 +133,8 @@ def first_message(pipeline: Pipeline, inputs: Mapping[str, Source], internal: di
     try:
         if topic == internal["identity"]:
             return ToIdentity(text, decode_identity(value or b"")), True
+        if topic == internal["items"]:
+            return ToItems(text, decode_item(value or b"")), True
         return ToContacts(text, decode_contact(value or b"")), True
     except Exception as exc:
         return pipeline.dead_letter(f"undecodable internal message: {exc}", "pipeline", value,

@@ -25,6 +25,7 @@ class Tables:
         self.by_name: dict[Table, Changelogged] = {
             t: Changelogged(root / t, topic) for t, topic in settings.topics.changelogs.items()}
         self.identity, self.contacts = self.by_name["identity"], self.by_name["contacts"]
+        self.items = self.by_name["items"]
         # Written once per commit (RocksDB + a changelog record per changed contact).
         self.states = CachedStates(self.contacts, capacity=settings.state_cache, batch=1 << 62,
                                    on_encoded=on_encoded)

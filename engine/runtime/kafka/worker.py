@@ -177,7 +177,8 @@ class StreamWorker:
     async def _drain(self, first: Emit) -> None:
         tables = self.tables
         for out in self.pipeline.drain(first, identity_store=tables.identity,
-                                       states=tables.states, now=time.time,
+                                       states=tables.states, item_store=tables.items,
+                                       now=time.time,
                                        local=self.ownership.local, failures=self.failures):
             if isinstance(out, Action):
                 if self.record_time is not None:
