@@ -4,7 +4,9 @@ Keyed by item id, like identity by identifier and contacts by contact id. Two me
 
 - `Interested`, from the contact step, when a contact's event names a product (viewed, carted,
   wishlisted): the item remembers that contact's latest time of that kind of interest, for the
-  `MAX_INTERESTED` newest contacts and at most `INTEREST_TTL` back;
+  `MAX_INTERESTED` newest contacts; interests older than `INTEREST_TTL` are swept before each
+  fan-out (and whenever the cap is reached), not on every interest, which costs a pass over the
+  whole index;
 - `Catalogued`, from the catalogue input: the item's new price and availability. Compared with
   the previous ones it may be a change (`price_drop`, `back_in_stock`); each change is sent as
   an event of kind `catalogue` to every interested contact, through the contact step, where the
@@ -61,7 +63,8 @@ def step(record: ItemRecord | None, key: str, msg: ItemMessage) -> ItemStep:
         seen = current.interested.setdefault(msg.contact_id, {})
         if seen.get(msg.kind, 0.0) < msg.time:
             seen[msg.kind] = msg.time
-            _bound(current, max(msg.time, current.time))
+            if len(current.interested) > MAX_INTERESTED:  # the age sweep waits for a change:
+                _bound(current, max(msg.time, current.time))  # a fan-out runs it first
             out.record, out.changed = current, True
         return out
     if msg.time < current.time:
