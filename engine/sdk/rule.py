@@ -63,6 +63,11 @@ class Trigger:
     def __str__(self) -> str:
         return f"{self.key}@{self.category}" if self.category else self.key
 
+    def accepts(self, event: Event) -> bool:
+        """Whether this trigger wakes its rule for `event` (what the rule set's index finds)."""
+        return self.kind == event.kind and self.name in (None, event.name) and (
+            self.category is None or self.category in event.categories)
+
 
 def on(kind: str, name: str | None = None, *, category: str | None = None) -> Trigger:
     return Trigger(kind, name, category)

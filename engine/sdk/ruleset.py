@@ -74,8 +74,7 @@ class RuleSet:
             return rules
         found: list[Rule] = []
         for r, t in narrowed:
-            if (t.category is None or t.category in event.categories) and all(
-                    f is not r for f in found):
+            if t.accepts(event) and all(f is not r for f in found):
                 found.append(r)
         return tuple(found)
 

@@ -14,7 +14,6 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.model.events import Event
 from engine.sdk.rule import Context, Proposal, Rule, RuleBody, Trigger
 from engine.sdk.ruleset import RuleSet, line_in
 
@@ -33,11 +32,6 @@ def origin(rule: Rule, exc: BaseException) -> str:
 def describe(rule: Rule, exc: BaseException) -> str:
     """One line: where, which rule, and what it raised."""
     return f"{origin(rule, exc)}: rule {rule.id!r} raised {type(exc).__name__}: {exc}"
-
-
-def accepts(trigger: Trigger, event: Event) -> bool:
-    return trigger.kind == event.kind and trigger.name in (None, event.name) and (
-        trigger.category is None or trigger.category in event.categories)
 
 
 class Watched:
@@ -62,7 +56,7 @@ class Watched:
         body = rule.body
 
         def run(ctx: Context) -> Iterable[Proposal] | Proposal | None:
-            self.matched.update((rule.id, t) for t in rule.triggers if accepts(t, ctx.event))
+            self.matched.update((rule.id, t) for t in rule.triggers if t.accepts(ctx.event))
             try:
                 return body(ctx)
             except Exception as exc:
