@@ -25,7 +25,7 @@ from engine.core.identity import Emit, ToIdentity, ToItems
 from engine.core.policy import DEFAULT_POLICY, Policy
 from engine.errors import DecodeError
 from engine.model.actions import Action
-from engine.model.catalogue import decode_item, decode_record, encode_record
+from engine.model.catalogue import decode_item
 from engine.model.deadletter import DeadLetter
 from engine.model.events import Event, Source, decode
 from engine.model.explained import DecisionRecord
@@ -33,7 +33,7 @@ from engine.model.messages import Catalogued, ContactMessage, IdentityMessage, I
 from engine.model.state import ContactState
 from engine.obs.metrics import RULE_BUCKETS, Histogram, Metrics
 from engine.sdk.ruleset import RuleSet
-from engine.storage import BytesStore, StateStore
+from engine.storage import BytesStore, ItemStore, StateStore
 
 log = logging.getLogger("kairos.pipeline")
 
@@ -142,7 +142,7 @@ class Pipeline:
         *,
         identity_store: BytesStore,
         states: StateStore,
-        item_store: BytesStore,
+        item_records: ItemStore,
         now: Callable[[], float],
         local: Callable[[Emit], bool] = _everything_local,
         failures: Failures = IN_PROCESS,
@@ -166,7 +166,7 @@ class Pipeline:
                 queue.extend(self.on_identity(identity_store, item.key, item.msg))
                 continue
             if isinstance(item, ToItems):
-                queue.extend(self.on_item(item_store, item.key, item.msg))
+                queue.extend(self.on_item(item_records, item.key, item.msg))
                 continue
             key, msg = item.key, item.msg
             try:
@@ -195,11 +195,10 @@ class Pipeline:
                 del store[key]
         return result.emits
 
-    def on_item(self, store: BytesStore, key: str, msg: ItemMessage) -> list[Emit]:
-        record = store.get(key)
-        result = items.step(decode_record(record) if record is not None else None, key, msg)
+    def on_item(self, store: ItemStore, key: str, msg: ItemMessage) -> list[Emit]:
+        result = items.step(store.load(key), key, msg)
         if result.changed and result.record is not None:
-            store[key] = encode_record(result.record)
+            store.save(key, result.record)
         return result.emits
 
     def on_contact(

@@ -31,7 +31,7 @@ from engine.pipeline import Output, Pipeline
 from engine.runtime.faust.tables import TableStore
 from engine.runtime.kafka.admin import ensure_topics
 from engine.sdk.ruleset import RuleSet
-from engine.storage import CachedStates
+from engine.storage import CachedItems, CachedStates
 from engine.topics import TABLES
 
 settings = Settings.from_env()
@@ -50,7 +50,7 @@ def _topic(*names: str) -> Any:
 tables = {t: app.Table(t, key_type=bytes, value_type=bytes, partitions=settings.partitions)
           for t in TABLES}
 identity = TableStore(tables["identity"])
-items = TableStore(tables["items"])
+items = CachedItems(TableStore(tables["items"]), capacity=1, batch=1)  # write per save
 states = CachedStates(TableStore(tables["contacts"]), capacity=1, batch=1)  # write per save
 internal = {t: _topic(name) for t, name in settings.topics.internal.items()}
 out, dead = _topic(settings.topic_actions), _topic(settings.topic_dead_letters)
@@ -73,7 +73,7 @@ def _agent(name: str, topic: Any, first: Callable[[Any], Emit | DeadLetter]) -> 
             if isinstance(hop, DeadLetter):
                 await _send(hop)
                 continue
-            for o in pipeline.drain(hop, identity_store=identity, states=states, item_store=items,
+            for o in pipeline.drain(hop, identity_store=identity, states=states, item_records=items,
                                     now=time.time, local=lambda _: False):
                 await _send(o)
 

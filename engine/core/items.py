@@ -60,9 +60,9 @@ def step(record: ItemRecord | None, key: str, msg: ItemMessage) -> ItemStep:
     out = ItemStep(record)
     current = record or ItemRecord()
     if isinstance(msg, Interested):
-        seen = current.interested.setdefault(msg.contact_id, {})
-        if seen.get(msg.kind, 0.0) < msg.time:
-            seen[msg.kind] = msg.time
+        seen = current.interested.get(msg.contact_id)
+        if (seen or {}).get(msg.kind, 0.0) < msg.time:  # an unchanged record stays as it was
+            current.interested.setdefault(msg.contact_id, {})[msg.kind] = msg.time
             if len(current.interested) > MAX_INTERESTED:  # the age sweep waits for a change:
                 _bound(current, max(msg.time, current.time))  # a fan-out runs it first
             out.record, out.changed = current, True

@@ -22,7 +22,7 @@ from engine.model.events import Event, Source, detect_source
 from engine.model.messages import Catalogued, Deliver, FireTimer, Resolve
 from engine.pipeline import Decided, Pipeline, Shadowed
 from engine.runtime.timers import TimerIndex
-from engine.storage import CachedStates, MemoryStore, RocksStore
+from engine.storage import CachedItems, CachedStates, MemoryStore, RocksStore
 from engine.topics import DEFAULT_INPUTS
 
 
@@ -57,6 +57,7 @@ class EmbeddedRuntime:
         batch = 1024 if isinstance(self.contacts, RocksStore) else 1 << 62
         self.states = CachedStates(self.contacts, batch=batch,
                                    on_encoded=pipeline.metrics.state_bytes.observe)
+        self.item_records = CachedItems(self.items, batch=batch)
         self.timers = TimerIndex()
         self.watermark = 0.0
         for _, raw in self.contacts.items():  # timers survive restarts: re-index them
@@ -120,7 +121,7 @@ class EmbeddedRuntime:
         """Every step in process (all are local here); `at` pins the clock (a timer's due)."""
         now = self.now if at is None else lambda: at
         for out in self.pipeline.drain(first, identity_store=self.identity, states=self.states,
-                                       item_store=self.items, now=now):
+                                       item_records=self.item_records, now=now):
             if isinstance(out, Decided):  # the most frequent output: one per contact step
                 self.timers.track(out.state)
             elif isinstance(out, Action):
@@ -131,8 +132,10 @@ class EmbeddedRuntime:
                 self.on_shadow(out.action)
 
     def flush(self) -> None:
-        """Write every changed contact state to the store (reads of `contacts` see them)."""
+        """Write every changed contact state and item record to the stores (reads of
+        `contacts` and `items` see them)."""
         self.states.flush()
+        self.item_records.flush()
 
     def close(self) -> None:
         """Write back and close the tables; states in memory go with the runtime, so they are

@@ -1,4 +1,5 @@
-"""What the keyed steps need of a table: bytes by key, or contact states by key.
+"""What the keyed steps need of a table: bytes by key, or decoded records (contact states, item
+records) by key.
 
 Both runtimes hand the pipeline one of these, so the steps never know whether a table is a dict,
 a local RocksDB or a RocksDB with a changelog (engine/storage/changelog.py).
@@ -6,11 +7,14 @@ a local RocksDB or a RocksDB with a changelog (engine/storage/changelog.py).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+from engine.model.catalogue import ItemRecord
 from engine.model.state import ContactState
 
-__all__ = ["BytesStore", "StateStore"]
+__all__ = ["BytesStore", "ItemStore", "RecordStore", "StateStore"]
+
+R = TypeVar("R")
 
 
 class BytesStore(Protocol):
@@ -21,9 +25,13 @@ class BytesStore(Protocol):
     def __delitem__(self, key: str) -> None: ...
 
 
-class StateStore(Protocol):
-    """Contact states as objects: how the contacts step reads and writes them."""
+class RecordStore(Protocol[R]):
+    """Records as objects: how the contacts and item steps read and write theirs."""
 
-    def load(self, key: str) -> ContactState | None: ...
-    def save(self, key: str, state: ContactState) -> None: ...
+    def load(self, key: str) -> R | None: ...
+    def save(self, key: str, record: R) -> None: ...
     def delete(self, key: str) -> None: ...
+
+
+StateStore = RecordStore[ContactState]
+ItemStore = RecordStore[ItemRecord]

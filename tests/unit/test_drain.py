@@ -12,7 +12,7 @@ from engine.model.deadletter import DeadLetter
 from engine.model.messages import Deliver, Resolve
 from engine.model.state import ContactState
 from engine.pipeline import IN_PROCESS, Decided, Failures, Output, Pipeline
-from engine.storage import CachedStates, MemoryStore
+from engine.storage import CachedItems, CachedStates, MemoryStore
 from tests.helpers import open_policy, spine_rules
 from tests.integration.journey import T0, segment
 
@@ -27,7 +27,7 @@ def drain(pipeline: Pipeline, first: Emit, identity: MemoryStore, states: Cached
           local: Callable[[Emit], bool] = lambda e: True,
           failures: Failures = IN_PROCESS) -> list[Output]:
     return list(pipeline.drain(first, identity_store=identity, states=states,
-                               item_store=MemoryStore(), now=lambda: T0, local=local,
+                               item_records=CachedItems(MemoryStore()), now=lambda: T0, local=local,
                                failures=failures))
 
 

@@ -1,10 +1,13 @@
-"""The decoded-state cache stays within its capacity and never loses a write when it evicts."""
+"""The decoded-record caches stay within their capacity, never lose a write when they evict, and
+spare a busy item a decode per product view."""
 
 from __future__ import annotations
 
 from engine.config import Settings
+from engine.core.items import MAX_INTERESTED
+from engine.model.catalogue import decode_record
 from engine.model.state import ContactState
-from engine.storage import CachedStates, MemoryStore
+from engine.storage import CachedItems, CachedStates, MemoryStore
 from engine.testing import Scenario
 
 
@@ -53,3 +56,28 @@ def test_the_state_size_histogram_has_observations_after_traffic() -> None:
     total = registry.get_sample_value("kairos_contact_state_bytes_sum")
     assert count is not None and count >= 2
     assert total is not None and total > 0
+
+
+class _CountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: str, default: bytes | None = None) -> bytes | None:  # type: ignore[override]
+        self.reads += 1
+        return super().get(key, default)
+
+
+def test_a_busy_items_index_is_read_from_its_table_once_and_written_at_flush() -> None:
+    store = _CountingStore()
+    s = Scenario()
+    s.runtime.item_records = CachedItems(store, batch=1 << 62)
+    for i in range(MAX_INTERESTED + 50):  # past the cap: the index keeps the newest only
+        s.track(f"u{i}", "Product Viewed", properties={"product_id": "sku-1"})
+        s.advance(minutes=1)
+    assert store.reads == 1  # the first view found nothing; every later one read the cache
+    assert store == {}  # nothing written before a flush
+    s.runtime.flush()
+    record = decode_record(store["sku-1"])
+    assert len(record.interested) == MAX_INTERESTED
+    assert all(set(seen) == {"viewed"} for seen in record.interested.values())

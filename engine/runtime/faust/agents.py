@@ -156,6 +156,7 @@ class KairosAgents:
             await self._handle(m)
             done[m.tp] = m.offset + 1
         self.tables.states.flush()  # before the batch is acknowledged
+        self.tables.item_records.flush()
         for e in events:
             await stream.ack(e)
         self.offsets.handled.update(done)
@@ -184,7 +185,7 @@ class KairosAgents:
         tables = self.tables
         outputs = list(self.pipeline.drain(  # whole, before any await: one step at a time
             first, identity_store=tables.identity, states=tables.states,
-            item_store=tables.items, now=time.time,
+            item_records=tables.item_records, now=time.time,
             local=self.ownership.local, failures=self.failures))
         for out in outputs:
             if isinstance(out, Action):
@@ -244,6 +245,7 @@ class KairosAgents:
                     await self._forward(first)
             self.pipeline.metrics.timers_pending = len(timers)
             self.tables.states.flush()
+            self.tables.item_records.flush()
 
     async def _revoked(self, sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         revoked: set[Any] = args[0]
@@ -255,6 +257,7 @@ class KairosAgents:
             self.ownership.revoke(gone)
             self.tables.timers.drop_partitions(gone.get("contacts", set()))
             self.tables.states.clear()  # their next owner changes them now
+            self.tables.item_records.clear()
 
     async def _stopping(self, sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         self.ownership.ready = False

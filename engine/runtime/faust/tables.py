@@ -18,7 +18,7 @@ import faust
 from engine.config import Settings
 from engine.runtime.faust import store
 from engine.runtime.timers import TimerIndex
-from engine.storage import CachedStates
+from engine.storage import CachedItems, CachedStates
 from engine.storage.changelog import partition_of
 from engine.topics import TABLES, Table, changelog
 
@@ -65,6 +65,7 @@ class FaustTables:
         self.items = TableStore(self.by_name["items"])
         self.states = CachedStates(self.contacts, capacity=settings.state_cache, batch=1 << 62,
                                    on_encoded=on_encoded)
+        self.item_records = CachedItems(self.items, capacity=settings.state_cache, batch=1 << 62)
         self.timers = TimerIndex()
 
     def partition_of(self, key: str) -> int:

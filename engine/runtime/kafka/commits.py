@@ -69,7 +69,8 @@ class Commits:
         due = time.monotonic() - self.committed_at >= self.settings.commit_interval
         full = self.consumed_since_commit >= MAX_BATCH or len(self.unacked) > MAX_UNACKED
         return (due or full) and bool(
-            self.uncommitted or self.unacked or self.tables.states.dirty)
+            self.uncommitted or self.unacked or self.tables.states.dirty
+            or self.tables.item_records.dirty)
 
     async def commit(self, wait: bool = True) -> None:
         """Changed states out, every send acknowledged, then the offsets: never the reverse.
@@ -84,6 +85,7 @@ class Commits:
         done, self.uncommitted = self.uncommitted, {}
         self.committed_at, self.consumed_since_commit = time.monotonic(), 0
         self.tables.states.flush()
+        self.tables.item_records.flush()
         last: dict[TopicPartition, asyncio.Future[Any]] = {}
         writes: list[tuple[Changelogged, dict[str, bytes | None]]] = []
         for table in self.tables.by_name.values():

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from engine.config import Settings
 from engine.runtime.timers import TimerIndex
-from engine.storage import CachedStates
+from engine.storage import CachedItems, CachedStates
 from engine.storage.changelog import Changelogged, Checkpoints, partition_of
 from engine.topics import Table
 
@@ -29,6 +29,7 @@ class Tables:
         # Written once per commit (RocksDB + a changelog record per changed contact).
         self.states = CachedStates(self.contacts, capacity=settings.state_cache, batch=1 << 62,
                                    on_encoded=on_encoded)
+        self.item_records = CachedItems(self.items, capacity=settings.state_cache, batch=1 << 62)
         self.checkpoints = Checkpoints.load(root / "checkpoints.json")
         self.timers = TimerIndex()
 

@@ -177,7 +177,7 @@ class StreamWorker:
     async def _drain(self, first: Emit) -> None:
         tables = self.tables
         for out in self.pipeline.drain(first, identity_store=tables.identity,
-                                       states=tables.states, item_store=tables.items,
+                                       states=tables.states, item_records=tables.item_records,
                                        now=time.time,
                                        local=self.ownership.local, failures=self.failures):
             if isinstance(out, Action):
