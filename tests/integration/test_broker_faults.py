@@ -3,7 +3,7 @@
 Two workers (one at-least-once, one exactly-once, each with its own group and topics) and one
 broker of the test's own go through three faults in a row while the workers drain a backlog:
 the broker restarted (in the middle of a commit or a transaction: commits run every 0.1 s),
-stopped for 30 s, and stopped for 90 s (longer than the producer's 40 s delivery timeout).
+stopped for 20 s, and stopped for 50 s (longer than the producer's 40 s delivery timeout).
 After each fault each worker must still be alive and have decided every action of what was
 sent so far: none lost, at-least-once repeating only the same action ids, exactly-once
 repeating none; while the broker is away it is unready and writes a few log lines, not a
@@ -36,7 +36,9 @@ from tests.integration.test_broker_loss import broker
 
 pytestmark = pytest.mark.kafka
 CHUNK = 6_000  # clickstream events sent before each fault
-FAULTS = (("broker restarted", 0.0), ("broker stopped 30 s", 30.0), ("broker stopped 90 s", 90.0))
+# Each outage is longer than the worker's broker timeout (10 s here), the second also longer
+# than the producer's 40 s delivery timeout: that, not its exact length, is what each one tests.
+FAULTS = (("broker restarted", 0.0), ("broker stopped 20 s", 20.0), ("broker stopped 50 s", 50.0))
 MAX_OUTAGE_LOG_LINES = 100  # the worker's lines while the broker is away (was 266,000 in 40 s)
 
 
@@ -101,7 +103,7 @@ class Watched:
         assert self.w.proc is not None and self.w.proc.poll() is None, self.w.log_tail()
 
 
-@pytest.mark.timeout(1200)  # three outages (2 minutes of them) on a loaded machine
+@pytest.mark.timeout(1200)  # three outages (70 s of them) on a loaded machine
 def test_workers_ride_out_broker_restarts_and_long_stops(tmp_path: Path) -> None:
     """An at-least-once and an exactly-once worker side by side, through the same faults."""
     rules = order_only_rules(tmp_path / "rules")

@@ -111,7 +111,7 @@ def test_random_bytes_and_headers(e: Edge, path: str, body: bytes, auth: str, en
     check(e, path, body, headers)
 
 
-@settings(max_examples=300, deadline=None,
+@settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(SEGMENT), st.one_of(PLAUSIBLE, JSONISH, st.lists(PLAUSIBLE, max_size=5)),
        st.booleans(), st.booleans())

@@ -62,7 +62,9 @@ def test_a_killed_worker_s_partitions_move_with_their_state_and_come_back(
             runtime.submit(r.value, "clickstream")
         wanted.append({a.action_id for a in undisturbed})
 
-    env = {"KAIROS_RULES_DIR": str(rules), "KAIROS_STANDBY_REPLICAS": str(standby)}
+    # The dead worker cannot leave the group: the survivor takes over after the session timeout.
+    env = {"KAIROS_RULES_DIR": str(rules), "KAIROS_STANDBY_REPLICAS": str(standby),
+           "KAIROS_SESSION_TIMEOUT": "6"}
     a = Worker(kafka_bootstrap, tmp_path / "a", **env)
     b = Worker(kafka_bootstrap, tmp_path / "b", prefix=a.prefix, **env)
     sent = 0

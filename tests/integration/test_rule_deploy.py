@@ -4,6 +4,7 @@ restart."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -50,6 +51,11 @@ def page_action(worker: Worker, event_id: str, timeout: float,
     )
     found = [a for a in map(action_codec.decode, values) if a.trigger_event_id == event_id]
     return found[0] if found else None
+
+
+def bundles_applied(worker: Worker) -> int:
+    """Rule bundles the worker has swapped in so far, from its log."""
+    return len(re.findall(r"rules bundle \S+ applied", worker.log_path.read_text(errors="replace")))
 
 
 def test_deployed_rules_reach_a_running_worker_within_seconds(
@@ -104,9 +110,13 @@ def test_deployed_rules_reach_a_running_worker_within_seconds(
                 break
         assert promoted is not None and promoted.rule_id == "hello-page"
 
+        applied = bundles_applied(w)
         kairos(w, "rules", "disable", "hello-page", "--dir", str(rules), "--deploy")
-        time.sleep(3)
-        assert page_action(w, "after-disable", timeout=8) is None
+        deadline = time.monotonic() + 30
+        while bundles_applied(w) == applied and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert bundles_applied(w) > applied, w.log_tail()
+        assert page_action(w, "after-disable", timeout=3) is None
         # A broken bundle is refused at the door: nothing is published, the worker keeps going.
         (rules / "broken.py").write_text("import does_not_exist\n")
         out = subprocess.run(

@@ -49,7 +49,9 @@ def test_the_kafka_worker_fires_a_timer_scheduled_before_it_was_killed(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     rules = timer_rules(tmp_path / "rules", after=8)
-    w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_RULES_DIR=str(rules)).start()
+    # The killed process cannot leave the group: its restart waits out the session timeout.
+    w = Worker(kafka_bootstrap, tmp_path / "w", KAIROS_RULES_DIR=str(rules),
+               KAIROS_SESSION_TIMEOUT="6").start()
     try:
         sent = time.time()
         produce(w.bootstrap, [(w.topics["clickstream"], b"anon-ping",

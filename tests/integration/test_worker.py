@@ -140,7 +140,8 @@ def test_a_shadow_rule_writes_its_would_be_actions_to_the_shadow_topic_only(
 def test_state_survives_kill_minus_nine_and_no_event_is_skipped(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    w = Worker(kafka_bootstrap, tmp_path).start()
+    # The killed process cannot leave the group: its restart waits out the session timeout.
+    w = Worker(kafka_bootstrap, tmp_path, KAIROS_SESSION_TIMEOUT="6").start()
     try:
         send(w, phase_one("cy"))
         before = actions_of(w, lambda acts: "cy-o1" in triggers(acts))

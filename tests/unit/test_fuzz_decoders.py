@@ -61,7 +61,7 @@ def test_random_bytes(source: str, raw: bytes) -> None:
     decodes_or_says_why(source, raw)
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(SOURCES), PLAUSIBLE)
 def test_the_right_field_names_with_wrong_types_and_edge_values(source: str, obj: dict) -> None:
     decodes_or_says_why(source, dumps(obj))
