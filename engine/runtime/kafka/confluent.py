@@ -103,14 +103,10 @@ class _Cluster:
 
 
 class _Client:
-    """What the broker probe and the partition cache ask of aiokafka's producer client."""
+    """What the partition cache asks of aiokafka's producer client."""
 
     def __init__(self, producer: ck.Producer) -> None:
         self.cluster = _Cluster(producer)
-        self.producer = producer
-
-    async def fetch_all_metadata(self) -> None:
-        await _blocking(self.producer.list_topics, None, 2)
 
 
 class Consumer:
@@ -299,6 +295,10 @@ class Producer:
                 i += 1
             else:
                 self.p.poll(0.005)
+
+    async def answer(self, topic: str) -> None:
+        """One metadata round trip, for `topic` alone (the broker probe's question)."""
+        await _blocking(self.p.list_topics, topic, 2)
 
     async def begin_transaction(self) -> None:
         try:
