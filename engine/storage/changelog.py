@@ -63,8 +63,7 @@ class Changelogged:
 
     def persist(self, writes: dict[str, bytes | None]) -> None:
         """Those writes were acknowledged on the changelog: keep them locally too."""
-        for key, value in writes.items():
-            self._write(key, value)
+        self.db.write(writes)
         self.sent = [w for w in self.sent if w is not writes]
 
     def apply(self, key: bytes, value: bytes | None) -> None:

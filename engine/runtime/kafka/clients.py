@@ -12,7 +12,9 @@ import uuid
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.cluster import ClusterMetadata
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import KafkaError
 
 from engine.config import Settings
 from engine.storage.changelog import partition_of
@@ -31,6 +33,12 @@ class Producer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyped
             if not ack.done():
                 await ack
             ack.result()
+
+    async def answer(self, topic: str) -> None:
+        """One metadata round trip, for `topic` alone: the broker probe's question, raised
+        on as `fetch_all_metadata` does when no broker answers."""
+        if not await self.client._metadata_update(ClusterMetadata(), [topic]):
+            raise KafkaError("no broker answered a metadata request")
 
 
 def producer(settings: Settings, consumer: Any) -> Any:

@@ -103,14 +103,10 @@ class _Cluster:
 
 
 class _Client:
-    """What the broker probe and the partition cache ask of aiokafka's producer client."""
+    """What the partition cache asks of aiokafka's producer client."""
 
     def __init__(self, producer: ck.Producer) -> None:
         self.cluster = _Cluster(producer)
-        self.producer = producer
-
-    async def fetch_all_metadata(self) -> None:
-        await _blocking(self.producer.list_topics, None, 2)
 
 
 class Consumer:
@@ -280,8 +276,15 @@ class Producer:
         return ack
 
     async def wait_acks(self, acks: list[Any]) -> None:
-        """Until every one of `acks` is settled; raises the first error among them."""
-        await _blocking(self._wait, acks)
+        """Until every one of `acks` is settled; raises the first error among them.
+
+        The delivery reports already in are served here, on the event loop: by the time a
+        commit asks, most are, and only the rest are waited for in a thread (whose callbacks
+        would otherwise take the GIL from the deciding thread, report by report)."""
+        self.p.poll(0)
+        unsettled = next((i for i, ack in enumerate(acks) if not ack.settled), None)
+        if unsettled is not None:
+            await _blocking(self._wait, acks[unsettled:])
         for ack in acks:
             ack.result()
 
@@ -292,6 +295,10 @@ class Producer:
                 i += 1
             else:
                 self.p.poll(0.005)
+
+    async def answer(self, topic: str) -> None:
+        """One metadata round trip, for `topic` alone (the broker probe's question)."""
+        await _blocking(self.p.list_topics, topic, 2)
 
     async def begin_transaction(self) -> None:
         try:

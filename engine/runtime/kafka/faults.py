@@ -83,11 +83,17 @@ def retriable(exc: BaseException) -> bool:
 
 
 class BrokerProbe:
-    """Asks the broker for metadata every `PROBE_EVERY` s, so an idle worker notices an
-    outage too (a busy one notices sooner, by its unacknowledged records)."""
+    """Asks the broker for one topic's metadata every `PROBE_EVERY` s, so an idle worker
+    notices an outage too (a busy one notices sooner, by its unacknowledged records).
 
-    def __init__(self, settings: Settings, client: Any) -> None:
-        self.timeout, self.client = settings.broker_timeout, client
+    One topic the worker made (its internal contacts topic), not the whole cluster's: that
+    answer grows with every topic of the cluster (about 10 ms of CPU on 600 partitions,
+    against 0.4 ms for one topic).
+    """
+
+    def __init__(self, settings: Settings, producer: Any) -> None:
+        self.timeout, self.producer = settings.broker_timeout, producer
+        self.topic = settings.topics.internal["contacts"]
         self.answered = time.monotonic()
         self.task: asyncio.Task[None] | None = None
 
@@ -108,7 +114,7 @@ class BrokerProbe:
         while True:
             await asyncio.sleep(PROBE_EVERY)
             with contextlib.suppress(KafkaError, OSError, TimeoutError):
-                await asyncio.wait_for(self.client.fetch_all_metadata(), 2 * PROBE_EVERY)
+                await asyncio.wait_for(self.producer.answer(self.topic), 2 * PROBE_EVERY)
                 self.answered = time.monotonic()
 
 

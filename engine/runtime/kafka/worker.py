@@ -91,7 +91,7 @@ class StreamWorker:
         and the clients are let go (`abandon`) for whoever starts over.
         """
         s = self.settings
-        probe = BrokerProbe(s, self.producer.client)
+        probe = BrokerProbe(s, self.producer)
         try:
             await self.producer.start()
             await self.consumer.start()

@@ -68,3 +68,16 @@ def test_a_changelogged_write_is_readable_before_it_is_acknowledged_and_kept_aft
     table.persist(sent)
     assert table.db.get("c1") == b"v1" and table.sent == []
     table.db.close()
+
+
+def test_an_acknowledged_commit_lands_puts_and_tombstones_together(tmp_path: Path) -> None:
+    table = Changelogged(tmp_path / "t", "app-contacts-changelog")
+    table["kept"], table["dropped"] = b"old", b"x"
+    table.persist(table.take_pending())
+    table["kept"] = b"new"
+    del table["dropped"]
+    del table["never-written"]  # a tombstone for a key the local table never held
+    table.persist(table.take_pending())
+    assert table.db.get("kept") == b"new" and table.db.get("dropped") is None
+    assert table.db.get("never-written") is None and table.sent == []
+    table.db.close()
