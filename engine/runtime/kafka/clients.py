@@ -36,7 +36,9 @@ class Producer(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka is untyped
 
     async def answer(self, topic: str) -> None:
         """One metadata round trip, for `topic` alone: the broker probe's question, raised
-        on as `fetch_all_metadata` does when no broker answers."""
+        on as `fetch_all_metadata` does when no broker answers. aiokafka has no public call
+        for one topic's metadata; its client's `_metadata_update` is what it uses itself
+        (the broker-fault tests of the integration suite run it against a real broker)."""
         if not await self.client._metadata_update(ClusterMetadata(), [topic]):
             raise KafkaError("no broker answered a metadata request")
 
