@@ -14,7 +14,7 @@ from aiokafka.errors import KafkaTimeoutError
 
 from engine.config import Settings
 from engine.pipeline import Pipeline
-from engine.runtime.kafka.clients import Producer
+from engine.runtime.kafka.clients import MAX_BATCH, Producer
 from engine.runtime.kafka.worker import StreamWorker
 from engine.sdk.ruleset import RuleSet
 
@@ -122,5 +122,28 @@ def test_waiting_for_acks_waits_for_each_and_raises_the_first_failure() -> None:
         with pytest.raises(KafkaTimeoutError, match="ack lost"):
             await producer.wait_acks([done, failed, late])
         await producer.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_interval_commit_waits_while_one_is_in_flight_and_a_full_one_does_not(
+        tmp_path: Path) -> None:
+    """Starting it would first wait for the one in flight, and hold up the records behind;
+    past a batch's worth it must start anyway (uncommitted records stay within what a state
+    remembers as seen)."""
+    async def scenario() -> None:
+        async with unstarted_worker(tmp_path) as worker:
+            commits = worker.commits
+            commits.uncommitted = {TopicPartition("clickstream", 0): 10}
+            commits.committed_at -= 10 * worker.settings.commit_interval  # an interval is due
+            assert commits.due()
+            in_flight: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            commits.committing = in_flight
+            assert not commits.due()
+            commits.consumed_since_commit = MAX_BATCH  # a full batch: no waiting
+            assert commits.due()
+            commits.consumed_since_commit = 0
+            in_flight.set_result(None)  # settled: the interval's commit goes ahead
+            assert commits.due()
 
     asyncio.run(scenario())

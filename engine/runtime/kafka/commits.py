@@ -65,9 +65,15 @@ class Commits:
         self.consumed_since_commit += records
 
     def due(self) -> bool:
-        """Every `commit_interval`, or sooner when a batch's worth or too many acks wait."""
-        due = time.monotonic() - self.committed_at >= self.settings.commit_interval
+        """Every `commit_interval`, or sooner when a batch's worth or too many acks wait.
+
+        An interval's commit waits while an at-least-once commit is still in flight: it would
+        first wait for that one, and the records behind it too. A full one does not wait:
+        uncommitted records stay within what a contact's state remembers as seen."""
         full = self.consumed_since_commit >= MAX_BATCH or len(self.unacked) > MAX_UNACKED
+        if not full and self.committing is not None and not self.committing.done():
+            return False
+        due = time.monotonic() - self.committed_at >= self.settings.commit_interval
         return (due or full) and bool(
             self.uncommitted or self.unacked or self.tables.states.dirty
             or self.tables.item_records.dirty)
