@@ -22,7 +22,7 @@ from engine.model.events import Event, Source, detect_source
 from engine.model.messages import Catalogued, Deliver, FireTimer, Resolve
 from engine.pipeline import Decided, Pipeline, Shadowed
 from engine.runtime.timers import TimerIndex
-from engine.storage import CachedItems, CachedStates, MemoryStore, RocksStore
+from engine.storage import CachedItems, CachedStates, Caches, MemoryStore, RocksStore
 from engine.topics import DEFAULT_INPUTS
 
 
@@ -62,6 +62,11 @@ class EmbeddedRuntime:
         self.watermark = 0.0
         for _, raw in self.contacts.items():  # timers survive restarts: re-index them
             self.timers.track(state_codec.decode(raw))
+
+    @property
+    def cached(self) -> Caches:
+        """Both decoded caches, written back and forgotten together."""
+        return Caches(self.states, self.item_records)
 
     def now(self) -> float:
         return self.watermark if self.clock == "event" else time.time()
@@ -134,8 +139,7 @@ class EmbeddedRuntime:
     def flush(self) -> None:
         """Write every changed contact state and item record to the stores (reads of
         `contacts` and `items` see them)."""
-        self.states.flush()
-        self.item_records.flush()
+        self.cached.flush()
 
     def close(self) -> None:
         """Write back and close the tables; states in memory go with the runtime, so they are

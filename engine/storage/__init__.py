@@ -8,9 +8,9 @@ it needs aiokafka, which an embedded run does not).
 """
 
 from engine.storage.base import BytesStore, ItemStore, StateStore
-from engine.storage.cache import CachedItems, CachedStates
+from engine.storage.cache import CachedItems, CachedStates, Caches
 from engine.storage.memory import MemoryStore
 from engine.storage.rocksdb import RocksStore
 
-__all__ = ["BytesStore", "CachedItems", "CachedStates", "ItemStore", "MemoryStore", "RocksStore",
-           "StateStore"]
+__all__ = ["BytesStore", "CachedItems", "CachedStates", "Caches", "ItemStore", "MemoryStore",
+           "RocksStore", "StateStore"]

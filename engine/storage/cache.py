@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from engine.model import state as state_codec
 from engine.model.catalogue import ItemRecord, decode_record, encode_record
 from engine.model.state import ContactState
 from engine.storage.base import BytesStore
 
-__all__ = ["CachedItems", "CachedRecords", "CachedStates"]
+__all__ = ["CachedItems", "CachedRecords", "CachedStates", "Caches"]
 
 R = TypeVar("R")
 
@@ -113,3 +113,23 @@ class CachedItems(CachedRecords[ItemRecord]):
     def __init__(self, store: BytesStore, capacity: int = 100_000,
                  batch: int = 1024) -> None:
         super().__init__(store, encode_record, decode_record, capacity, batch)
+
+
+class Caches:
+    """The decoded caches of one runtime's tables, written back and forgotten together: a
+    commit, an acknowledged batch or a revoke must never leave one table's changes behind."""
+
+    def __init__(self, *caches: CachedRecords[Any]) -> None:
+        self.caches = caches
+
+    @property
+    def dirty(self) -> bool:
+        return any(c.dirty for c in self.caches)
+
+    def flush(self) -> None:
+        for c in self.caches:
+            c.flush()
+
+    def clear(self) -> None:
+        for c in self.caches:
+            c.clear()

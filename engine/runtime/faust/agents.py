@@ -155,8 +155,7 @@ class KairosAgents:
             m = e.message
             await self._handle(m)
             done[m.tp] = m.offset + 1
-        self.tables.states.flush()  # before the batch is acknowledged
-        self.tables.item_records.flush()
+        self.tables.cached.flush()  # before the batch is acknowledged
         for e in events:
             await stream.ack(e)
         self.offsets.handled.update(done)
@@ -244,8 +243,7 @@ class KairosAgents:
                 else:
                     await self._forward(first)
             self.pipeline.metrics.timers_pending = len(timers)
-            self.tables.states.flush()
-            self.tables.item_records.flush()
+            self.tables.cached.flush()
 
     async def _revoked(self, sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         revoked: set[Any] = args[0]
@@ -256,8 +254,7 @@ class KairosAgents:
                 return
             self.ownership.revoke(gone)
             self.tables.timers.drop_partitions(gone.get("contacts", set()))
-            self.tables.states.clear()  # their next owner changes them now
-            self.tables.item_records.clear()
+            self.tables.cached.clear()  # their next owner changes them now
 
     async def _stopping(self, sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
         self.ownership.ready = False

@@ -18,7 +18,7 @@ import faust
 from engine.config import Settings
 from engine.runtime.faust import store
 from engine.runtime.timers import TimerIndex
-from engine.storage import CachedItems, CachedStates
+from engine.storage import CachedItems, CachedStates, Caches
 from engine.storage.changelog import partition_of
 from engine.topics import TABLES, Table, changelog
 
@@ -67,6 +67,11 @@ class FaustTables:
                                    on_encoded=on_encoded)
         self.item_records = CachedItems(self.items, capacity=settings.state_cache, batch=1 << 62)
         self.timers = TimerIndex()
+
+    @property
+    def cached(self) -> Caches:
+        """Both decoded caches, written back and forgotten together."""
+        return Caches(self.states, self.item_records)
 
     def partition_of(self, key: str) -> int:
         return partition_of(key, self.partitions)

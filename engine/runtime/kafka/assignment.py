@@ -43,8 +43,7 @@ class Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is
                 await self.commits.commit()
             self.ownership.revoke(gone)
             self.tables.timers.drop_partitions(gone.get("contacts", set()))
-            self.tables.states.clear()  # their next owner changes them now
-            self.tables.item_records.clear()
+            self.tables.cached.clear()  # their next owner changes them now
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self.lock:

@@ -75,8 +75,7 @@ class Commits:
             return False
         due = time.monotonic() - self.committed_at >= self.settings.commit_interval
         return (due or full) and bool(
-            self.uncommitted or self.unacked or self.tables.states.dirty
-            or self.tables.item_records.dirty)
+            self.uncommitted or self.unacked or self.tables.cached.dirty)
 
     async def commit(self, wait: bool = True) -> None:
         """Changed states out, every send acknowledged, then the offsets: never the reverse.
@@ -90,8 +89,7 @@ class Commits:
         await self._settled()
         done, self.uncommitted = self.uncommitted, {}
         self.committed_at, self.consumed_since_commit = time.monotonic(), 0
-        self.tables.states.flush()
-        self.tables.item_records.flush()
+        self.tables.cached.flush()
         last: dict[TopicPartition, asyncio.Future[Any]] = {}
         writes: list[tuple[Changelogged, dict[str, bytes | None]]] = []
         for table in self.tables.by_name.values():

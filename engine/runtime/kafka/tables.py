@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from engine.config import Settings
 from engine.runtime.timers import TimerIndex
-from engine.storage import CachedItems, CachedStates
+from engine.storage import CachedItems, CachedStates, Caches
 from engine.storage.changelog import Changelogged, Checkpoints, partition_of
 from engine.topics import Table
 
@@ -32,6 +32,11 @@ class Tables:
         self.item_records = CachedItems(self.items, capacity=settings.state_cache, batch=1 << 62)
         self.checkpoints = Checkpoints.load(root / "checkpoints.json")
         self.timers = TimerIndex()
+
+    @property
+    def cached(self) -> Caches:
+        """Both decoded caches, written back and forgotten together."""
+        return Caches(self.states, self.item_records)
 
     def partition_of(self, key: str) -> int:
         return partition_of(key, self.partitions)
